@@ -1,0 +1,120 @@
+"""The ``isoview`` command line: simulate, correct (and, with the service, watch / fuse / demo)."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from isoview_core.config import OutputConfig, ProcessingConfig
+from isoview_core.errors import IsoviewError
+from isoview_core.formats.codecs import CodecConfig
+from isoview_core.timepoints import parse_timepoints
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="IsoView light-sheet processing: correct, compress, fuse.")
+console = Console(stderr=True)
+
+
+class VolumeFormat(str, Enum):
+    zarr = "zarr"
+    klb = "klb"
+    tif = "tif"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every step.")) -> None:
+    """IsoView light-sheet processing."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Argument(..., help="Folder to write the synthetic acquisition to."),
+    timepoints: int = typer.Option(4, help="Number of timepoints."),
+    shape: tuple[int, int, int] = typer.Option((48, 192, 160), help="Stack shape Z Y X of every camera."),
+    seed: int = typer.Option(0, help="Random seed (the same seed gives the same data)."),
+    interval: Optional[float] = typer.Option(None, help="Seconds per timepoint: write plane by plane in real time."),
+    overwrite: bool = typer.Option(False, help="Replace an existing acquisition in OUT."),
+) -> None:
+    """Write a synthetic IsoView acquisition (four cameras, known ground truth) to OUT."""
+    from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+
+    try:
+        config = SimulationConfig(shape=shape, timepoints=timepoints, seed=seed)
+    except ValueError as error:
+        _fail(str(error).splitlines()[0])
+    with _progress() as progress:
+        task = progress.add_task("simulate", total=timepoints)
+        try:
+            simulate_acquisition(out, config, interval_s=interval, overwrite=overwrite, on_timepoint=lambda _: progress.advance(task))
+        except (IsoviewError, FileExistsError) as error:
+            _fail(str(error))
+    console.print(f"wrote {timepoints} timepoints to {out} (ground truth: {out / 'ground_truth.json'})")
+
+
+@app.command()
+def correct(
+    acquisition: Path = typer.Argument(..., help="Raw acquisition folder (nested SPM##/TM##### or flat layout)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output root (default: <acquisition>.corrected beside it)."),
+    timepoints: Optional[str] = typer.Option(None, help="Timepoints, e.g. 0,1,5-9 (default: all)."),
+    format: VolumeFormat = typer.Option(VolumeFormat.zarr, "--format", help="Volume format."),
+    codec: str = typer.Option("blosc-zstd:3", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-lz4:5:shuffle, zstd:3."),
+    overwrite: bool = typer.Option(False, help="Recompute timepoints that are already complete."),
+) -> None:
+    """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
+    from isoview_core.acquisition import discover_acquisition
+    from isoview_core.processing import planned_planes, process_dataset, selected_timepoints
+
+    try:
+        config = ProcessingConfig(
+            acquisition=acquisition,
+            corrected_dir=output,
+            timepoints=parse_timepoints(timepoints),
+            output=OutputConfig(format=format.value, codec=CodecConfig.parse(codec)),
+            overwrite=overwrite,
+        )
+        found = discover_acquisition(config.acquisition, config.layout)
+    except (IsoviewError, ValueError) as error:
+        _fail(str(error).splitlines()[0])
+    selection = list(selected_timepoints(config, found))
+    if not selection:
+        _fail(f"{acquisition}: no timepoint matches the selection {timepoints!r}")
+    errors: list[str] = []
+    done = skipped = 0
+    with _progress() as progress:
+        task = progress.add_task(f"correct {len(selection)} timepoints", total=planned_planes(found, selection))
+        for report in process_dataset(config, progress=lambda planes: progress.advance(task, planes)):
+            errors += report.errors
+            done += len(report.records)
+            skipped += len(report.skipped)
+    console.print(f"corrected {done} stacks, skipped {skipped} already complete -> {config.resolved_corrected_dir()}")
+    if errors:
+        for error in errors:
+            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

@@ -1,0 +1,46 @@
+"""The processing configuration of a whole acquisition: one model per stage, composed here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from isoview_core.correction.config import CorrectionConfig
+from isoview_core.formats.codecs import CodecConfig
+
+
+class OutputConfig(BaseModel):
+    """How corrected volumes are stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["zarr", "klb", "tif"] = Field("zarr", description="OME-Zarr (default), KLB (bzip2, legacy) or OME-TIFF.")
+    codec: CodecConfig = Field(default_factory=CodecConfig, description="OME-Zarr codec, level, chunk and shard shapes.")
+    pyramid_levels: int = Field(2, ge=0, le=8, description="Extra 2x-downsampled (y, x) levels in OME-Zarr, for viewers.")
+
+
+class ProcessingConfig(BaseModel):
+    """Everything needed to process an acquisition; defaults follow ALGORITHMS.md §7."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    acquisition: Path = Field(..., description="Raw acquisition root (nested SPM##/TM##### or flat layout).")
+    layout: Literal["auto", "nested", "flat"] = "auto"
+    corrected_dir: Path | None = Field(None, description="Correction output root; default <acquisition>.corrected beside it.")
+    timepoints: list[int] | None = Field(None, description="Timepoints to process; None = all found.")
+    specimens: list[int] | None = Field(None, description="Specimens to process; None = all found.")
+    camera_pairs: list[tuple[int, int]] = Field([(0, 1), (2, 3)], description="Opposing camera pairs; first = reference.")
+    correction: CorrectionConfig = Field(default_factory=CorrectionConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    overwrite: bool = Field(False, description="Recompute outputs that already exist.")
+
+    def resolved_corrected_dir(self) -> Path:
+        """The correction output root (a sibling ``<acquisition>.corrected`` folder by default)."""
+        root = Path(self.acquisition)
+        return Path(self.corrected_dir) if self.corrected_dir else root.parent / f"{root.name}.corrected"
+
+    def last_cameras(self) -> set[int]:
+        """Second ("moving") camera of each pair: the ones the optional correction flip applies to."""
+        return {pair[1] for pair in self.camera_pairs}

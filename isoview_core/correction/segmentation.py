@@ -1,0 +1,190 @@
+"""Foreground segmentation: anisotropic Gaussian filter + adaptive threshold (ALGORITHMS.md §2.6).
+
+Two interchangeable methods:
+
+* ``segment_full_resolution`` is the original: the whole corrected stack filtered in float64 row
+  slabs, rounded to uint16, thresholded.
+* ``ReducedSegmentation`` accumulates f x f lateral block means while the stack streams past, filters
+  that small volume with a Gaussian that averages the camera noise exactly as much as the original
+  filter does (so the threshold statistics agree), and thresholds it; the mask is expanded back to full resolution slab by slab. It is ~f^2 cheaper and
+  agrees with the original (Dice >= 0.99, tested).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from isoview_core.correction.stats import hazen_percentile, matlab_subsample, round_half_away, to_u16
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ThresholdLevel:
+    """The adaptive threshold of one stack: ``level = mask_min + tau * (mean_foreground - mask_min)``."""
+
+    mask_min: float
+    mean_foreground: float
+    level: float
+
+
+def gaussian_taps(size: float, sigma: float) -> np.ndarray:
+    """Normalised 1-D Gaussian weights on taps ``-ceil(size/2) .. ceil(size/2)`` (original helper)."""
+    half = math.ceil(size / 2)
+    taps = np.arange(-half, half + 1, dtype=np.float64)
+    weights = np.exp(-(taps**2) / (2.0 * sigma**2))
+    return weights / weights.sum()
+
+
+def anisotropic_kernels(kernel: float, sigma: float, scaling: float) -> tuple[np.ndarray, np.ndarray]:
+    """(axial, lateral) taps of ``imgaussianAnisotropy``: z size and sigma divided by the axial scaling (min 1)."""
+    return gaussian_taps(max(1.0, kernel / scaling), max(1.0, sigma / scaling)), gaussian_taps(kernel, sigma)
+
+
+def _filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray, dtype: type) -> np.ndarray:
+    """Rows, columns, then planes, with replicate ('nearest') borders; in-plane only below 4 planes."""
+    out = ndimage.correlate1d(volume.astype(dtype, copy=False), lateral.astype(dtype), axis=1, mode="nearest")
+    ndimage.correlate1d(out, lateral.astype(dtype), axis=2, mode="nearest", output=out)
+    if volume.shape[0] >= 4:
+        ndimage.correlate1d(out, axial.astype(dtype), axis=0, mode="nearest", output=out)
+    else:
+        logger.warning("stack of %d planes filtered in-plane only (as the original helper does)", volume.shape[0])
+    return out
+
+
+def anisotropic_gaussian(
+    volume: np.ndarray, *, kernel: float = 5, sigma: float = 2.0, scaling: float = 1.0, splitting: int = 10
+) -> np.ndarray:
+    """Original anisotropic Gaussian of a (Z, Y, X) stack: float64, row slabs with margins, uint16 out.
+
+    Parameters
+    ----------
+    volume : ndarray
+        Corrected stack.
+    kernel, sigma : float
+        In-plane kernel size and sigma; the axial ones are divided by ``scaling`` (minimum 1).
+    scaling : float
+        Axial step / lateral pixel size.
+    splitting : int
+        Number of row slabs (bounds the float64 working memory); the result does not depend on it.
+    """
+    axial, lateral = anisotropic_kernels(kernel, sigma, scaling)
+    rows = volume.shape[1]
+    margin = int(2 * kernel)
+    out = np.empty(volume.shape, dtype=np.uint16)
+    for index in range(splitting):
+        start = int(round_half_away(index * rows / splitting))
+        stop = int(round_half_away((index + 1) * rows / splitting))
+        if stop <= start:
+            continue
+        lo, hi = max(0, start - margin), min(rows, stop + margin)
+        filtered = _filter_separable(volume[:, lo:hi], axial, lateral, np.float64)
+        out[:, start:stop] = to_u16(filtered[:, start - lo : stop - lo])
+    return out
+
+
+def threshold_level(filtered: np.ndarray, *, mask_percentile: float, threshold: float, subsample_factor: int) -> ThresholdLevel:
+    """Adaptive level from the filtered stack: low percentile (zeros kept) and mean of what lies above it."""
+    mask_min = hazen_percentile(matlab_subsample(filtered, subsample_factor), mask_percentile)
+    above = filtered[filtered > mask_min]
+    mean_foreground = float(above.mean(dtype=np.float64)) if above.size else mask_min
+    return ThresholdLevel(mask_min, mean_foreground, mask_min + threshold * (mean_foreground - mask_min))
+
+
+def segment_full_resolution(
+    volume: np.ndarray,
+    *,
+    kernel: float = 5,
+    sigma: float = 2.0,
+    scaling: float = 1.0,
+    threshold: float = 0.4,
+    mask_percentile: float = 1.0,
+    subsample_factor: int = 100,
+    splitting: int = 10,
+) -> tuple[np.ndarray, ThresholdLevel]:
+    """Foreground mask of a whole corrected stack by the original method (reference implementation)."""
+    filtered = anisotropic_gaussian(volume, kernel=kernel, sigma=sigma, scaling=scaling, splitting=splitting)
+    level = threshold_level(filtered, mask_percentile=mask_percentile, threshold=threshold, subsample_factor=subsample_factor)
+    return filtered > level.level, level
+
+
+def _noise_matched_taps(full_taps: np.ndarray, factor: int) -> np.ndarray:
+    """Gaussian taps on the 1/``factor`` grid whose noise gain, after an f x f block mean, equals ``full_taps``'.
+
+    White noise of variance v leaves ``v * sum(w**2)`` per separable axis; a block mean of f
+    samples per axis leaves ``v / f``. Bisection on sigma matches ``sum(w_r**2) / f`` to
+    ``sum(w**2)``; when the block mean alone already averages more, no further filter is applied.
+    """
+    target = float(np.sum(full_taps**2)) * factor
+    if factor == 1 or target >= 1.0:
+        return full_taps if factor == 1 else np.ones(1)
+    low, high = 0.05, 10.0
+    for _ in range(60):
+        sigma = 0.5 * (low + high)
+        taps = gaussian_taps(max(1.0, 6.0 * sigma), sigma)
+        low, high = (sigma, high) if np.sum(taps**2) > target else (low, sigma)
+    return gaussian_taps(max(1.0, 6.0 * sigma), sigma)
+
+
+class ReducedSegmentation:
+    """Segmentation at 1/``factor`` lateral resolution, fed slab by slab while a stack streams past.
+
+    Feed every corrected slab in order with :meth:`add`, call :meth:`compute` once, then expand
+    each slab's mask with :meth:`mask_slab`.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], factor: int) -> None:
+        if factor < 1:
+            raise ValueError(f"segmentation downsample factor must be >= 1, got {factor}")
+        self.shape = shape
+        self.factor = factor
+        planes, rows, cols = shape
+        self._rows_padded = -(-rows // factor) * factor
+        self._cols_padded = -(-cols // factor) * factor
+        self.reduced = np.zeros((planes, self._rows_padded // factor, self._cols_padded // factor), dtype=np.float32)
+        self.mask: np.ndarray | None = None
+        self.level: ThresholdLevel | None = None
+
+    def add(self, first_plane: int, slab: np.ndarray) -> None:
+        """Accumulate the f x f block means of a (Z, Y, X) slab starting at plane ``first_plane``."""
+        f = self.factor
+        if f > 1 and (slab.shape[1] != self._rows_padded or slab.shape[2] != self._cols_padded):
+            slab = np.pad(slab, ((0, 0), (0, self._rows_padded - slab.shape[1]), (0, self._cols_padded - slab.shape[2])), mode="edge")
+        target = self.reduced[first_plane : first_plane + slab.shape[0]]
+        target[...] = 0
+        for dr in range(f):
+            for dc in range(f):
+                target += slab[:, dr::f, dc::f]
+        target *= 1.0 / (f * f)
+
+    def compute(self, *, kernel: float, sigma: float, scaling: float, threshold: float, mask_percentile: float, subsample_factor: int) -> ThresholdLevel:
+        """Filter the reduced volume and threshold it (the original's rule, at reduced resolution).
+
+        The threshold statistics (a low percentile, then the mean of what lies above it) depend on
+        how much the filter averages the camera noise, so the in-plane Gaussian on the reduced grid
+        is chosen to give exactly the noise reduction of the full-resolution filter.
+        """
+        f = self.factor
+        axial, lateral_full = anisotropic_kernels(kernel, sigma, scaling)
+        lateral = _noise_matched_taps(lateral_full, f)
+        filtered = _filter_separable(self.reduced, axial, lateral, np.float32)
+        np.floor(filtered + 0.5, out=filtered)  # the original rounds the filtered stack to uint16
+        self.level = threshold_level(
+            filtered, mask_percentile=mask_percentile, threshold=threshold, subsample_factor=max(1, subsample_factor // (f * f))
+        )
+        self.mask = filtered > self.level.level
+        return self.level
+
+    def mask_slab(self, first_plane: int, planes: int) -> np.ndarray:
+        """Full-resolution boolean mask of planes ``[first_plane, first_plane + planes)``."""
+        if self.mask is None:
+            raise RuntimeError("ReducedSegmentation.compute() must run before mask_slab()")
+        f = self.factor
+        small = self.mask[first_plane : first_plane + planes]
+        full = np.repeat(np.repeat(small, f, axis=1), f, axis=2) if f > 1 else small
+        return full[:, : self.shape[1], : self.shape[2]]

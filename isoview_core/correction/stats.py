@@ -1,0 +1,89 @@
+"""MATLAB-faithful numerics shared by every stage: rounding, uint16 casts, percentiles, knee threshold.
+
+See ALGORITHMS.md §0 (rounding), §2.2 (percentile rule) and §2.4 (knee threshold).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KNEE_MAX_SAMPLES = 50_000
+
+
+def round_half_away(values: np.ndarray | float) -> np.ndarray | float:
+    """MATLAB ``round``: halves go away from zero (NumPy's ``round`` goes to even)."""
+    values = np.asarray(values, dtype=np.float64)
+    rounded = np.sign(values) * np.floor(np.abs(values) + 0.5)
+    return rounded if rounded.ndim else float(rounded)
+
+
+def to_u16(values: np.ndarray) -> np.ndarray:
+    """MATLAB ``uint16(v)``: round half away from zero, then saturate to [0, 65535]."""
+    return np.clip(round_half_away(values), 0, 65535).astype(np.uint16)
+
+
+def hazen_percentile(samples: np.ndarray, percent: float) -> float:
+    """MATLAB ``prctile`` (midpoint rule, NumPy ``method="hazen"``) on float64; 0.0 for empty input.
+
+    Parameters
+    ----------
+    samples : ndarray
+        Any shape; flattened.
+    percent : float
+        Percentile in [0, 100].
+    """
+    samples = np.asarray(samples).ravel()
+    if samples.size == 0:
+        logger.warning("percentile of an empty sample requested; returning 0.0")
+        return 0.0
+    return float(np.percentile(samples.astype(np.float64, copy=False), percent, method="hazen"))
+
+
+def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
+    """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order.
+
+    ``first_plane`` is the slab's index in the whole stack, so that slabs of one stack together
+    select exactly the voxels that ``stack(1:step:end)`` selects in MATLAB.
+    """
+    planes, rows, cols = slab.shape
+    offset = (-first_plane * rows * cols) % step
+    return slab.transpose(0, 2, 1).reshape(-1)[offset::step]
+
+
+def knee_threshold(values: np.ndarray) -> float:
+    """Threshold at the knee of the sorted values (original ``determineThreshold``).
+
+    The sorted curve is sub-sampled to at most ~50 000 points; the point farthest from the chord
+    between its first and last points (1-based index on x, raw values on y, no normalisation) is
+    the knee.
+
+    Parameters
+    ----------
+    values : ndarray
+        Distances of any shape (flattened and sorted here).
+
+    Returns
+    -------
+    float
+        The value at the knee.
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    if ordered.size == 0:
+        raise ValueError("knee_threshold needs at least one value")
+    if ordered.size > KNEE_MAX_SAMPLES:
+        step = int(round_half_away(ordered.size / KNEE_MAX_SAMPLES))
+        ordered = ordered[::step]
+    n = ordered.size
+    if n < 3:
+        return float(ordered[-1])
+    x = np.arange(1, n + 1, dtype=np.float64)
+    chord = np.array([x[-1] - x[0], ordered[-1] - ordered[0]])
+    rel_x = x - x[0]
+    rel_y = ordered - ordered[0]
+    projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
+    distance = np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)
+    return float(ordered[int(np.argmax(distance))])

@@ -1,0 +1,313 @@
+"""Correction of whole timepoints: output layout, per-stack records, skip-if-done, one error per bad stack.
+
+Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM and CHN)::
+
+    <acquisition>.corrected/SPM00/TM000012/
+        SPM00_TM000012_CHN00.xml                          copied channel XML
+        SPM00_TM000012_CM00_CHN00.ome.zarr                corrected volume + labels/segmentation
+        SPM00_TM000012_CM00_CHN00_{xy,xz,yz}Projection.tif
+        SPM00_TM000012_CM00_CHN00.segmentationMask_{xy,xz,yz}Projection.tif
+        SPM00_TM000012_CM00_CHN00.{xy,xz}Mask.tif         1-based coordinate masks
+        SPM00_TM000012_CM00_CHN00.json                    record, written last: marks the stack done
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from pydantic import BaseModel
+
+from isoview_core.acquisition import Acquisition, CameraStack, discover_acquisition
+from isoview_core.config import ProcessingConfig
+from isoview_core.correction.background import read_background_frame
+from isoview_core.correction.orientation import Orientation
+from isoview_core.correction.stack_correction import StackCorrection, correct_stack
+from isoview_core.errors import IsoviewError
+from isoview_core.formats import StackFile, write_volume
+from isoview_core.formats.atomic import is_complete
+from isoview_core.formats.omezarr import OmeZarrWriter
+from isoview_core.formats.tiff import write_tiff
+from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
+
+logger = logging.getLogger(__name__)
+
+VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
+
+
+class CorrectedStackRecord(BaseModel):
+    """What the correction of one camera stack produced and measured (``<stem>.json``)."""
+
+    specimen: int
+    timepoint: int
+    camera: int
+    channel: int
+    source: str
+    volume: str
+    format: str
+    shape: tuple[int, int, int]
+    voxel_size_um: tuple[float, float, float]
+    background_value: float
+    background_source: str
+    defective_pixels: int
+    defective_fraction: float
+    std_threshold: float | None
+    mean_threshold: float | None
+    min_intensity: list[float]
+    threshold_level: float | None
+    foreground_fraction: float
+    raw_bytes: int
+    stored_bytes: int
+    compression_ratio: float
+    timings_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CorrectedPaths:
+    """Where the outputs of one corrected camera stack go."""
+
+    folder: Path
+    stem: str
+    format: str
+
+    @property
+    def volume(self) -> Path:
+        return self.folder / f"{self.stem}{VOLUME_SUFFIX[self.format]}"
+
+    @property
+    def mask(self) -> Path:
+        """Separate mask file of KLB / TIFF outputs (OME-Zarr keeps it as ``labels/segmentation``)."""
+        return self.folder / f"{self.stem}.segmentationMask{VOLUME_SUFFIX[self.format]}"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.stem}.json"
+
+    def projection(self, name: str, *, mask: bool = False) -> Path:
+        return self.folder / f"{self.stem}{'.segmentationMask' if mask else ''}_{name}Projection.tif"
+
+    def coordinate_mask(self, name: str) -> Path:
+        return self.folder / f"{self.stem}.{name}Mask.tif"
+
+
+def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, channel: int, fmt: str = "zarr") -> CorrectedPaths:
+    """Output paths of one camera stack under the correction root ``root``."""
+    folder = Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
+    return CorrectedPaths(folder, corrected_stem(specimen, timepoint, camera, channel), fmt)
+
+
+def is_stack_corrected(paths: CorrectedPaths) -> bool:
+    """True when the record (written last) and the complete volume both exist."""
+    return paths.record.is_file() and is_complete(paths.volume)
+
+
+class _ArraySink:
+    """Collects the corrected stack in memory for formats written in one go (KLB, TIFF)."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.volume = np.empty(shape, dtype=np.uint16)
+        self.labels: np.ndarray | None = None
+
+    def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
+        self.volume[first_plane : first_plane + slab.shape[0]] = slab
+        if labels is not None:
+            if self.labels is None:
+                self.labels = np.zeros(self.volume.shape, dtype=np.uint8)
+            self.labels[first_plane : first_plane + labels.shape[0]] = labels
+
+
+def _stored_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
+
+
+def _write_json_atomically(path: Path, payload: str) -> None:
+    tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    tmp.write_text(payload)
+    os.replace(tmp, path)
+
+
+def _background_frame(acquisition: Acquisition, stack: CameraStack, config: ProcessingConfig, cameras: list[int]) -> tuple[np.ndarray | None, Path | None]:
+    index = stack.camera if config.correction.background_index_mode == "camera_id" else cameras.index(stack.camera)
+    path = acquisition.background_path(stack.specimen, index)
+    if path is None or config.correction.background_subtraction == "none" and config.correction.median_kernel is None:
+        return None, path
+    return read_background_frame(path), path
+
+
+def correct_camera_stack(
+    acquisition: Acquisition,
+    stack: CameraStack,
+    config: ProcessingConfig,
+    *,
+    cameras: list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> CorrectedStackRecord:
+    """Correct one raw camera stack and write its volume, mask, projections and record.
+
+    Parameters
+    ----------
+    acquisition : Acquisition
+        The raw acquisition the stack belongs to (for its background frame).
+    stack : CameraStack
+        The raw stack and its XML metadata.
+    config : ProcessingConfig
+        Correction and output settings.
+    cameras : list of int, optional
+        Cameras processed together (for ``background_index_mode="position"``); default: all pairs.
+    progress : callable, optional
+        Called with numbers of raw planes processed (three passes per stack).
+
+    Returns
+    -------
+    CorrectedStackRecord
+        Also written as ``<stem>.json`` beside the volume, last, once everything else is complete.
+    """
+    tic = time.perf_counter()
+    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    dims = stack.dimensions
+    source = StackFile(stack.path, dims.width, dims.height, expected_depth=dims.depth, xml_name=stack.xml_name)
+    cameras = cameras or sorted({camera for pair in config.camera_pairs for camera in pair})
+    frame, frame_path = _background_frame(acquisition, stack, config, cameras)
+    correction = config.correction
+    last_camera = stack.camera in config.last_cameras()
+    orientation = Orientation(
+        crop=correction.crop.get(stack.camera),
+        rotation=correction.correction_rotation,
+        flip_horizontal=correction.correction_flip_horizontal and last_camera,
+        flip_vertical=correction.correction_flip_vertical and last_camera,
+    )
+    shape = orientation.output_shape(source.shape)
+    voxel_size = stack.metadata.voxel_size_um
+    attributes = {
+        "specimen": stack.specimen,
+        "timepoint": stack.timepoint,
+        "camera": stack.camera,
+        "channel": stack.channel,
+        "source": str(stack.path),
+        "xml": stack.metadata.attributes,
+    }
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    options = dict(config=correction, scaling=stack.metadata.scaling, background_frame=frame, background_path=frame_path, orientation=orientation, progress=progress)
+    if config.output.format == "zarr":
+        label_name = "segmentation" if correction.segment else None
+        with OmeZarrWriter(
+            paths.volume,
+            shape,
+            voxel_size_um=voxel_size,
+            codec=config.output.codec,
+            pyramid_levels=config.output.pyramid_levels,
+            label_name=label_name,
+            attributes=attributes,
+            overwrite=config.overwrite,
+        ) as writer:
+            result = correct_stack(source, sink=writer, **options)
+    else:
+        sink = _ArraySink(shape)
+        result = correct_stack(source, sink=sink, **options)
+        write_volume(paths.volume, sink.volume, voxel_size_um=voxel_size, attributes=attributes, overwrite=True)
+        if sink.labels is not None:
+            write_volume(paths.mask, sink.labels, voxel_size_um=voxel_size, overwrite=True)
+    _write_side_outputs(paths, result, voxel_size)
+    stored = _stored_bytes(paths.volume)
+    raw_bytes = int(np.prod(source.shape)) * 2
+    result.timings_s["total"] = time.perf_counter() - tic
+    record = _record(stack, paths, result, voxel_size, raw_bytes, stored)
+    _write_json_atomically(paths.record, record.model_dump_json(indent=2))
+    return record
+
+
+def _write_side_outputs(paths: CorrectedPaths, result: StackCorrection, voxel_size: tuple[float, float, float]) -> None:
+    for name, image in result.projections.items():
+        write_tiff(paths.projection(name), image, overwrite=True)
+    for name, image in result.mask_projections.items():
+        write_tiff(paths.projection(name, mask=True), image, overwrite=True)
+    for name, image in result.coordinate_masks.items():
+        write_tiff(paths.coordinate_mask(name), image, overwrite=True)
+
+
+def _record(stack: CameraStack, paths: CorrectedPaths, result: StackCorrection, voxel_size, raw_bytes: int, stored: int) -> CorrectedStackRecord:
+    defects = result.defects
+    return CorrectedStackRecord(
+        specimen=stack.specimen,
+        timepoint=stack.timepoint,
+        camera=stack.camera,
+        channel=stack.channel,
+        source=str(stack.path),
+        volume=paths.volume.name,
+        format=paths.format,
+        shape=result.shape,
+        voxel_size_um=voxel_size,
+        background_value=result.background_value,
+        background_source=result.background_source,
+        defective_pixels=defects.count if defects else 0,
+        defective_fraction=defects.fraction if defects else 0.0,
+        std_threshold=defects.std_threshold if defects else None,
+        mean_threshold=defects.mean_threshold if defects else None,
+        min_intensity=result.min_intensity_record,
+        threshold_level=result.threshold.level if result.threshold else None,
+        foreground_fraction=result.foreground_fraction,
+        raw_bytes=raw_bytes,
+        stored_bytes=stored,
+        compression_ratio=raw_bytes / max(stored, 1),
+        timings_s={key: round(value, 4) for key, value in result.timings_s.items()},
+    )
+
+
+class TimepointReport(BaseModel):
+    """Outcome of correcting one timepoint: records of what was done, what was skipped, what failed."""
+
+    specimen: int
+    timepoint: int
+    records: list[CorrectedStackRecord] = []
+    skipped: list[str] = []
+    errors: list[str] = []
+
+
+def correct_timepoint(
+    config: ProcessingConfig,
+    specimen: int,
+    timepoint: int,
+    *,
+    acquisition: Acquisition | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TimepointReport:
+    """Correct every camera stack of one timepoint; finished stacks are skipped unless ``overwrite``.
+
+    A bad stack (truncated, wrong size, unreadable background...) becomes a one-line entry in
+    ``errors`` and the other stacks are still processed. Missing stacks declared by the XML are
+    errors too. Raises only when the timepoint itself cannot be read (no XML, unknown layout).
+    """
+    acquisition = acquisition or discover_acquisition(config.acquisition, config.layout)
+    files = acquisition.timepoint(specimen, timepoint)
+    report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=list(files.missing))
+    output_folder = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, 0, 0).folder
+    output_folder.mkdir(parents=True, exist_ok=True)
+    for channel, xml in files.channel_xmls.items():
+        shutil.copyfile(xml, output_folder / f"{specimen_dir_name(specimen)}_{output_timepoint_dir_name(timepoint)}_CHN{channel:02d}.xml")
+    for stack in files.stacks:
+        paths = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, stack.camera, stack.channel, config.output.format)
+        if not config.overwrite and is_stack_corrected(paths):
+            report.skipped.append(paths.stem)
+            if progress is not None:
+                progress(3 * stack.dimensions.depth)
+            continue
+        try:
+            report.records.append(correct_camera_stack(acquisition, stack, config, progress=progress))
+        except IsoviewError as error:
+            logger.error("%s", error)
+            report.errors.append(str(error))
+    return report
+
+
+def load_record(path: Path) -> CorrectedStackRecord:
+    """Read a ``<stem>.json`` correction record."""
+    return CorrectedStackRecord.model_validate(json.loads(Path(path).read_text()))

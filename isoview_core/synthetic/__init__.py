@@ -1,0 +1,46 @@
+"""Synthetic IsoView acquisitions with known ground truth, for tests, benchmarks and the demo.
+
+An analytic specimen (``specimen``) imaged by four cameras (``optics``) with sCMOS noise and
+defects (``camera``), written in the nested raw layout, optionally in real time
+(``acquisition``), with everything a stage should recover in ``ground_truth.json``
+(``ground_truth``).
+
+Examples
+--------
+>>> from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+>>> truth = simulate_acquisition(tmp_path / "acq", SimulationConfig(timepoints=2))  # doctest: +SKIP
+>>> truth.pairs[0].offset_x_px  # doctest: +SKIP
+7.3
+"""
+
+from isoview_core.synthetic.acquisition import GROUND_TRUTH_NAME, simulate_acquisition
+from isoview_core.synthetic.camera import CameraDefects, DefectKind, camera_defects, camera_planes, dark_frame, render_camera_stack
+from isoview_core.synthetic.config import CameraRole, PairConfig, SimulationConfig, camera_role
+from isoview_core.synthetic.ground_truth import CameraTruth, GroundTruth, PairTruth, TimepointTruth, build_ground_truth
+from isoview_core.synthetic.optics import camera_sampling, foreground_mask, render_camera_signal
+from isoview_core.synthetic.specimen import sharp_specimen, specimen_drift
+
+__all__ = [
+    "GROUND_TRUTH_NAME",
+    "CameraDefects",
+    "CameraRole",
+    "CameraTruth",
+    "DefectKind",
+    "GroundTruth",
+    "PairConfig",
+    "PairTruth",
+    "SimulationConfig",
+    "TimepointTruth",
+    "build_ground_truth",
+    "camera_defects",
+    "camera_planes",
+    "camera_role",
+    "camera_sampling",
+    "dark_frame",
+    "foreground_mask",
+    "render_camera_signal",
+    "render_camera_stack",
+    "sharp_specimen",
+    "simulate_acquisition",
+    "specimen_drift",
+]

@@ -1,0 +1,34 @@
+"""Session fixtures: small synthetic acquisitions built once, with the simulator's ground truth."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+
+SMALL = SimulationConfig(shape=(48, 192, 160), timepoints=2, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_config() -> SimulationConfig:
+    """The simulation settings of the shared small acquisition."""
+    return SMALL
+
+
+@pytest.fixture(scope="session")
+def small_acquisition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-timepoint, 4-camera nested acquisition (read-only: copy it before changing anything)."""
+    root = tmp_path_factory.mktemp("raw") / "acquisition"
+    simulate_acquisition(root, SMALL)
+    return root
+
+
+@pytest.fixture()
+def acquisition_copy(small_acquisition: Path, tmp_path: Path) -> Path:
+    """A private copy of the small acquisition that a test may damage."""
+    target = tmp_path / "acquisition"
+    shutil.copytree(small_acquisition, target)
+    return target

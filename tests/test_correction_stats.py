@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from isoview_core.correction.stats import hazen_percentile, knee_threshold, matlab_subsample, round_half_away, to_u16
+
+
+def test_round_half_away_differs_from_numpy_round():
+    values = np.array([0.5, 1.5, 2.5, -0.5, -2.5, 2.4999])
+    assert round_half_away(values).tolist() == [1.0, 2.0, 3.0, -1.0, -3.0, 2.0]
+    assert np.round(values).tolist() != round_half_away(values).tolist()
+
+
+def test_to_u16_rounds_and_saturates():
+    assert to_u16(np.array([-3.0, 0.5, 65535.4, 70000.0, 12.5])).tolist() == [0, 1, 65535, 65535, 13]
+
+
+def test_hazen_percentile_matches_matlab_prctile():
+    # MATLAB: prctile([1 2 3 4], 50) = 2.5, prctile([1 2 3 4], 10) = 1 (below the first rank 12.5 %),
+    # prctile([1 2 3 4], 30) = 1 + (30 - 12.5) / 25 = 1.7
+    samples = np.array([4, 1, 3, 2], dtype=np.uint16)
+    assert hazen_percentile(samples, 50) == 2.5
+    assert hazen_percentile(samples, 10) == 1.0
+    assert hazen_percentile(samples, 30) == pytest.approx(1.7)
+    assert hazen_percentile(np.array([]), 5) == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(planes=st.integers(1, 9), step=st.integers(1, 17), slab=st.integers(1, 4))
+def test_subsample_of_slabs_equals_matlab_order_of_whole_stack(planes, step, slab):
+    volume = np.arange(planes * 5 * 3).reshape(planes, 5, 3)
+    whole = volume.transpose(0, 2, 1).ravel()[::step]  # MATLAB stack(1:step:end) on (y, x, z)
+    pieces = [matlab_subsample(volume[z : z + slab], step, z) for z in range(0, planes, slab)]
+    assert np.array_equal(np.concatenate(pieces), whole)
+
+
+def test_knee_threshold_finds_the_elbow_of_an_l_curve():
+    flat = np.linspace(0.0, 1.0, 9000)
+    steep = np.linspace(1.0, 1000.0, 100)
+    assert 0.9 <= knee_threshold(np.concatenate([steep, flat])) <= 12.0
+
+
+def test_knee_threshold_subsamples_long_inputs_with_matlab_step():
+    values = np.arange(200_000, dtype=float)  # step round(200000 / 50000) = 4, a straight line
+    assert knee_threshold(values) % 4 == 0

@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+import zarr
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+
+from isoview_core.config import OutputConfig, ProcessingConfig
+from isoview_core.correction.timepoint import corrected_paths, correct_timepoint, load_record
+from isoview_core.formats import read_volume
+from isoview_core.processing import process_dataset
+
+
+@pytest.fixture(scope="module")
+def corrected(small_acquisition, tmp_path_factory):
+    """The small acquisition corrected once to OME-Zarr (timepoint 0 only)."""
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path_factory.mktemp("out") / "corrected", timepoints=[0])
+    reports = process_dataset(config)
+    return config, reports
+
+
+def test_every_camera_stack_is_corrected_with_its_record(corrected):
+    config, reports = corrected
+    [report] = reports
+    assert report.errors == [] and len(report.records) == 4
+    for record in report.records:
+        paths = corrected_paths(config.resolved_corrected_dir(), 0, 0, record.camera, record.channel)
+        assert paths.volume.name == f"SPM00_TM000000_CM{record.camera:02d}_CHN{record.channel:02d}.ome.zarr"
+        assert load_record(paths.record) == record
+        assert record.compression_ratio > 2
+        assert record.min_intensity[-1] == pytest.approx(record.min_intensity[-1])
+        for name in ("xy", "xz", "yz"):
+            assert paths.projection(name).is_file() and paths.projection(name, mask=True).is_file()
+        assert paths.coordinate_mask("xy").is_file()
+    assert (paths.folder / "SPM00_TM000000_CHN00.xml").is_file()
+
+
+def test_ome_zarr_opens_with_ome_zarr_py_with_the_xml_scale(corrected, small_config):
+    config, _ = corrected
+    paths = corrected_paths(config.resolved_corrected_dir(), 0, 0, 1, 0)
+    nodes = list(Reader(parse_url(str(paths.volume)))())
+    image = nodes[0]
+    transforms = image.metadata["coordinateTransformations"]
+    pixel = 6.5 / 16
+    assert transforms[0][0]["scale"] == pytest.approx([2.0, pixel, pixel])
+    assert transforms[1][0]["scale"] == pytest.approx([2.0, 2 * pixel, 2 * pixel])
+    assert image.data[0].shape == small_config.shape
+    labels = zarr.open_group(str(paths.volume), mode="r")["labels/segmentation/0"]
+    volume = np.asarray(image.data[0])
+    assert np.all(volume[np.asarray(labels[:]) == 0] == 0)
+    attrs = zarr.open_group(str(paths.volume), mode="r").attrs.asdict()
+    assert attrs["isoview"]["camera"] == 1 and attrs["isoview"]["xml"]["stack_direction"] == "Z"
+
+
+def test_rerun_skips_finished_stacks_unless_overwrite(corrected):
+    config, _ = corrected
+    rerun = correct_timepoint(config, 0, 0)
+    assert rerun.records == [] and len(rerun.skipped) == 4
+    forced = correct_timepoint(config.model_copy(update={"overwrite": True}), 0, 0)
+    assert len(forced.records) == 4
+
+
+def test_truncated_stack_is_reported_and_other_stacks_still_corrected(acquisition_copy, tmp_path):
+    stack = next((acquisition_copy / "SPM00" / "TM00001" / "ANG000").glob("*CM2*.stack"))
+    size = stack.stat().st_size
+    with open(stack, "r+b") as handle:
+        handle.truncate(size - 1000)
+    config = ProcessingConfig(acquisition=acquisition_copy, corrected_dir=tmp_path / "out")
+    reports = process_dataset(config)
+    assert [len(r.records) for r in reports] == [4, 3]
+    [error] = reports[1].errors
+    assert stack.name in error and str(size - 1000) in error and "\n" not in error
+
+
+def test_klb_output_round_trips_the_same_volume(corrected, small_acquisition, tmp_path):
+    zarr_config, _ = corrected
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "klb", timepoints=[0], output=OutputConfig(format="klb"))
+    [report] = process_dataset(config)
+    assert len(report.records) == 4
+    klb = corrected_paths(config.resolved_corrected_dir(), 0, 0, 0, 0, "klb")
+    ome = corrected_paths(zarr_config.resolved_corrected_dir(), 0, 0, 0, 0)
+    assert np.array_equal(read_volume(klb.volume), np.asarray(read_volume(ome.volume)))
+    assert json.loads(klb.record.read_text())["format"] == "klb"

@@ -1,0 +1,410 @@
+"""OME-Zarr 0.5 writer and readers: content, metadata, sharding, codecs, atomicity."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+import zarr.storage
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from isoview_core.errors import FormatError
+from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete, read_volume, write_volume
+from isoview_core.formats.omezarr import (
+    ome_zarr_voxel_size,
+    read_ome_zarr,
+    read_ome_zarr_attributes,
+    read_ome_zarr_labels,
+    remove_stale_partials,
+    write_ome_zarr,
+)
+
+VOXEL = (2.031, 0.406, 0.406)
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return np.random.default_rng(4).integers(0, 65536, (20, 13, 10), dtype=np.uint16)
+
+
+@pytest.fixture
+def labels(volume: np.ndarray) -> np.ndarray:
+    return (volume > 30000).astype(np.uint8) * 3
+
+
+@pytest.fixture
+def written(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
+    return write_ome_zarr(
+        tmp_path / "SPM00_TM000012_CM00_CHN00.ome.zarr",
+        volume,
+        labels=labels,
+        voxel_size_um=VOXEL,
+        pyramid_levels=2,
+        attributes={"specimen": 0, "timepoint": 12, "camera": 0, "channel": 0, "wavelength": np.int64(488)},
+    )
+
+
+def reference_mean_2x2(planes: np.ndarray) -> np.ndarray:
+    """2x2 means with edge replication, rounded half up, computed in floating point."""
+    z, y, x = planes.shape
+    padded = np.pad(planes.astype(np.float64), ((0, 0), (0, y % 2), (0, x % 2)), mode="edge")
+    blocks = padded.reshape(z, (y + 1) // 2, 2, (x + 1) // 2, 2)
+    return np.floor(blocks.mean(axis=(2, 4)) + 0.5).astype(planes.dtype)
+
+
+def array_metadata(path: Path) -> dict:
+    return json.loads((path / "zarr.json").read_text())
+
+
+def test_round_trip_of_levels_and_labels(written: Path, volume: np.ndarray, labels: np.ndarray) -> None:
+    assert is_complete(written)
+    np.testing.assert_array_equal(read_ome_zarr(written)[:], volume)
+    level1 = reference_mean_2x2(volume)
+    level2 = reference_mean_2x2(level1)
+    assert read_ome_zarr(written, 1).shape == (20, 7, 5)
+    assert read_ome_zarr(written, 2).shape == (20, 4, 3)
+    np.testing.assert_array_equal(read_ome_zarr(written, 1)[:], level1)
+    np.testing.assert_array_equal(read_ome_zarr(written, 2)[:], level2)
+    label_image = read_ome_zarr_labels(written)
+    assert label_image.dtype == np.uint8
+    np.testing.assert_array_equal(label_image[:], labels)
+    np.testing.assert_array_equal(read_ome_zarr_labels(written, level=1)[:], labels[:, ::2, ::2])
+
+
+def test_mean_rounds_half_up_and_keeps_dtype(tmp_path: Path) -> None:
+    planes = np.array([[[1, 2], [2, 2]], [[65535, 65535], [65535, 65534]]], dtype=np.uint16)  # means 1.75, 65534.75
+    path = write_ome_zarr(tmp_path / "r.ome.zarr", planes, pyramid_levels=1)
+    np.testing.assert_array_equal(read_ome_zarr(path, 1)[:], np.array([[[2]], [[65535]]], dtype=np.uint16))
+    halves = np.array([[[1, 2], [1, 2]]], dtype=np.uint16)  # mean 1.5 -> 2
+    path = write_ome_zarr(tmp_path / "h.ome.zarr", halves, pyramid_levels=1)
+    assert read_ome_zarr(path, 1)[0, 0, 0] == 2
+
+
+def test_signed_mean_rounds_half_away_from_zero(tmp_path: Path) -> None:
+    planes = np.array([[[-1, -2], [-2, -2]], [[-1, -2], [-1, -2]], [[1, 2], [1, 2]]], dtype=np.int16)
+    path = write_ome_zarr(tmp_path / "s.ome.zarr", planes, pyramid_levels=1)  # means -1.75, -1.5, 1.5
+    np.testing.assert_array_equal(read_ome_zarr(path, 1)[:, 0, 0], np.array([-2, -2, 2], dtype=np.int16))
+
+
+def test_writer_works_inside_a_running_event_loop(tmp_path: Path, volume: np.ndarray) -> None:
+    async def notebook_cell() -> Path:
+        return write_ome_zarr(tmp_path / "n.ome.zarr", volume, codec=CodecConfig(threads=2))
+
+    np.testing.assert_array_equal(read_ome_zarr(asyncio.run(notebook_cell()))[:], volume)
+
+
+def test_metadata_voxel_sizes_and_attributes(written: Path) -> None:
+    assert ome_zarr_voxel_size(written) == VOXEL
+    assert ome_zarr_voxel_size(written, 2) == (VOXEL[0], VOXEL[1] * 4, VOXEL[2] * 4)
+    assert read_ome_zarr_attributes(written) == {
+        "specimen": 0,
+        "timepoint": 12,
+        "camera": 0,
+        "channel": 0,
+        "wavelength": 488,
+    }
+    ome = array_metadata(written)["attributes"]["ome"]
+    assert ome["version"] == "0.5"
+    (multiscale,) = ome["multiscales"]
+    assert multiscale["name"] == "SPM00_TM000012_CM00_CHN00"
+    assert multiscale["axes"] == [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]
+    assert [d["path"] for d in multiscale["datasets"]] == ["0", "1", "2"]
+    labels_ome = array_metadata(written / "labels")["attributes"]["ome"]
+    assert labels_ome == {"version": "0.5", "labels": ["segmentation"]}
+    image_label = array_metadata(written / "labels" / "segmentation")["attributes"]["ome"]
+    assert image_label["image-label"]["source"] == {"image": "../../"}
+    assert array_metadata(written / "0")["dimension_names"] == ["z", "y", "x"]
+
+
+def test_independent_reader_ome_zarr_py(written: Path, volume: np.ndarray) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Multiscales, Reader
+
+    location = parse_url(str(written))
+    assert location is not None and location.version == "0.5"
+    nodes = list(Reader(location)())
+    image = nodes[0]
+    assert any(isinstance(spec, Multiscales) for spec in image.specs)
+    assert [tuple(level.shape) for level in image.data] == [(20, 13, 10), (20, 7, 5), (20, 4, 3)]
+    np.testing.assert_array_equal(np.asarray(image.data[0]), volume)
+    scales = [t[0]["scale"] for t in image.metadata["coordinateTransformations"]]
+    assert scales == [[VOXEL[0], VOXEL[1] * 2**k, VOXEL[2] * 2**k] for k in range(3)]
+    label_nodes = [node for node in nodes if any(isinstance(spec, Label) for spec in node.specs)]
+    assert len(label_nodes) == 1
+    assert label_nodes[0].metadata["name"] == "segmentation"
+    assert [tuple(level.shape) for level in label_nodes[0].data] == [(20, 13, 10), (20, 7, 5), (20, 4, 3)]
+
+
+def test_validates_against_ngff_05_models(written: Path) -> None:
+    from ome_zarr_models import open_ome_zarr
+    from ome_zarr_models.v05 import Image, ImageLabel
+
+    image = Image.from_zarr(zarr.open_group(str(written), mode="r"))
+    assert image.ome_attributes.version == "0.5"
+    assert len(image.datasets[0]) == 3
+    assert image.labels is not None and image.labels.label_paths == ["segmentation"]
+    label = open_ome_zarr(zarr.open_group(str(written / "labels" / "segmentation"), mode="r"))
+    assert isinstance(label, ImageLabel)
+
+
+def test_sharded_one_plane_chunks_by_default(written: Path) -> None:
+    array = read_ome_zarr(written)
+    assert array.chunks == (1, 13, 10)
+    assert array.shards == (16, 13, 10)
+    (sharding,) = array_metadata(written / "0")["codecs"]
+    assert sharding["name"] == "sharding_indexed"
+    inner = sharding["configuration"]
+    assert inner["chunk_shape"] == [1, 13, 10]
+    assert [codec["name"] for codec in inner["codecs"]] == ["bytes", "blosc"]
+    blosc = {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "typesize": 2}
+    assert blosc.items() <= inner["codecs"][1]["configuration"].items()
+    shard_files = sorted(
+        p.relative_to(written / "0").as_posix() for p in (written / "0" / "c").rglob("*") if p.is_file()
+    )
+    assert shard_files == ["c/0/0/0", "c/1/0/0"]  # 20 planes: two shards, one file each
+
+
+@pytest.mark.parametrize(
+    ("codec", "expected"),
+    [
+        (
+            CodecConfig.parse("blosc-lz4:5:shuffle"),
+            [("bytes", {}), ("blosc", {"cname": "lz4", "clevel": 5, "shuffle": "shuffle"})],
+        ),
+        (CodecConfig.parse("zstd:7"), [("bytes", {}), ("zstd", {"level": 7})]),
+        (CodecConfig.parse("gzip:2"), [("bytes", {}), ("gzip", {"level": 2})]),
+        (CodecConfig.parse("none"), [("bytes", {})]),
+    ],
+)
+def test_codec_config_is_honoured(tmp_path: Path, volume: np.ndarray, codec: CodecConfig, expected: list) -> None:
+    path = write_ome_zarr(tmp_path / "c.ome.zarr", volume, codec=codec)
+    inner = array_metadata(path / "0")["codecs"][0]["configuration"]["codecs"]
+    assert [codec["name"] for codec in inner] == [name for name, _ in expected]
+    for codec_meta, (_, configuration) in zip(inner, expected, strict=True):
+        assert configuration.items() <= codec_meta.get("configuration", {}).items()
+    np.testing.assert_array_equal(read_ome_zarr(path)[:], volume)
+
+
+def test_compression_level_changes_size(tmp_path: Path) -> None:
+    smooth = np.tile(np.arange(64, dtype=np.uint16), (8, 64, 1)) * 7
+
+    def stored_bytes(text: str) -> int:
+        path = write_ome_zarr(tmp_path / f"{text.replace(':', '_')}.ome.zarr", smooth, codec=CodecConfig.parse(text))
+        return sum(f.stat().st_size for f in (path / "0" / "c").rglob("*") if f.is_file())
+
+    assert stored_bytes("none") == smooth.nbytes + 8 * 16 + 4  # raw chunks + shard index (offset, size per chunk) + crc
+    assert stored_bytes("blosc-zstd:9") < stored_bytes("blosc-zstd:0")
+
+
+def test_unaligned_out_of_order_slabs_are_correct(tmp_path: Path, volume: np.ndarray) -> None:
+    codec = CodecConfig(shard_shape=(4, 13, 10), threads=3)
+    with OmeZarrWriter(tmp_path / "u.ome.zarr", volume.shape, codec=codec, pyramid_levels=1) as writer:
+        assert writer.slab_depth == 4
+        for start in (9, 0, 3, 15, 6, 12, 18):
+            stop = min(start + 3, len(volume))
+            writer.write(start, volume[start:stop])
+    np.testing.assert_array_equal(read_ome_zarr(writer.path)[:], volume)
+    np.testing.assert_array_equal(read_ome_zarr(writer.path, 1)[:], reference_mean_2x2(volume))
+
+
+@pytest.mark.parametrize(("step", "rereads"), [(16, False), (5, True)])
+def test_aligned_slabs_never_read_shards_back(
+    tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch, step: int, rereads: bool
+) -> None:
+    shard_reads = []
+    get = zarr.storage.LocalStore.get
+
+    async def counting_get(self: zarr.storage.LocalStore, key: str, *args: object, **kwargs: object) -> object:
+        found = await get(self, key, *args, **kwargs)
+        if "/c/" in key and found is not None:
+            shard_reads.append(key)
+        return found
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "get", counting_get)
+    with OmeZarrWriter(tmp_path / "a.ome.zarr", volume.shape, pyramid_levels=1) as writer:
+        for start in range(0, len(volume), step):
+            writer.write(start, volume[start : start + step])
+    assert bool(shard_reads) == rereads
+    np.testing.assert_array_equal(read_ome_zarr(writer.path)[:], volume)
+
+
+def test_output_appears_only_when_complete(tmp_path: Path, volume: np.ndarray) -> None:
+    path = tmp_path / "a.ome.zarr"
+    with OmeZarrWriter(path, volume.shape) as writer:
+        writer.write(0, volume[:16])
+        assert not path.exists() and not is_complete(path)
+        (partial,) = tmp_path.iterdir()
+        assert partial.name.startswith("a.ome.zarr.partial-")
+        assert not is_complete(partial)
+        writer.write(16, volume[16:])
+    assert [p.name for p in tmp_path.iterdir()] == ["a.ome.zarr"]
+    assert is_complete(path)
+
+
+def test_exception_leaves_no_output_and_no_partial(tmp_path: Path, volume: np.ndarray) -> None:
+    with (
+        pytest.raises(RuntimeError, match="camera unplugged"),
+        OmeZarrWriter(tmp_path / "a.ome.zarr", volume.shape) as writer,
+    ):
+        writer.write(0, volume[:16])
+        raise RuntimeError("camera unplugged")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_planes_discard_the_output(tmp_path: Path, volume: np.ndarray) -> None:
+    with (
+        pytest.raises(FormatError, match=r"4 of 20 planes never written \(first: 16\)"),
+        OmeZarrWriter(tmp_path / "a.ome.zarr", volume.shape) as writer,
+    ):
+        writer.write(0, volume[:16])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_overwrite(written: Path, volume: np.ndarray) -> None:
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_ome_zarr(written, volume[:2])
+    np.testing.assert_array_equal(read_ome_zarr(written)[:], volume)
+    with pytest.raises(RuntimeError), OmeZarrWriter(written, volume.shape, overwrite=True):
+        raise RuntimeError("failed")  # a failed replacement keeps the old output
+    np.testing.assert_array_equal(read_ome_zarr(written)[:], volume)
+    write_ome_zarr(written, volume[:2] + 1, overwrite=True)
+    np.testing.assert_array_equal(read_ome_zarr(written)[:], volume[:2] + 1)
+    assert read_ome_zarr_attributes(written) == {}
+    assert not (written / "labels").exists()
+    assert [p.name for p in written.parent.iterdir()] == [written.name]
+
+
+def test_write_checks_its_input(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> None:
+    writer = OmeZarrWriter(tmp_path / "a.ome.zarr", volume.shape, label_name="segmentation")
+    with pytest.raises(RuntimeError, match="outside its with-block"):
+        writer.write(0, volume)
+    with pytest.raises(FormatError), writer:
+        with pytest.raises(FormatError, match=r"shape \(n, 13, 10\)"):
+            writer.write(0, volume[:, :5], labels[:, :5])
+        with pytest.raises(FormatError, match=r"planes \[18, 22\)"):
+            writer.write(18, volume[:4], labels[:4])
+        with pytest.raises(FormatError, match="float64 cannot be stored as uint16"):
+            writer.write(0, volume.astype(float), labels)
+        with pytest.raises(FormatError, match="labels must be given"):
+            writer.write(0, volume)
+        with pytest.raises(FormatError, match="2 label planes for 3 image planes"):
+            writer.write(0, volume[:3], labels[:2])
+        writer.write(0, volume[:2].astype(np.uint8), labels[:2].astype(bool))  # safe casts are fine
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"shape": (4, 4)}, "3-D"),
+        ({"shape": (0, 4, 4)}, "non-empty"),
+        ({"dtype": "complex64"}, "unsupported voxel type"),
+        ({"voxel_size_um": (1.0, -1.0, 1.0)}, "voxel size"),
+        ({"pyramid_levels": -1}, "pyramid_levels"),
+        ({"dtype": "uint64", "pyramid_levels": 1}, "not supported"),
+        ({"label_name": "a/b"}, "invalid label name"),
+        ({"attributes": {"when": object()}}, "cannot be stored as JSON"),
+    ],
+)
+def test_writer_rejects_bad_options(tmp_path: Path, kwargs: dict, message: str) -> None:
+    options = {"shape": (4, 4, 4)} | kwargs
+    with pytest.raises(FormatError, match=message):
+        OmeZarrWriter(tmp_path / "a.ome.zarr", **options)
+
+
+def test_readers_name_the_problem(tmp_path: Path, written: Path) -> None:
+    with pytest.raises(FormatError, match=r"missing\.ome\.zarr"):
+        read_ome_zarr(tmp_path / "missing.ome.zarr")
+    plain = tmp_path / "plain.zarr"
+    zarr.create_group(str(plain), zarr_format=3)
+    with pytest.raises(FormatError, match="not an OME-Zarr image"):
+        read_ome_zarr(plain)
+    with pytest.raises(FormatError, match=r"level 3 does not exist \(levels 0..2\)"):
+        read_ome_zarr(written, 3)
+    with pytest.raises(FormatError, match="no label image 'nuclei' \\(found: segmentation\\)"):
+        read_ome_zarr_labels(written, "nuclei")
+    unlabeled = write_ome_zarr(tmp_path / "u.ome.zarr", np.zeros((1, 2, 2), np.uint16))
+    with pytest.raises(FormatError, match="no label images"):
+        read_ome_zarr_labels(unlabeled)
+
+
+def test_dispatch(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> None:
+    path = write_volume(
+        tmp_path / "v.ome.zarr", volume, voxel_size_um=VOXEL, labels=labels, attributes={"camera": 3}, pyramid_levels=1
+    )
+    lazy = read_volume(path)
+    assert isinstance(lazy, zarr.Array)
+    np.testing.assert_array_equal(lazy[2:5], volume[2:5])
+    np.testing.assert_array_equal(read_ome_zarr_labels(path)[:], labels)
+    assert read_ome_zarr_attributes(path) == {"camera": 3}
+    with pytest.raises(FormatError, match="3-D"):
+        write_volume(tmp_path / "image.ome.zarr", volume[0])
+
+
+def test_memmapped_input_streams(tmp_path: Path, volume: np.ndarray) -> None:
+    raw = tmp_path / "raw.bin"
+    volume.tofile(raw)
+    mapped = np.memmap(raw, dtype=np.uint16, mode="r", shape=volume.shape)
+    np.testing.assert_array_equal(read_ome_zarr(write_ome_zarr(tmp_path / "m.ome.zarr", mapped))[:], volume)
+
+
+def test_remove_stale_partials(tmp_path: Path, written: Path) -> None:
+    old_dir = tmp_path / "b.ome.zarr.partial-0123abcd"
+    (old_dir / "0").mkdir(parents=True)
+    (old_dir / "0" / "chunk").write_bytes(b"x")
+    old_file = tmp_path / "c.klb.partial-89abcdef"
+    old_file.write_bytes(b"x")
+    fresh = tmp_path / "d.ome.zarr.partial-00000000"
+    fresh.mkdir()
+    an_hour_ago = time.time() - 3700
+    for entry in (old_dir, old_dir / "0", old_dir / "0" / "chunk", old_file):
+        os.utime(entry, (an_hour_ago, an_hour_ago))
+    assert remove_stale_partials(tmp_path) == [old_dir, old_file]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([written.name, fresh.name])
+    assert remove_stale_partials(tmp_path, older_than_s=0) == [fresh]
+    assert remove_stale_partials(tmp_path / "missing") == []
+    assert is_complete(written)
+
+
+dims = st.integers(1, 9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 12), dims, dims),
+    chunk=st.tuples(st.integers(1, 4), dims, dims),
+    multiple=st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 2)),
+    levels=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_round_trip_over_shapes_chunks_and_shards(
+    tmp_path_factory: pytest.TempPathFactory,
+    shape: tuple[int, int, int],
+    chunk: tuple[int, int, int],
+    multiple: tuple[int, int, int],
+    levels: int,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    volume = rng.integers(0, 65536, shape, dtype=np.uint16)
+    labels = rng.integers(0, 4, shape, dtype=np.uint8)
+    codec = CodecConfig(chunk_shape=chunk, shard_shape=tuple(c * m for c, m in zip(chunk, multiple, strict=True)))
+    path = write_ome_zarr(
+        tmp_path_factory.mktemp("h") / "v.ome.zarr", volume, labels=labels, codec=codec, pyramid_levels=levels
+    )
+    array = read_ome_zarr(path)
+    assert array.chunks == codec.resolved_chunks(shape)
+    assert array.shards == codec.resolved_shards(shape)
+    np.testing.assert_array_equal(array[:], volume)
+    np.testing.assert_array_equal(read_ome_zarr_labels(path)[:], labels)
+    expected = volume
+    for level in range(1, levels + 1):
+        expected = reference_mean_2x2(expected)
+        np.testing.assert_array_equal(read_ome_zarr(path, level)[:], expected)
