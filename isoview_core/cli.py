@@ -84,7 +84,7 @@ def correct(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output root (default: <acquisition>.corrected beside it)."),
     timepoints: Optional[str] = typer.Option(None, help="Timepoints, e.g. 0,1,5-9 (default: all)."),
     format: VolumeFormat = typer.Option(VolumeFormat.zarr, "--format", help="Volume format."),
-    codec: str = typer.Option("blosc-zstd:3", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-lz4:5:shuffle, zstd:3."),
+    codec: str = typer.Option("blosc-zstd:1:shuffle", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-zstd:5, zstd:3."),
     overwrite: bool = typer.Option(False, help="Recompute timepoints that are already complete."),
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""

@@ -38,7 +38,9 @@ def test_z_statistics_of_slabs_equal_numpy():
     volume = np.random.default_rng(1).integers(0, 65535, (11, 6, 7)).astype(np.uint16)
     stats = ZStatistics((6, 7))
     for start in range(0, 11, 4):
-        stats.add(volume[start : start + 4])
+        for first_row in range(0, 6, 4):
+            stats.add(volume[start : start + 4, first_row : first_row + 4], first_row)
+        stats.advance(volume[start : start + 4].shape[0])
     assert np.allclose(stats.mean(), volume.mean(axis=0))
     assert np.allclose(stats.std(), volume.astype(float).std(axis=0, ddof=1), rtol=1e-6)
 

@@ -63,8 +63,9 @@ def test_result_does_not_depend_on_slab_size(raw):
     assert b.starts == list(range(0, raw[0].shape[0], 5))
 
 
-def test_projections_and_coordinate_masks_match_direct_computation(raw):
-    result, sink = run(raw)
+@pytest.mark.parametrize("crop", [None, CropBox(top=1, height=189, width=157)], ids=["whole", "odd-shape"])
+def test_projections_and_coordinate_masks_match_direct_computation(raw, crop):
+    result, sink = run(raw, orientation=Orientation(crop=crop))
     volume, mask = sink.volume, sink.labels.astype(bool)
     assert np.array_equal(result.projections["xy"], volume.max(axis=0))
     assert np.array_equal(result.projections["xz"], volume.max(axis=2).T)  # (y, z): max over columns

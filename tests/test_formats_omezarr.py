@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -163,7 +165,7 @@ def test_sharded_one_plane_chunks_by_default(written: Path) -> None:
     inner = sharding["configuration"]
     assert inner["chunk_shape"] == [1, 13, 10]
     assert [codec["name"] for codec in inner["codecs"]] == ["bytes", "blosc"]
-    blosc = {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "typesize": 2}
+    blosc = {"cname": "zstd", "clevel": 1, "shuffle": "shuffle", "typesize": 2}
     assert blosc.items() <= inner["codecs"][1]["configuration"].items()
     shard_files = sorted(
         p.relative_to(written / "0").as_posix() for p in (written / "0" / "c").rglob("*") if p.is_file()
@@ -408,3 +410,80 @@ def test_round_trip_over_shapes_chunks_and_shards(
     for level in range(1, levels + 1):
         expected = reference_mean_2x2(expected)
         np.testing.assert_array_equal(read_ome_zarr(path, level)[:], expected)
+
+
+# --- jpegls: the lossless JPEG-LS archival codec ------------------------------------------------
+
+
+@pytest.fixture
+def written_jpegls(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
+    return write_ome_zarr(
+        tmp_path / "archive.ome.zarr",
+        volume,
+        labels=labels,
+        voxel_size_um=VOXEL,
+        pyramid_levels=2,
+        codec=CodecConfig(name="jpegls"),
+    )
+
+
+def test_jpegls_round_trips_levels_and_labels_bit_exactly(
+    written_jpegls: Path, written: Path, volume: np.ndarray, labels: np.ndarray
+) -> None:
+    assert is_complete(written_jpegls)
+    np.testing.assert_array_equal(read_ome_zarr(written_jpegls)[:], volume)
+    np.testing.assert_array_equal(read_ome_zarr_labels(written_jpegls)[:], labels)
+    for level in (1, 2):  # the same pyramid as with the default codec, bit for bit
+        np.testing.assert_array_equal(read_ome_zarr(written_jpegls, level)[:], read_ome_zarr(written, level)[:])
+        np.testing.assert_array_equal(
+            read_ome_zarr_labels(written_jpegls, level=level)[:], read_ome_zarr_labels(written, level=level)[:]
+        )
+
+
+def test_jpegls_is_named_in_the_array_metadata(written_jpegls: Path) -> None:
+    arrays = [written_jpegls / str(k) for k in range(3)] + [
+        written_jpegls / "labels" / "segmentation" / str(k) for k in range(3)
+    ]
+    for array in arrays:
+        (sharding,) = array_metadata(array)["codecs"]
+        assert sharding["name"] == "sharding_indexed"
+        assert sharding["configuration"]["chunk_shape"][0] == 1
+        assert sharding["configuration"]["codecs"] == [{"name": "imagecodecs_jpegls"}]
+
+
+def test_jpegls_output_reads_with_plain_zarr(written_jpegls: Path, volume: np.ndarray, labels: np.ndarray) -> None:
+    np.testing.assert_array_equal(zarr.open_array(str(written_jpegls / "0"), mode="r")[:], volume)
+    # A fresh process needs only ``import isoview_core.formats`` to register the codec.
+    script = (
+        "import sys, numpy as np, zarr, isoview_core.formats\n"
+        "a = zarr.open_array(sys.argv[1], mode='r')\n"
+        "print(a.dtype, a.shape, int(np.asarray(a[:], dtype=np.int64).sum()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(written_jpegls / "labels" / "segmentation" / "0")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == f"uint8 {labels.shape} {int(labels.sum())}"
+
+
+def test_jpegls_output_of_the_streaming_writer(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    stack = rng.poisson(400, (40, 64, 48)).astype(np.uint16)
+    stack[:, :8] = 0
+    stack[3, 5, 7] = 65535
+    codec = CodecConfig.parse("jpegls")
+    with OmeZarrWriter(tmp_path / "s.ome.zarr", stack.shape, codec=codec, pyramid_levels=1) as writer:
+        for z in range(0, len(stack), writer.slab_depth):
+            writer.write(z, stack[z : z + writer.slab_depth])
+    np.testing.assert_array_equal(read_ome_zarr(writer.path)[:], stack)
+    np.testing.assert_array_equal(read_ome_zarr(writer.path, 1)[:], reference_mean_2x2(stack))
+    stored = sum(f.stat().st_size for f in (writer.path / "0" / "c").rglob("*") if f.is_file())
+    assert stored < stack.nbytes / 2  # it does compress
+
+
+def test_jpegls_rejects_a_float_volume_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"JPEG-LS codec .* stores only uint8 or uint16 data, got float32"):
+        write_ome_zarr(tmp_path / "f.ome.zarr", np.ones((4, 8, 8), np.float32), codec=CodecConfig(name="jpegls"))
+    assert list(tmp_path.iterdir()) == []

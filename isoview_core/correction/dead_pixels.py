@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -21,21 +22,26 @@ MEAN_EPSILON = 1e-10
 
 
 class ZStatistics:
-    """Running per-pixel sum and sum of squares over z, fed slab by slab (exact integer sums)."""
+    """Running per-pixel sum and sum of squares over z, fed block by block (exact integer sums)."""
 
     def __init__(self, plane_shape: tuple[int, int]) -> None:
         self.count = 0
         self._sum = np.zeros(plane_shape, dtype=np.uint64)
         self._sum_squares = np.zeros(plane_shape, dtype=np.uint64)
-        self._square = np.empty(plane_shape, dtype=np.uint64)
 
-    def add(self, slab: np.ndarray) -> None:
-        """Accumulate a (Z, Y, X) uint16 slab."""
-        self._sum += slab.sum(axis=0, dtype=np.uint64)
-        for plane in slab:
-            np.multiply(plane, plane, out=self._square, dtype=np.uint64)
-            self._sum_squares += self._square
-        self.count += slab.shape[0]
+    def add(self, slab: np.ndarray, first_row: int = 0) -> None:
+        """Accumulate a (Z, R, X) uint16 block of rows ``[first_row, first_row + R)`` of the next planes.
+
+        Every row must be fed the same planes, block by block, before ``count`` is advanced with
+        :meth:`advance`. Sums are exact (uint32 per block: fewer than 65537 planes; uint64 squares).
+        """
+        rows = slice(first_row, first_row + slab.shape[1])
+        self._sum[rows] += np.einsum("zyx->yx", slab, dtype=np.uint32)
+        self._sum_squares[rows] += np.einsum("zyx,zyx->yx", slab, slab, dtype=np.uint64)
+
+    def advance(self, planes: int) -> None:
+        """Count ``planes`` more planes once all of their rows have been added."""
+        self.count += planes
 
     def mean(self) -> np.ndarray:
         """Per-pixel mean over z (float64)."""
@@ -45,9 +51,13 @@ class ZStatistics:
         """Per-pixel standard deviation over z with the N-1 normaliser (MATLAB ``std``), float32."""
         if self.count < 2:
             return np.zeros(self._sum.shape, dtype=np.float32)
-        total = self._sum.astype(np.float64)
-        variance = (self._sum_squares.astype(np.float64) - total * total / self.count) / (self.count - 1)
-        return np.sqrt(np.maximum(variance, 0.0)).astype(np.float32)
+        variance = self._sum.astype(np.float64)
+        np.multiply(variance, variance, out=variance)
+        variance /= -self.count
+        variance += self._sum_squares
+        variance /= self.count - 1
+        np.maximum(variance, 0.0, out=variance)
+        return np.sqrt(variance, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -58,17 +68,14 @@ class DefectivePixels:
     std_threshold: float
     mean_threshold: float
 
-    @property
-    def rows(self) -> np.ndarray:
-        return np.nonzero(self.mask)[0]
-
-    @property
-    def cols(self) -> np.ndarray:
-        return np.nonzero(self.mask)[1]
+    @cached_property
+    def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the flagged pixels, computed once."""
+        return np.nonzero(self.mask)
 
     @property
     def count(self) -> int:
-        return int(np.count_nonzero(self.mask))
+        return int(self.coordinates[0].size)
 
     @property
     def fraction(self) -> float:
@@ -193,6 +200,6 @@ def neighbourhood_medians(
 
 def replace_defective_pixels(slab: np.ndarray, defects: DefectivePixels, *, kernel: tuple[int, int] = (3, 3)) -> None:
     """Replace flagged pixels of a (Z, Y, X) slab, in place, by their per-plane neighbourhood median."""
-    rows, cols = np.nonzero(defects.mask)
+    rows, cols = defects.coordinates
     if rows.size:
         slab[:, rows, cols] = neighbourhood_medians(slab, rows, cols, kernel=kernel)

@@ -52,3 +52,11 @@ class Orientation:
         if self.flip_vertical:
             slab = slab[..., ::-1, :]
         return np.ascontiguousarray(slab)
+
+    def raw_coordinates(self, rows: np.ndarray, cols: np.ndarray, raw_plane_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (row, col) of oriented pixels (rows, cols): the inverse of the in-plane part of :meth:`apply`."""
+        raw_rows, raw_cols = raw_plane_shape
+        index = np.arange(raw_rows * raw_cols, dtype=np.int64).reshape(1, raw_rows, raw_cols)
+        flat = self.apply(index)[0][rows, cols]
+        return np.divmod(flat, raw_cols)
+

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from isoview_core.correction.stats import round_half_away
+from isoview_core.correction.stats import coordinate_mean
 
 PROJECTION_NAMES = ("xy", "xz", "yz")
 
 
 class MaxProjections:
-    """The three maximum-intensity projections of a (Z, Y, X) stack fed slab by slab."""
+    """The three maximum-intensity projections of a (Z, Y, X) stack fed block by block (planes, then rows)."""
 
     def __init__(self, shape: tuple[int, int, int], dtype: np.dtype = np.dtype(np.uint16)) -> None:
         planes, rows, cols = shape
@@ -23,12 +23,19 @@ class MaxProjections:
         self.xz = np.zeros((rows, planes), dtype=dtype)
         self.yz = np.zeros((cols, planes), dtype=dtype)
 
-    def add(self, first_plane: int, slab: np.ndarray) -> None:
-        """Fold planes ``[first_plane, first_plane + len(slab))`` into the projections."""
-        stop = first_plane + slab.shape[0]
-        np.maximum(self.xy, slab.max(axis=0), out=self.xy)
-        self.xz[:, first_plane:stop] = slab.max(axis=2).T
-        self.yz[:, first_plane:stop] = slab.max(axis=1).T
+    def add(self, first_plane: int, slab: np.ndarray, first_row: int = 0) -> None:
+        """Fold rows ``[first_row, first_row + R)`` of planes ``[first_plane, first_plane + Z)`` in."""
+        planes = slice(first_plane, first_plane + slab.shape[0])
+        rows = slice(first_row, first_row + slab.shape[1])
+        if first_plane == 0:
+            self.xy[rows] = slab.max(axis=0)
+        else:
+            np.maximum(self.xy[rows], slab.max(axis=0), out=self.xy[rows])
+        self.xz[rows, planes] = slab.max(axis=2).T
+        if first_row == 0:
+            self.yz[:, planes] = slab.max(axis=1).T
+        else:
+            np.maximum(self.yz[:, planes], slab.max(axis=1).T, out=self.yz[:, planes])
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """``{"xy": ..., "xz": ..., "yz": ...}``."""
@@ -59,15 +66,10 @@ class CoordinateMasks:
             self._column_count[:, z] = np.count_nonzero(plane, axis=1)
             self._column_sum[:, z] = plane.astype(np.float32) @ self._columns
 
-    @staticmethod
-    def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
-        mean = np.divide(total, count, out=np.zeros(total.shape, dtype=np.float64), where=count > 0)
-        return round_half_away(mean).astype(np.uint16)
-
     @property
     def xy(self) -> np.ndarray:
-        return self._mean(self._plane_sum, self._plane_count)
+        return coordinate_mean(self._plane_sum, self._plane_count)
 
     @property
     def xz(self) -> np.ndarray:
-        return self._mean(self._column_sum, self._column_count)
+        return coordinate_mean(self._column_sum, self._column_count)

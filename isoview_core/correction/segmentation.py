@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from isoview_core.correction.stats import hazen_percentile, matlab_subsample, round_half_away, to_u16
+from isoview_core.correction.stats import coordinate_mean, hazen_percentile, matlab_subsample, round_half_away, to_u16
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +134,16 @@ def _noise_matched_taps(full_taps: np.ndarray, factor: int) -> np.ndarray:
 class ReducedSegmentation:
     """Segmentation at 1/``factor`` lateral resolution, fed slab by slab while a stack streams past.
 
-    Feed every corrected slab in order with :meth:`add`, call :meth:`compute` once, then expand
-    each slab's mask with :meth:`mask_slab`.
+    Feed every raw (oriented) slab in order with :meth:`add`, replace the defective pixels' share of
+    their blocks with :meth:`correct_defects`, call :meth:`compute` once, then expand each slab's
+    mask with :meth:`mask_slab`. The full-resolution mask is the reduced one repeated f x f times,
+    so its projections, foreground count and coordinate masks are computed exactly from the small
+    mask.
     """
 
     def __init__(self, shape: tuple[int, int, int], factor: int) -> None:
-        if factor < 1:
-            raise ValueError(f"segmentation downsample factor must be >= 1, got {factor}")
+        if factor < 2:
+            raise ValueError(f"reduced segmentation needs a downsample factor >= 2, got {factor}")
         self.shape = shape
         self.factor = factor
         planes, rows, cols = shape
@@ -150,17 +153,40 @@ class ReducedSegmentation:
         self.mask: np.ndarray | None = None
         self.level: ThresholdLevel | None = None
 
-    def add(self, first_plane: int, slab: np.ndarray) -> None:
-        """Accumulate the f x f block means of a (Z, Y, X) slab starting at plane ``first_plane``."""
+    def add(self, first_plane: int, slab: np.ndarray, first_row: int = 0) -> None:
+        """Accumulate the f x f block means of a (Z, R, X) block at plane ``first_plane``, row ``first_row``.
+
+        ``first_row`` must be a multiple of f; a block may end at the last row whatever its height.
+        """
         f = self.factor
-        if f > 1 and (slab.shape[1] != self._rows_padded or slab.shape[2] != self._cols_padded):
-            slab = np.pad(slab, ((0, 0), (0, self._rows_padded - slab.shape[1]), (0, self._cols_padded - slab.shape[2])), mode="edge")
-        target = self.reduced[first_plane : first_plane + slab.shape[0]]
-        target[...] = 0
-        for dr in range(f):
-            for dc in range(f):
-                target += slab[:, dr::f, dc::f]
-        target *= 1.0 / (f * f)
+        missing_rows = -slab.shape[1] % f if first_row + slab.shape[1] >= self.shape[1] else 0
+        if missing_rows or slab.shape[2] != self._cols_padded:
+            slab = np.pad(slab, ((0, 0), (0, missing_rows), (0, self._cols_padded - slab.shape[2])), mode="edge")
+        rows = np.add(slab[:, 0::f], slab[:, 1::f], dtype=np.uint32)  # rows first: contiguous, cheap
+        for dr in range(2, f):
+            rows += slab[:, dr::f]
+        block_sum = rows[:, :, 0::f].astype(np.float32)
+        for dc in range(1, f):
+            block_sum += rows[:, :, dc::f]
+        target = self.reduced[first_plane : first_plane + slab.shape[0], first_row // f : first_row // f + block_sum.shape[1]]
+        np.multiply(block_sum, 1.0 / (f * f), out=target)
+
+    def correct_defects(self, rows: np.ndarray, cols: np.ndarray, raw_values: np.ndarray) -> None:
+        """Make each block the mean of its good pixels: drop defective pixels (raw values (Z, n)) from it."""
+        if rows.size == 0:
+            return
+        f = self.factor
+        blocks = (rows // f) * self.reduced.shape[2] + cols // f
+        unique, inverse = np.unique(blocks, return_inverse=True)
+        bad_sum = np.zeros((self.shape[0], unique.size), dtype=np.float64)
+        np.add.at(bad_sum.T, inverse, raw_values.T.astype(np.float64))
+        bad_count = np.bincount(inverse, minlength=unique.size)
+        good = f * f - bad_count
+        flat = self.reduced.reshape(self.shape[0], -1)
+        block_sum = flat[:, unique].astype(np.float64) * (f * f)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corrected = np.where(good > 0, (block_sum - bad_sum) / np.maximum(good, 1), flat[:, unique])
+        flat[:, unique] = corrected
 
     def compute(self, *, kernel: float, sigma: float, scaling: float, threshold: float, mask_percentile: float, subsample_factor: int) -> ThresholdLevel:
         """Filter the reduced volume and threshold it (the original's rule, at reduced resolution).
@@ -180,11 +206,73 @@ class ReducedSegmentation:
         self.mask = filtered > self.level.level
         return self.level
 
+    def _computed_mask(self) -> np.ndarray:
+        if self.mask is None:
+            raise RuntimeError("ReducedSegmentation.compute() must run first")
+        return self.mask
+
+    def _expand(self, small: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """Repeat ``small`` f times along ``axes`` and crop to the full-resolution size."""
+        for axis in axes:
+            small = np.repeat(small, self.factor, axis=axis)
+        return small
+
     def mask_slab(self, first_plane: int, planes: int) -> np.ndarray:
         """Full-resolution boolean mask of planes ``[first_plane, first_plane + planes)``."""
-        if self.mask is None:
-            raise RuntimeError("ReducedSegmentation.compute() must run before mask_slab()")
+        small = self._computed_mask()[first_plane : first_plane + planes]
+        return self._expand(small, (1, 2))[:, : self.shape[1], : self.shape[2]]
+
+    def fill_labels(self, first_plane: int, labels: np.ndarray, first_row: int = 0) -> None:
+        """Write the full-resolution mask of a (Z, R, X) block at (``first_plane``, ``first_row``) into ``labels``.
+
+        ``first_row`` must be a multiple of f. Broadcasts the column-expanded reduced mask over each
+        block's f rows instead of repeating it along both axes.
+        """
         f = self.factor
-        small = self.mask[first_plane : first_plane + planes]
-        full = np.repeat(np.repeat(small, f, axis=1), f, axis=2) if f > 1 else small
-        return full[:, : self.shape[1], : self.shape[2]]
+        planes, rows, cols = labels.shape
+        small = self._computed_mask()[first_plane : first_plane + planes, first_row // f : (first_row + rows + f - 1) // f]
+        columns = np.repeat(small, f, axis=2)[:, :, :cols]
+        whole = rows - rows % f
+        labels[:, :whole].reshape(planes, whole // f, f, cols)[...] = columns[:, : whole // f, None, :]
+        if whole < rows:  # last, partial block of rows
+            labels[:, whole:] = columns[:, -1:, :]
+
+    def _block_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of the full image inside each reduced row / column (edge blocks are cropped)."""
+        f = self.factor
+        rows = np.minimum(f, self.shape[1] - f * np.arange(self.reduced.shape[1]))
+        cols = np.minimum(f, self.shape[2] - f * np.arange(self.reduced.shape[2]))
+        return rows, cols
+
+    def foreground_voxels(self) -> int:
+        """Number of foreground voxels of the full-resolution mask."""
+        rows, cols = self._block_sizes()
+        return int(np.einsum("zyx,y,x->", self._computed_mask(), rows, cols, dtype=np.int64))
+
+    def mask_projections(self) -> dict[str, np.ndarray]:
+        """xy (Y, X), xz (Y, Z) and yz (X, Z) maximum projections of the full-resolution mask (uint8)."""
+        mask = self._computed_mask()
+        planes, rows, cols = self.shape
+        return {
+            "xy": self._expand(mask.any(axis=0), (0, 1))[:rows, :cols].view(np.uint8),
+            "xz": self._expand(mask.any(axis=2).T, (0,))[:rows].view(np.uint8),
+            "yz": self._expand(mask.any(axis=1).T, (0,))[:cols].view(np.uint8),
+        }
+
+    def coordinate_masks(self) -> dict[str, np.ndarray]:
+        """1-based coordinate masks of the full-resolution mask (§2.7), exactly, from the reduced one."""
+        mask = self._computed_mask()
+        planes, rows, cols = self.shape
+        f = self.factor
+        plane_index = np.arange(1, planes + 1, dtype=np.float64)
+        plane_count = mask.sum(axis=0)
+        plane_sum = np.einsum("zyx,z->yx", mask, plane_index)
+        xy = self._expand(coordinate_mean(plane_sum, plane_count), (0, 1))[:rows, :cols]
+        column = np.arange(1, self._cols_padded + 1, dtype=np.float64).reshape(-1, f)
+        column[column > cols] = 0
+        _, widths = self._block_sizes()
+        column_sum = np.einsum("zyx,x->yz", mask, column.sum(axis=1))
+        column_count = np.einsum("zyx,x->yz", mask, widths.astype(np.float64))
+        xz = self._expand(coordinate_mean(column_sum, column_count), (0,))[:rows]
+        return {"xy": xy, "xz": xz}
+

@@ -4,8 +4,11 @@ Order of operations (ALGORITHMS.md §2.1): orient (crop / rotate / flip) -> dead
 -> segmentation (of the dead-pixel corrected stack, as the original) -> background subtraction
 -> min-intensity record -> masking -> projections -> write. Segmenting before the subtraction keeps
 the adaptive threshold away from the zeros that clipping creates in the dark background.
-The raw stack is read three times in slabs (statistics, segmentation input, output), so peak
-memory is a few slabs plus 2-D maps, never a float copy of the volume.
+
+The raw stack is read twice in slabs: pass 1 gathers per-pixel statistics and the block means of
+the reduced-resolution segmentation (corrected afterwards for the defective pixels found, from a
+sparse read of just those pixels); pass 2 corrects, masks, projects and writes. Peak memory is a
+slab plus 2-D maps and the small reduced volume, never a float copy of the stack.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from isoview_core.correction.dead_pixels import (
 from isoview_core.correction.orientation import Orientation
 from isoview_core.correction.projections import CoordinateMasks, MaxProjections
 from isoview_core.correction.segmentation import ReducedSegmentation, ThresholdLevel, segment_full_resolution
-from isoview_core.correction.stats import hazen_percentile, matlab_subsample
+from isoview_core.correction.stats import hazen_percentile, matlab_subsample, matlab_subsample_indices, round_half_away
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,9 @@ class PlaneSource(Protocol):
     @property
     def shape(self) -> tuple[int, int, int]: ...
 
-    def read_planes(self, start: int, stop: int) -> np.ndarray: ...
+    def read_planes(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray: ...
+
+    def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray: ...
 
 
 class VolumeSink(Protocol):
@@ -59,8 +64,14 @@ class ArraySource:
     def shape(self) -> tuple[int, int, int]:
         return self.volume.shape
 
-    def read_planes(self, start: int, stop: int) -> np.ndarray:
-        return np.array(self.volume[start:stop], dtype=np.uint16)
+    def read_planes(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return np.array(self.volume[start:stop], dtype=np.uint16)
+        out[...] = self.volume[start:stop]
+        return out
+
+    def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.array(self.volume[start:stop, rows, cols], dtype=np.uint16)
 
 
 @dataclass
@@ -87,9 +98,20 @@ class StackCorrection:
         return [self.threshold.mask_min, self.min_intensity]
 
 
+#: Rows processed together inside a slab, so that the several operations of a pass run on data
+#: that is still in the CPU cache (16 planes x 32 rows x 2048 columns = 2 MB).
+ROW_BLOCK = 32
+
+
 def _slab_starts(planes: int, slab_planes: int) -> Iterator[tuple[int, int]]:
     for start in range(0, planes, slab_planes):
         yield start, min(planes, start + slab_planes)
+
+
+def _row_blocks(slab: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, view) of consecutive blocks of ``rows`` rows of a (Z, Y, X) slab."""
+    for first_row in range(0, slab.shape[1], rows):
+        yield first_row, slab[:, first_row : first_row + rows]
 
 
 def correct_stack(
@@ -132,15 +154,22 @@ def correct_stack(
     config = config or CorrectionConfig()
     orientation = orientation or Orientation()
     timings: dict[str, float] = {}
-    first, last = orientation.plane_range(source.shape[0])
+    first, _ = orientation.plane_range(source.shape[0])
     shape = orientation.output_shape(source.shape)
     planes = shape[0]
     if planes == 0:
         raise ValueError("stack has no planes to correct")
+    kernel = config.median_kernel
+    row_block = -(-ROW_BLOCK // config.segmentation_downsample) * config.segmentation_downsample
+
+    # One read buffer for every slab of every pass: a fresh 100+ MB array per slab costs more in
+    # page faults than the arithmetic done on it. Consumers must not keep references to slabs.
+    buffer = np.empty((min(config.slab_planes, planes), *source.shape[1:]), dtype=np.uint16)
 
     def oriented_slabs() -> Iterator[tuple[int, np.ndarray]]:
         for start, stop in _slab_starts(planes, config.slab_planes):
-            yield start, orientation.apply(source.read_planes(first + start, first + stop))
+            raw = source.read_planes(first + start, first + stop, out=buffer[: stop - start])
+            yield start, orientation.apply(raw)
             if progress is not None:
                 progress(stop - start)
 
@@ -151,12 +180,18 @@ def correct_stack(
         frame = orientation.apply(background_frame[None])[0]
         check_frame_shape(frame, shape[1:], background_path)
 
-    # Pass 1: per-pixel statistics over z (and raw samples for a background estimate).
+    # Pass 1: per-pixel statistics over z, raw samples for a background estimate, and the block
+    # means that the reduced-resolution segmentation works on.
     tic = time.perf_counter()
     statistics = ZStatistics(shape[1:])
+    reduced = ReducedSegmentation(shape, config.segmentation_downsample) if config.segment and config.segmentation_downsample > 1 else None
     raw_samples = []
     for start, slab in oriented_slabs():
-        statistics.add(slab)
+        for first_row, block in _row_blocks(slab, row_block):
+            statistics.add(block, first_row)
+            if reduced is not None:
+                reduced.add(start, block, first_row)
+        statistics.advance(slab.shape[0])
         if background_frame is None:
             samples = matlab_subsample(slab, config.subsample_factor, start)
             raw_samples.append(samples[samples > 0])
@@ -165,20 +200,20 @@ def correct_stack(
     else:
         background_value, background_source = hazen_percentile(np.concatenate(raw_samples), config.background_percentile), "estimate"
     defects = None
-    if config.median_kernel is not None:
+    if kernel is not None:
         defects = detect_defective_pixels(
             statistics.std(),
             statistics.mean(),
             background_value,
             planes=statistics.count,
-            kernel=config.median_kernel,
+            kernel=kernel,
             method=config.defect_detection,
             std_sigmas=config.defect_std_sigmas,
         )
         logger.info("%d defective pixels (%.4f %%)", defects.count, 100 * defects.fraction)
         if frame is not None:
             frame = frame.copy()
-            replace_defective_pixels(frame[None], defects, kernel=config.median_kernel)
+            replace_defective_pixels(frame[None], defects, kernel=kernel)
     del statistics
     timings["statistics"] = time.perf_counter() - tic
 
@@ -194,27 +229,11 @@ def correct_stack(
         """Dead-pixel corrected slabs, not yet background-subtracted (what the original segments)."""
         for start, slab in oriented_slabs():
             if defects is not None:
-                replace_defective_pixels(slab, defects, kernel=config.median_kernel)
+                replace_defective_pixels(slab, defects, kernel=kernel)
             yield start, slab
 
-    def subtract(slab: np.ndarray) -> None:
-        if subtraction is not None:
-            subtract_background(slab, subtraction)
-
-    # Pass 2: min-intensity record and the segmentation input.
+    # Segmentation: of the dead-pixel corrected stack, before background subtraction, as the original.
     tic = time.perf_counter()
-    corrected_samples = []
-    reduced = ReducedSegmentation(shape, config.segmentation_downsample) if config.segment and config.segmentation_downsample > 1 else None
-    full_volume = np.empty(shape, dtype=np.uint16) if config.segment and reduced is None else None
-    for start, slab in corrected_slabs():
-        if reduced is not None:
-            reduced.add(start, slab)
-        elif full_volume is not None:
-            full_volume[start : start + slab.shape[0]] = slab
-        subtract(slab)
-        samples = matlab_subsample(slab, config.subsample_factor, start)
-        corrected_samples.append(samples[samples > 0])
-    min_intensity = hazen_percentile(np.concatenate(corrected_samples), config.background_percentile)
     segmentation_options = dict(
         kernel=config.gauss_kernel,
         sigma=config.gauss_sigma,
@@ -226,39 +245,59 @@ def correct_stack(
     threshold = None
     full_mask = None
     if reduced is not None:
+        if defects is not None and defects.count:
+            rows, cols = defects.coordinates
+            raw_rows, raw_cols = orientation.raw_coordinates(rows, cols, source.shape[1:])
+            reduced.correct_defects(rows, cols, source.read_pixels(first, first + planes, raw_rows, raw_cols))
         threshold = reduced.compute(**segmentation_options)
-    elif full_volume is not None:
+    elif config.segment:
+        full_volume = np.empty(shape, dtype=np.uint16)
+        for start, slab in corrected_slabs():
+            full_volume[start : start + slab.shape[0]] = slab
         full_mask, threshold = segment_full_resolution(full_volume, splitting=config.splitting, **segmentation_options)
         del full_volume
     timings["segmentation"] = time.perf_counter() - tic
 
-    # Pass 3: mask, project and write.
+    # Pass 2: correct, subtract, mask, project and write.
     tic = time.perf_counter()
     projections = MaxProjections(shape)
-    mask_projections = MaxProjections(shape, dtype=np.dtype(np.uint8))
-    coordinates = CoordinateMasks(shape)
-    foreground = 0
+    label_buffer = np.empty((min(config.slab_planes, planes), *shape[1:]), dtype=np.uint8)
+    corrected_samples = []
     for start, slab in corrected_slabs():
-        subtract(slab)
-        mask = None
-        if reduced is not None:
-            mask = reduced.mask_slab(start, slab.shape[0])
-        elif full_mask is not None:
-            mask = full_mask[start : start + slab.shape[0]]
-        labels = None
-        if mask is not None:
-            foreground += int(np.count_nonzero(mask))
-            coordinates.add(start, mask)
-            labels = mask.view(np.uint8)
-            mask_projections.add(start, labels)
-            if config.apply_segmentation_mask:
-                slab *= mask
-        projections.add(start, slab)
+        plane, row, col = matlab_subsample_indices(slab.shape, config.subsample_factor, start)
+        samples = slab[plane, row, col]
+        if subtraction is not None:  # subtract at the sampled voxels only: same values, far less work
+            samples = samples - np.minimum(samples, subtraction[row, col] if frame is not None else np.uint16(round_half_away(subtraction)))
+        corrected_samples.append(samples[samples > 0])
+        labels = label_buffer[: slab.shape[0]] if threshold is not None else None
+        for first_row, block in _row_blocks(slab, row_block):
+            rows = slice(first_row, first_row + block.shape[1])
+            if subtraction is not None:
+                subtract_background(block, subtraction[rows] if frame is not None else subtraction)
+            if labels is not None:
+                block_labels = labels[:, rows]
+                if reduced is not None:
+                    reduced.fill_labels(start, block_labels, first_row)
+                else:
+                    block_labels[...] = full_mask[start : start + block.shape[0], rows]
+                if config.apply_segmentation_mask:
+                    np.multiply(block, block_labels, out=block)
+            projections.add(start, block, first_row)
         if sink is not None:
             sink.write(start, slab, labels)
+    min_intensity = hazen_percentile(np.concatenate(corrected_samples), config.background_percentile)
+
+    mask_projections: dict[str, np.ndarray] = {}
+    coordinate_masks: dict[str, np.ndarray] = {}
+    foreground_fraction = 1.0
+    if reduced is not None:
+        mask_projections, coordinate_masks = reduced.mask_projections(), reduced.coordinate_masks()
+        foreground_fraction = reduced.foreground_voxels() / float(np.prod(shape))
+    elif full_mask is not None:
+        mask_projections, coordinate_masks = _full_mask_summaries(full_mask)
+        foreground_fraction = float(np.count_nonzero(full_mask)) / full_mask.size
     timings["write"] = time.perf_counter() - tic
 
-    segmented = threshold is not None
     return StackCorrection(
         shape=shape,
         background_value=background_value,
@@ -266,9 +305,18 @@ def correct_stack(
         defects=defects,
         min_intensity=min_intensity,
         threshold=threshold,
-        foreground_fraction=foreground / float(np.prod(shape)) if segmented else 1.0,
+        foreground_fraction=foreground_fraction,
         projections=projections.as_dict(),
-        mask_projections=mask_projections.as_dict() if segmented else {},
-        coordinate_masks={"xy": coordinates.xy, "xz": coordinates.xz} if segmented else {},
+        mask_projections=mask_projections,
+        coordinate_masks=coordinate_masks,
         timings_s=timings,
     )
+
+
+def _full_mask_summaries(mask: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Projections and coordinate masks of a full-resolution mask."""
+    projections = MaxProjections(mask.shape, dtype=np.dtype(np.uint8))
+    projections.add(0, mask.view(np.uint8))
+    coordinates = CoordinateMasks(mask.shape)
+    coordinates.add(0, mask)
+    return projections.as_dict(), {"xy": coordinates.xy, "xz": coordinates.xz}

@@ -43,15 +43,23 @@ def hazen_percentile(samples: np.ndarray, percent: float) -> float:
     return float(np.percentile(samples.astype(np.float64, copy=False), percent, method="hazen"))
 
 
-def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
-    """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order.
+def matlab_subsample_indices(shape: tuple[int, int, int], step: int, first_plane: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(plane, row, col) of every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's (y, x, z) order.
 
     ``first_plane`` is the slab's index in the whole stack, so that slabs of one stack together
     select exactly the voxels that ``stack(1:step:end)`` selects in MATLAB.
     """
-    planes, rows, cols = slab.shape
+    planes, rows, cols = shape
     offset = (-first_plane * rows * cols) % step
-    return slab.transpose(0, 2, 1).reshape(-1)[offset::step]
+    linear = np.arange(offset, planes * rows * cols, step, dtype=np.int64)  # (z, x, y) order, y fastest
+    plane, within = np.divmod(linear, rows * cols)
+    col, row = np.divmod(within, rows)
+    return plane, row, col
+
+
+def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
+    """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order (§2.2)."""
+    return slab[matlab_subsample_indices(slab.shape, step, first_plane)]
 
 
 def knee_threshold(values: np.ndarray) -> float:
@@ -87,3 +95,9 @@ def knee_threshold(values: np.ndarray) -> float:
     projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
     distance = np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)
     return float(ordered[int(np.argmax(distance))])
+
+
+def coordinate_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``round_half_away(total / count)`` as uint16 and 0 where ``count`` is 0: 1-based coordinate maps (§2.7)."""
+    mean = np.divide(total, count, out=np.zeros(total.shape, dtype=np.float64), where=count > 0)
+    return round_half_away(mean).astype(np.uint16)

@@ -25,6 +25,10 @@ STACK_DTYPE = np.dtype("<u2")
 """Voxel type of raw stacks: unsigned 16-bit little-endian."""
 
 
+_GATHER_PLANES = 4
+"""Planes mapped at a time by :meth:`StackFile.read_pixels`."""
+
+
 class StackFile:
     """A raw ``.stack`` file whose size has been checked against its dimensions.
 
@@ -134,6 +138,22 @@ class StackFile:
             use; streaming code should prefer :meth:`read_planes`.
         """
         return np.memmap(self._path, dtype=STACK_DTYPE, mode="r", shape=self._shape)
+
+    def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Values of pixels ``(rows[i], cols[i])`` in planes ``[start, stop)``, shape ``(stop - start, n)``.
+
+        Touches only the pages holding those pixels (sparse gathers, e.g. of defective pixels), a
+        few planes at a time so that the mapped pages never add up to much resident memory.
+        """
+        values = np.empty((stop - start, len(rows)), dtype=STACK_DTYPE)
+        for first in range(start, stop, _GATHER_PLANES):
+            last = min(stop, first + _GATHER_PLANES)
+            mapped = np.memmap(
+                self._path, dtype=STACK_DTYPE, mode="r", offset=first * self._plane_bytes, shape=(last - first, *self._shape[1:])
+            )
+            values[first - start : last - start] = mapped[:, rows, cols]
+            mapped._mmap.close()
+        return values
 
     def read_planes(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Read planes ``[start, stop)`` into memory with direct reads.

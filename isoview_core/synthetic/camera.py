@@ -69,10 +69,20 @@ class CameraDefects:
 def camera_defects(config: SimulationConfig, camera: int) -> CameraDefects:
     """The fixed defective pixels of ``camera`` (same at every timepoint), from the seed.
 
-    ``round(defect_fraction · H · W)`` pixels, uniformly spread over the frame (outer ring
-    excluded), split into equal thirds of dead and insensitive pixels, the rest hot.
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters (seed, shape, ``defect_fraction``, offsets).
+    camera : int
+        Camera 0-3.
+
+    Returns
+    -------
+    CameraDefects
+        ``round(defect_fraction · H · W)`` pixels, uniformly spread over the frame (outer ring
+        excluded), a third dead, a third insensitive, the rest hot (module docstring).
     """
-    camera_role(camera)
+    camera_role(camera)  # raises ValueError for an unknown camera
     _, height, width = config.shape
     rng = np.random.default_rng([config.seed, _DEFECT_STREAM, camera])
     count = round(config.defect_fraction * height * width)
@@ -94,13 +104,35 @@ def camera_defects(config: SimulationConfig, camera: int) -> CameraDefects:
 
 
 def dark_frame(config: SimulationConfig, camera: int) -> np.ndarray:
-    """One dark frame of ``camera`` (``Background_<camera>.tif``): (Y, X) uint16, defects included."""
+    """One dark frame of ``camera``, as the microscope saves it in ``Background_<camera>.tif``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters.
+    camera : int
+        Camera 0-3.
+
+    Returns
+    -------
+    ndarray
+        (Y, X) uint16: offset plus read noise, with the camera's hot and dead pixels.
+    """
     rng = np.random.default_rng([config.seed, _DARK_STREAM, camera])
     return _digitize(np.zeros(config.shape[1:], dtype=np.float32), config, camera, camera_defects(config, camera), rng)
 
 
 def camera_planes(config: SimulationConfig, timepoint: int, camera: int) -> Iterator[np.ndarray]:
     """The camera's raw stack, plane by plane, as the microscope would stream it.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters.
+    timepoint : int
+        Timepoint.
+    camera : int
+        Camera 0-3.
 
     Yields
     ------
@@ -130,10 +162,8 @@ def render_camera_stack(config: SimulationConfig, timepoint: int, camera: int) -
     ndarray
         (Z, Y, X) uint16, byte for byte what :func:`simulate_acquisition` writes.
     """
-    stack = np.empty(config.shape, dtype=np.uint16)
-    for plane, image in enumerate(camera_planes(config, timepoint, camera)):
-        stack[plane] = image
-    return stack
+    plane_type = np.dtype((np.uint16, config.shape[1:]))
+    return np.fromiter(camera_planes(config, timepoint, camera), dtype=plane_type, count=config.shape[0])
 
 
 def _digitize(

@@ -65,7 +65,11 @@ class TimepointTruth(BaseModel):
 
 
 class GroundTruth(BaseModel):
-    """Everything known about a synthetic acquisition; ``config`` regenerates every image."""
+    """Everything known about a synthetic acquisition; ``config`` regenerates every image.
+
+    Images are not stored: ``foreground_mask(truth.config, timepoint, camera)`` gives the
+    segmentation truth, ``sharp_specimen(truth.config, timepoint, view)`` the fusion truth.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,7 +101,18 @@ class GroundTruth(BaseModel):
 
 
 def build_ground_truth(config: SimulationConfig) -> GroundTruth:
-    """The ground truth of the acquisition ``config`` describes (no image is rendered)."""
+    """The ground truth of the acquisition that ``config`` describes (no image is rendered).
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters.
+
+    Returns
+    -------
+    GroundTruth
+        Pair transforms, camera offsets, noise and defects, per-timepoint drift, and ``config``.
+    """
     pairs = [
         PairTruth(
             cameras=(2 * index, 2 * index + 1),

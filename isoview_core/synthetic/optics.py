@@ -41,8 +41,18 @@ from isoview_core.synthetic.specimen import (
 def camera_sampling(config: SimulationConfig, camera: int) -> Sampling:
     """Where the samples of ``camera``'s raw stack sit in its view's reference frame.
 
-    Identity for the first camera of a pair; for the second, rows shifted by ``offset_y_px`` and
-    columns reversed and shifted by ``offset_x_px`` (module docstring).
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters (pair offsets).
+    camera : int
+        Camera 0-3.
+
+    Returns
+    -------
+    Sampling
+        Identity for the first camera of a pair; for the second, rows shifted by ``offset_y_px``
+        and columns reversed and shifted by ``offset_x_px`` (module docstring).
     """
     role = camera_role(camera)
     if role.is_reference:
@@ -114,11 +124,25 @@ def optical_planes(config: SimulationConfig, timepoint: int, camera: int) -> Ite
 
 
 def render_camera_signal(config: SimulationConfig, timepoint: int, camera: int) -> np.ndarray:
-    """Whole noise-free image of a camera: (Z, Y, X) float32, ADU above the offset, no defects."""
-    volume = np.empty(config.shape, dtype=np.float32)
-    for plane, image in enumerate(optical_planes(config, timepoint, camera)):
-        volume[plane] = image
-    return volume
+    """Whole noise-free image of a camera, before the sensor (no noise, offset or defects).
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters.
+    timepoint : int
+        Timepoint.
+    camera : int
+        Camera 0-3.
+
+    Returns
+    -------
+    ndarray
+        (Z, Y, X) float32 signal in ADU above the offset: blurred, attenuated, and for second
+        cameras mirrored, offset and divided by the pair's ``intensity_ratio``.
+    """
+    plane_type = np.dtype((np.float32, config.shape[1:]))
+    return np.fromiter(optical_planes(config, timepoint, camera), dtype=plane_type, count=config.shape[0])
 
 
 def foreground_mask(config: SimulationConfig, timepoint: int, camera: int) -> np.ndarray:

@@ -47,9 +47,12 @@ class AxisSampling(NamedTuple):
     step: int
     size: int
 
-    def coordinates(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def coordinate(self, index: int) -> float:
+        """View-frame coordinate of sample ``index``."""
+        return self.origin + self.step * index
+
+    def coordinates(self, start: int, stop: int) -> np.ndarray:
         """View-frame coordinates (float64) of samples ``start .. stop - 1``."""
-        stop = self.size if stop is None else stop
         return self.origin + self.step * np.arange(start, stop, dtype=np.float64)
 
     def index_range(self, low: float, high: float) -> tuple[int, int]:
@@ -66,7 +69,8 @@ Sampling = tuple[AxisSampling, AxisSampling, AxisSampling]
 
 def identity_sampling(shape: tuple[int, int, int]) -> Sampling:
     """Sampling of a stack that *is* the view frame (the reference camera)."""
-    return tuple(AxisSampling(0.0, 1, size) for size in shape)  # type: ignore[return-value]
+    depth, height, width = shape
+    return AxisSampling(0.0, 1, depth), AxisSampling(0.0, 1, height), AxisSampling(0.0, 1, width)
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class SpecimenState:
         """Ellipsoidal radius (1 on the body surface) of the samples ``rows x cols`` of a plane, float32."""
         z_axis, y_axis, x_axis = sampling
         center, semi = self.body_center, self.body_semi_axes
-        rz = (z_axis.coordinates(plane, plane + 1)[0] - center[0]) / semi[0]
+        rz = (z_axis.coordinate(plane) - center[0]) / semi[0]
         ry = ((y_axis.coordinates(*rows) - center[1]) / semi[1]).astype(np.float32)
         rx = ((x_axis.coordinates(*cols) - center[2]) / semi[2]).astype(np.float32)
         return np.sqrt(np.float32(rz * rz) + ry[:, None] ** 2 + rx[None, :] ** 2)
@@ -112,12 +116,26 @@ def _body_semi_axes(config: SimulationConfig) -> np.ndarray:
 def specimen_drift(config: SimulationConfig, timepoint: int, view: int = 0) -> tuple[float, float, float]:
     """Translation (dz, dy, dx) of the specimen at ``timepoint`` relative to timepoint 0, in view voxels.
 
-    In view 0 this is ``timepoint * config.drift_px_per_timepoint``; in view 90 the same physical
-    motion, with body axes z and x exchanged and rescaled (module docstring).
+    Parameters
+    ----------
+    config : SimulationConfig
+        Simulation parameters.
+    timepoint : int
+        Timepoint (any integer; the drift is linear in time).
+    view : int
+        0 (cameras 0/1) or 90 (cameras 2/3).
+
+    Returns
+    -------
+    tuple of float
+        ``timepoint * config.drift_px_per_timepoint`` in view 0; in view 90 the same motion with
+        body axes z and x exchanged and rescaled (module docstring). Nuclei also jitter around
+        this common motion.
     """
     semi = _body_semi_axes(config)
     drift_body = timepoint * np.asarray(config.drift_px_per_timepoint) / semi
-    return tuple(float(value) for value in semi * drift_body[list(_permutation(view))])  # type: ignore[return-value]
+    dz, dy, dx = (semi * drift_body[list(_permutation(view))]).tolist()
+    return dz, dy, dx
 
 
 def specimen_state(config: SimulationConfig, timepoint: int, view: int = 0) -> SpecimenState:

@@ -1,0 +1,42 @@
+from typer.testing import CliRunner
+
+from isoview_core.cli import app
+from isoview_core.timepoints import parse_timepoints
+
+runner = CliRunner()
+
+
+def test_parse_timepoints():
+    assert parse_timepoints("0,1,5-9") == [0, 1, 5, 6, 7, 8, 9]
+    assert parse_timepoints(None) is None
+
+
+def test_simulate_then_correct_then_skip(tmp_path):
+    raw = tmp_path / "acq"
+    result = runner.invoke(app, ["simulate", str(raw), "--timepoints", "2", "--shape", "24", "96", "80", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert (raw / "ground_truth.json").is_file()
+    result = runner.invoke(app, ["correct", str(raw), "--timepoints", "1", "--codec", "blosc-lz4:5"])
+    assert result.exit_code == 0, result.output
+    assert "corrected 4 stacks" in result.output
+    assert len(list((tmp_path / "acq.corrected" / "SPM00" / "TM000001").glob("*.ome.zarr"))) == 4
+    assert not (tmp_path / "acq.corrected" / "SPM00" / "TM000000").exists()
+    result = runner.invoke(app, ["correct", str(raw)])
+    assert result.exit_code == 0 and "corrected 4 stacks, skipped 4" in result.output
+
+
+def test_truncated_stack_exits_non_zero_but_finishes_the_rest(acquisition_copy, tmp_path):
+    stack = next((acquisition_copy / "SPM00" / "TM00000" / "ANG000").glob("*CM1*.stack"))
+    stack.write_bytes(stack.read_bytes()[:-7])
+    result = runner.invoke(app, ["correct", str(acquisition_copy), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "corrected 7 stacks" in result.output
+    assert stack.name in result.output and "not a whole number" in result.output
+
+
+def test_unknown_layout_and_bad_options_fail_with_one_line(tmp_path):
+    (tmp_path / "notes").mkdir()
+    result = runner.invoke(app, ["correct", str(tmp_path / "notes")])
+    assert result.exit_code == 2 and "no IsoView acquisition found" in result.output
+    result = runner.invoke(app, ["correct", str(tmp_path / "notes"), "--codec", "lzma"])
+    assert result.exit_code == 2 and "lzma" in result.output
