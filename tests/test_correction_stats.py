@@ -26,6 +26,18 @@ def test_hazen_percentile_matches_matlab_prctile():
     assert hazen_percentile(np.array([]), 5) == 0.0
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 65535), min_size=1, max_size=60) | st.lists(st.integers(0, 5), min_size=1, max_size=60),
+    percent=st.floats(0, 100),
+)
+def test_integer_histogram_percentile_equals_numpy_hazen(values, percent):
+    samples = np.array(values, dtype=np.uint16)
+    expected = np.percentile(samples.astype(float), percent, method="hazen")
+    assert hazen_percentile(samples, percent) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert hazen_percentile(samples.astype(np.uint8) if samples.max() < 256 else samples, percent) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
 @settings(max_examples=30, deadline=None)
 @given(planes=st.integers(1, 9), step=st.integers(1, 17), slab=st.integers(1, 4))
 def test_subsample_of_slabs_equals_matlab_order_of_whole_stack(planes, step, slab):

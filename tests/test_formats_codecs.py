@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import zarr
 import zarr.codecs
-from hypothesis import given
+import zarr.registry
+import zarr.storage
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from isoview_core.formats import CodecConfig
+from isoview_core.formats.jpegls import CODEC_NAME, JpegLsCodec
 
 
 def test_defaults_follow_the_spec() -> None:
     codec = CodecConfig()
-    assert (codec.name, codec.level, codec.shuffle, codec.threads) == ("blosc-zstd", 3, "bitshuffle", 1)
+    assert (codec.name, codec.level, codec.shuffle, codec.threads) == ("blosc-zstd", 1, "shuffle", 1)
     assert codec.resolved_chunks((50, 2048, 2048)) == (1, 2048, 2048)
     assert codec.resolved_shards((50, 2048, 2048)) == (16, 2048, 2048)
     assert codec.resolved_shards((5, 64, 48)) == (5, 64, 48)
@@ -21,13 +27,13 @@ def test_defaults_follow_the_spec() -> None:
 @pytest.mark.parametrize(
     ("text", "name", "level", "shuffle"),
     [
-        ("blosc-zstd:5", "blosc-zstd", 5, "bitshuffle"),
+        ("blosc-zstd:5", "blosc-zstd", 5, "shuffle"),
         ("blosc-lz4:5:shuffle", "blosc-lz4", 5, "shuffle"),
-        ("blosc-lz4hc", "blosc-lz4hc", 3, "bitshuffle"),
-        ("zstd:3", "zstd", 3, "bitshuffle"),
-        ("zstd:-5", "zstd", -5, "bitshuffle"),
-        ("gzip:9", "gzip", 9, "bitshuffle"),
-        ("none", "none", 3, "bitshuffle"),
+        ("blosc-lz4hc", "blosc-lz4hc", 1, "shuffle"),
+        ("zstd:3", "zstd", 3, "shuffle"),
+        ("zstd:-5", "zstd", -5, "shuffle"),
+        ("gzip:9", "gzip", 9, "shuffle"),
+        ("none", "none", 1, "shuffle"),
     ],
 )
 def test_parse_cli_form(text: str, name: str, level: int, shuffle: str) -> None:
@@ -124,3 +130,96 @@ def test_resolved_shards_are_whole_chunks_covering_at_most_the_volume(
         assert 1 <= c <= n
         assert s % c == 0
         assert s - c < n  # no shard holds a chunk lying wholly outside the volume
+
+
+# --- jpegls: the lossless JPEG-LS archival codec ------------------------------------------------
+
+
+def test_jpegls_is_a_serializer_without_compressors() -> None:
+    codec = CodecConfig.parse("jpegls")
+    assert codec.name == "jpegls"
+    assert codec.zarr_compressors() == ()
+    assert isinstance(codec.zarr_serializer(), JpegLsCodec)
+    # Always lossless: the level (and shuffle) are ignored, as for "none".
+    assert CodecConfig.parse("jpegls:99").zarr_serializer() == JpegLsCodec()
+
+
+def test_other_codecs_keep_zarrs_default_serializer() -> None:
+    serializer = CodecConfig().zarr_serializer()
+    assert isinstance(serializer, zarr.codecs.BytesCodec)
+    assert serializer.to_dict() == {"name": "bytes", "configuration": {"endian": "little"}}
+
+
+def test_jpegls_needs_one_plane_chunks() -> None:
+    with pytest.raises(ValueError, match=r"jpegls encodes one plane per chunk"):
+        CodecConfig(name="jpegls", chunk_shape=(2, 64, 64))
+    assert CodecConfig(name="jpegls", chunk_shape=(1, 64, 64)).resolved_chunks((5, 100, 100)) == (1, 64, 64)
+
+
+def test_jpegls_codec_is_registered_and_serialises_by_name() -> None:
+    assert zarr.registry.get_codec_class(CODEC_NAME) is JpegLsCodec
+    assert JpegLsCodec().to_dict() == {"name": "imagecodecs_jpegls"}
+    assert JpegLsCodec.from_dict({"name": "imagecodecs_jpegls"}) == JpegLsCodec()
+    assert JpegLsCodec.from_dict({"name": "imagecodecs_jpegls", "configuration": {}}) == JpegLsCodec()
+    with pytest.raises(ValueError, match="takes no configuration"):
+        JpegLsCodec.from_dict({"name": "imagecodecs_jpegls", "configuration": {"level": 2}})
+
+
+def _jpegls_array(
+    shape: tuple[int, ...], dtype: str, chunks: tuple[int, ...], shards: tuple[int, ...] | None
+) -> zarr.Array:
+    return zarr.create_array(
+        zarr.storage.MemoryStore(),
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        shards=shards,
+        serializer=JpegLsCodec(),
+        compressors=None,
+        fill_value=0,
+    )
+
+
+planes = st.sampled_from([np.uint16, np.uint8]).flatmap(
+    lambda dtype: hnp.arrays(
+        dtype,
+        st.tuples(st.integers(1, 4), st.integers(1, 24), st.integers(1, 24)),
+        elements=st.integers(0, int(np.iinfo(dtype).max)),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=planes, sharded=st.booleans())
+@example(data=np.array([[[0, 65535], [65535, 0]]], dtype=np.uint16), sharded=True)
+@example(data=np.full((2, 3, 5), 65535, dtype=np.uint16), sharded=False)
+@example(data=np.array([[[0, 255, 0, 255, 1]]], dtype=np.uint8), sharded=True)
+def test_jpegls_is_bit_exact_on_arbitrary_planes(data: np.ndarray, sharded: bool) -> None:
+    depth, height, width = data.shape
+    array = _jpegls_array(data.shape, data.dtype.name, (1, height, width), (depth, height, width) if sharded else None)
+    array[:] = data
+    restored = array[:]
+    assert restored.dtype == data.dtype
+    np.testing.assert_array_equal(restored, data)
+
+
+def test_jpegls_encodes_two_dimensional_chunks() -> None:
+    data = np.random.default_rng(1).integers(0, 65536, (17, 31), dtype=np.uint16)
+    array = _jpegls_array(data.shape, "uint16", (8, 31), None)  # edge chunk padded, still one plane
+    array[:] = data
+    np.testing.assert_array_equal(array[:], data)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", "uint32", "bool"])
+def test_jpegls_rejects_other_types_at_array_creation(dtype: str) -> None:
+    for shards in (None, (4, 8, 8)):
+        with pytest.raises(ValueError, match=r"stores only uint8 or uint16 data, got"):
+            _jpegls_array((4, 8, 8), dtype, (1, 8, 8), shards)
+
+
+def test_jpegls_rejects_multi_plane_chunks() -> None:
+    with pytest.raises(ValueError, match=r"one 2-D plane per chunk"):  # unsharded: at creation
+        _jpegls_array((4, 8, 8), "uint16", (2, 8, 8), None)
+    array = _jpegls_array((4, 8, 8), "uint16", (2, 8, 8), (4, 8, 8))  # inside a shard: at the first write
+    with pytest.raises(ValueError, match=r"one 2-D plane per chunk"):
+        array[:] = 1

@@ -441,14 +441,15 @@ def test_jpegls_round_trips_levels_and_labels_bit_exactly(
 
 
 def test_jpegls_is_named_in_the_array_metadata(written_jpegls: Path) -> None:
-    arrays = [written_jpegls / str(k) for k in range(3)] + [
-        written_jpegls / "labels" / "segmentation" / str(k) for k in range(3)
-    ]
-    for array in arrays:
-        (sharding,) = array_metadata(array)["codecs"]
+    for level in range(3):
+        (sharding,) = array_metadata(written_jpegls / str(level))["codecs"]
         assert sharding["name"] == "sharding_indexed"
         assert sharding["configuration"]["chunk_shape"][0] == 1
         assert sharding["configuration"]["codecs"] == [{"name": "imagecodecs_jpegls"}]
+        # label images always use the fast label codec (bit shuffle + lz4)
+        (sharding,) = array_metadata(written_jpegls / "labels" / "segmentation" / str(level))["codecs"]
+        assert [codec["name"] for codec in sharding["configuration"]["codecs"]] == ["bytes", "blosc"]
+        assert sharding["configuration"]["codecs"][1]["configuration"]["cname"] == "lz4"
 
 
 def test_jpegls_output_reads_with_plain_zarr(written_jpegls: Path, volume: np.ndarray, labels: np.ndarray) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -47,6 +48,8 @@ class PlaneSource(Protocol):
 
     def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray: ...
 
+    def mapped_planes(self, start: int, stop: int) -> AbstractContextManager[np.ndarray]: ...
+
 
 class VolumeSink(Protocol):
     """Receives the corrected stack (and its mask) slab by slab, in plane order."""
@@ -72,6 +75,10 @@ class ArraySource:
 
     def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return np.array(self.volume[start:stop, rows, cols], dtype=np.uint16)
+
+    @contextmanager
+    def mapped_planes(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        yield np.asarray(self.volume[start:stop], dtype=np.uint16)
 
 
 @dataclass
@@ -166,10 +173,14 @@ def correct_stack(
     # page faults than the arithmetic done on it. Consumers must not keep references to slabs.
     buffer = np.empty((min(config.slab_planes, planes), *source.shape[1:]), dtype=np.uint16)
 
-    def oriented_slabs() -> Iterator[tuple[int, np.ndarray]]:
+    def oriented_slabs(writable: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+        """Oriented slabs in plane order: private copies when ``writable``, else read-only views."""
         for start, stop in _slab_starts(planes, config.slab_planes):
-            raw = source.read_planes(first + start, first + stop, out=buffer[: stop - start])
-            yield start, orientation.apply(raw)
+            if writable:
+                yield start, orientation.apply(source.read_planes(first + start, first + stop, out=buffer[: stop - start]))
+            else:
+                with source.mapped_planes(first + start, first + stop) as mapped:
+                    yield start, orientation.apply(mapped)
             if progress is not None:
                 progress(stop - start)
 
@@ -186,7 +197,7 @@ def correct_stack(
     statistics = ZStatistics(shape[1:])
     reduced = ReducedSegmentation(shape, config.segmentation_downsample) if config.segment and config.segmentation_downsample > 1 else None
     raw_samples = []
-    for start, slab in oriented_slabs():
+    for start, slab in oriented_slabs(writable=False):
         for first_row, block in _row_blocks(slab, row_block):
             statistics.add(block, first_row)
             if reduced is not None:

@@ -34,6 +34,7 @@ import zarr.api.asynchronous
 
 from isoview_core.errors import FormatError
 from isoview_core.formats.atomic import atomic_output, is_complete, remove_stale_partials
+from isoview_core.formats.shards import PlaneShardWriter
 from isoview_core.formats.codecs import CodecConfig
 
 __all__ = [
@@ -141,6 +142,10 @@ def _nearest_2x2(slab: np.ndarray) -> np.ndarray:
     return slab[:, ::2, ::2]
 
 
+#: Label images (0/1 masks) compress best and fastest with bit shuffle + lz4, whatever the image codec.
+LABEL_CODEC = CodecConfig(name="blosc-lz4", level=5, shuffle="bitshuffle")
+
+
 class OmeZarrWriter:
     """Write an OME-Zarr 0.5 volume slab by slab, atomically.
 
@@ -229,6 +234,7 @@ class OmeZarrWriter:
         self._loop: _PrivateLoop | None = None
         self._images: list[zarr.AsyncArray[Any]] = []
         self._labels: list[zarr.AsyncArray[Any]] = []
+        self._shard_writers: list[PlaneShardWriter] | None = None
 
     @property
     def path(self) -> Path:
@@ -261,6 +267,10 @@ class OmeZarrWriter:
             stack.callback(self._loop.close)
             arrays = self._loop.run(_open_arrays(tmp, paths))
             self._images, self._labels = arrays[: self._levels + 1], arrays[self._levels + 1 :]
+            shard_writers = [PlaneShardWriter.for_array(tmp / path, self._codec.threads) for path in paths]
+            for shard_writer in filter(None, shard_writers):
+                stack.callback(shard_writer.close)
+            self._shard_writers = shard_writers if all(shard_writers) else None
             self._exit_stack = stack.pop_all()
         return self
 
@@ -293,7 +303,7 @@ class OmeZarrWriter:
                 ATTRIBUTES_KEY: self._attributes,
             },
         )
-        paths = [self._create_level_arrays(root, self._dtype)]
+        paths = [self._create_level_arrays(root, self._dtype, self._codec)]
         if self._label_name is not None:
             labels = root.create_group(
                 "labels", attributes={"ome": {"version": NGFF_VERSION, "labels": [self._label_name]}}
@@ -308,10 +318,11 @@ class OmeZarrWriter:
                     }
                 },
             )
-            paths.append(self._create_level_arrays(image_label, np.dtype(np.uint8)))
+            label_codec = LABEL_CODEC.model_copy(update={"chunk_shape": self._codec.chunk_shape, "shard_shape": self._codec.shard_shape})
+            paths.append(self._create_level_arrays(image_label, np.dtype(np.uint8), label_codec))
         return [path for level_paths in paths for path in level_paths]
 
-    def _create_level_arrays(self, group: zarr.Group, dtype: np.dtype[Any]) -> list[str]:
+    def _create_level_arrays(self, group: zarr.Group, dtype: np.dtype[Any], codec: CodecConfig) -> list[str]:
         paths = []
         for level in range(self._levels + 1):
             shape = self.level_shape(level)
@@ -319,10 +330,10 @@ class OmeZarrWriter:
                 str(level),
                 shape=shape,
                 dtype=dtype,
-                chunks=self._codec.resolved_chunks(shape),
-                shards=self._codec.resolved_shards(shape),
-                serializer=self._codec.zarr_serializer(),
-                compressors=self._codec.zarr_compressors(),
+                chunks=codec.resolved_chunks(shape),
+                shards=codec.resolved_shards(shape),
+                serializer=codec.zarr_serializer(),
+                compressors=codec.zarr_compressors(),
                 fill_value=0,
                 dimension_names=_AXES,
             )
@@ -375,8 +386,12 @@ class OmeZarrWriter:
                 raise FormatError(f"{self._path}: {len(label_planes)} label planes for {len(image)} image planes")
             pyramids.append(_pyramid(label_planes, self._levels, _nearest_2x2))
         region = slice(z_start, z_start + len(image))
-        targets = [*self._images, *self._labels]
-        self._loop.run(_store_all(targets, region, [level for pyramid in pyramids for level in pyramid]))
+        levels = [level for pyramid in pyramids for level in pyramid]
+        if self._shard_writers is not None and self._shard_writers[0].covers(z_start, len(image), self._shape[0]):
+            for shard_writer, data in zip(self._shard_writers, levels, strict=True):
+                shard_writer.write(z_start, data)
+        else:
+            self._loop.run(_store_all([*self._images, *self._labels], region, levels))
         self._written[region] = True
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +140,21 @@ class StackFile:
             use; streaming code should prefer :meth:`read_planes`.
         """
         return np.memmap(self._path, dtype=STACK_DTYPE, mode="r", shape=self._shape)
+
+    @contextmanager
+    def mapped_planes(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Read-only memory map of planes ``[start, stop)``, unmapped on exit (no copy, bounded residency).
+
+        For read-only passes over a stack: the pages are the page cache's, so nothing is copied,
+        and unmapping after each slab keeps the process's resident memory to one slab.
+        """
+        if not 0 <= start < stop <= self.depth:
+            raise ValueError(f"{self._name}: plane range [{start}, {stop}) outside [0, {self.depth})")
+        mapped = np.memmap(self._path, dtype=STACK_DTYPE, mode="r", offset=start * self._plane_bytes, shape=(stop - start, *self._shape[1:]))
+        try:
+            yield mapped
+        finally:
+            mapped._mmap.close()
 
     def read_pixels(self, start: int, stop: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Values of pixels ``(rows[i], cols[i])`` in planes ``[start, stop)``, shape ``(stop - start, n)``.

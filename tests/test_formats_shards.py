@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+import zarr
+
+from isoview_core.formats.codecs import CodecConfig
+from isoview_core.formats.shards import PlaneShardWriter
+
+
+@pytest.mark.parametrize("codec", ["blosc-zstd:1:shuffle", "blosc-lz4:5:bitshuffle", "zstd:3", "gzip:5", "none"])
+def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec):
+    config = CodecConfig.parse(codec)
+    volume = np.random.default_rng(0).poisson(40, (10, 24, 18)).astype(np.uint16)
+    volume[:, :5] = 0
+    shape = volume.shape
+    options = dict(shape=shape, dtype="uint16", chunks=config.resolved_chunks(shape), shards=(4, 24, 18),
+                   serializer=config.zarr_serializer(), compressors=config.zarr_compressors(), fill_value=0)
+    reference = zarr.create_array(str(tmp_path / "zarr"), **options)
+    reference[:] = volume
+    direct = zarr.create_array(str(tmp_path / "direct"), **options)
+    writer = PlaneShardWriter.for_array(tmp_path / "direct")
+    assert writer is not None
+    for start in range(0, shape[0], 4):
+        assert writer.covers(start, min(4, shape[0] - start), shape[0])
+        writer.write(start, volume[start : start + 4])
+    writer.close()
+    for shard in range(3):  # the last shard is partial: 2 of its 4 planes lie outside the array
+        key = f"c/{shard}/0/0"
+        assert (tmp_path / "direct" / key).read_bytes() == (tmp_path / "zarr" / key).read_bytes()
+    assert np.array_equal(zarr.open_array(str(tmp_path / "direct"), mode="r")[:], volume)
+
+
+def test_unsupported_layouts_fall_back_to_zarr(tmp_path):
+    zarr.create_array(str(tmp_path / "a"), shape=(4, 8, 8), dtype="uint16", chunks=(2, 8, 8), shards=(4, 8, 8))
+    zarr.create_array(str(tmp_path / "b"), shape=(4, 8, 8), dtype="uint16", chunks=(1, 8, 8))
+    assert PlaneShardWriter.for_array(tmp_path / "a") is None  # two planes per chunk
+    assert PlaneShardWriter.for_array(tmp_path / "b") is None  # not sharded
