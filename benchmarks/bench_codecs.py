@@ -10,7 +10,7 @@ One simulated camera stack (``isoview_core.synthetic``, camera 0, timepoint 0, d
   correction, segmentation mask applied), i.e. what the pipeline writes.
 
 Every chunk codec encodes each (Y, X) plane independently (the pipeline's one-plane chunks),
-single-threaded: blosc (zstd / lz4 / lz4hc with byte or bit shuffle), delta + zstd, pcodec,
+single-threaded: blosc (zstd / lz4 / lz4hc with byte or bit shuffle; automatic and 1 MiB blocks), delta + zstd, pcodec,
 JPEG-LS and lossless JPEG-XL. KLB (bzip2, one thread) writes and reads the whole stack as a
 file in a temporary directory; its size is the file size and its times include the file I/O.
 
@@ -131,10 +131,11 @@ class Measurement:
         }
 
 
-def blosc_codec(cname: str, level: int, shuffle: str) -> Codec:
+def blosc_codec(cname: str, level: int, shuffle: str, blocksize: int = 0) -> Codec:
     modes = {"shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
-    codec = Blosc(cname=cname, clevel=level, shuffle=modes[shuffle])
-    return Codec(f"blosc-{cname}-{level}-{shuffle}", codec.encode, codec.decode)
+    codec = Blosc(cname=cname, clevel=level, shuffle=modes[shuffle], blocksize=blocksize)
+    suffix = f"-{blocksize >> 20}MiB" if blocksize else ""
+    return Codec(f"blosc-{cname}-{level}-{shuffle}{suffix}", codec.encode, codec.decode)
 
 
 def delta_zstd_codec(level: int) -> Codec:
@@ -164,6 +165,7 @@ def jpegxl_codec(effort: int, sample_planes: int | None) -> Codec:
 def build_codecs(jpegxl_planes: int | None) -> list[Codec]:
     """Every chunk codec of the comparison; JPEG-XL effort 3 (the slowest) runs on ``jpegxl_planes`` planes (None: all)."""
     codecs = [blosc_codec("zstd", level, shuffle) for level in (1, 3, 5) for shuffle in ("shuffle", "bitshuffle")]
+    codecs += [blosc_codec("zstd", 1, "shuffle", 1 << 20), blosc_codec("zstd", 3, "shuffle", 1 << 20)]  # the pipeline's default blocks
     codecs += [blosc_codec("lz4", 5, shuffle) for shuffle in ("shuffle", "bitshuffle")]
     codecs += [blosc_codec("lz4hc", level, "bitshuffle") for level in (5, 9)]
     codecs += [delta_zstd_codec(level) for level in (3, 9)]

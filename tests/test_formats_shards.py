@@ -3,16 +3,18 @@ import pytest
 import zarr
 
 from isoview_core.formats.codecs import CodecConfig
+from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.shards import PlaneShardWriter
 
 
+@pytest.mark.parametrize("dtype", ["uint16", "uint8"])
 @pytest.mark.parametrize("codec", ["blosc-zstd:1:shuffle", "blosc-lz4:5:bitshuffle", "zstd:3", "gzip:5", "none"])
-def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec):
+def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec, dtype):
     config = CodecConfig.parse(codec)
-    volume = np.random.default_rng(0).poisson(40, (10, 24, 18)).astype(np.uint16)
+    volume = np.random.default_rng(0).poisson(40, (10, 24, 18)).astype(dtype)
     volume[:, :5] = 0
     shape = volume.shape
-    options = dict(shape=shape, dtype="uint16", chunks=config.resolved_chunks(shape), shards=(4, 24, 18),
+    options = dict(shape=shape, dtype=dtype, chunks=config.resolved_chunks(shape), shards=(4, 24, 18),
                    serializer=config.zarr_serializer(), compressors=config.zarr_compressors(), fill_value=0)
     reference = zarr.create_array(str(tmp_path / "zarr"), **options)
     reference[:] = volume
@@ -27,6 +29,13 @@ def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec):
         key = f"c/{shard}/0/0"
         assert (tmp_path / "direct" / key).read_bytes() == (tmp_path / "zarr" / key).read_bytes()
     assert np.array_equal(zarr.open_array(str(tmp_path / "direct"), mode="r")[:], volume)
+
+
+def test_the_writer_takes_the_direct_path_for_its_default_layout(tmp_path):
+    volume = np.zeros((16, 8, 8), np.uint16)
+    with OmeZarrWriter(tmp_path / "v.ome.zarr", volume.shape, label_name="segmentation", pyramid_levels=1) as writer:
+        assert writer._shard_writers is not None  # image, labels and their pyramid levels
+        writer.write(0, volume, volume.astype(np.uint8))
 
 
 def test_unsupported_layouts_fall_back_to_zarr(tmp_path):

@@ -26,6 +26,7 @@ import numpy as np
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _EMPTY = np.iinfo(np.uint64).max
 _LITTLE_ENDIAN_BYTES = {"name": "bytes", "configuration": {"endian": "little"}}
+_SINGLE_BYTE_BYTES = {"name": "bytes"}  # what zarr writes for 1-byte types, which have no endianness
 
 
 def _compressor(codec: dict[str, Any]) -> numcodecs.abc.Codec | None:
@@ -80,7 +81,7 @@ class PlaneShardWriter:
             or index_codecs != ["bytes", "crc32c"]
             or sharding["index_codecs"][0] != _LITTLE_ENDIAN_BYTES
             or not inner
-            or inner[0] != _LITTLE_ENDIAN_BYTES
+            or inner[0] not in (_LITTLE_ENDIAN_BYTES, _SINGLE_BYTE_BYTES)
             or len(inner) > 2
         ):
             return None
