@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -57,6 +56,7 @@ import numpy as np
 import psutil
 import pyklb
 from numcodecs import Blosc, Delta, PCodec, Zstd
+from machine import machine_info as base_machine_info
 from rich.console import Console
 from rich.table import Table
 
@@ -289,22 +289,10 @@ def corrected_stack(raw: np.ndarray, config: SimulationConfig) -> np.ndarray:
     return sink.volume
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def machine_info() -> dict:
     return {
-        "cpu_model": cpu_model(),
-        "logical_cores": os.cpu_count(),
+        **base_machine_info(),
         "physical_cores": psutil.cpu_count(logical=False),
-        "memory_gib": psutil.virtual_memory().total / 2**30,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
         "numcodecs": numcodecs.__version__,
         "blosc": numcodecs.blosc.VERSION_STRING,
         "imagecodecs": imagecodecs.__version__,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -29,6 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from machine import machine_info  # noqa: E402
 
 VARIANTS = {
     "default (blosc-zstd:1:shuffle)": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4},
@@ -112,11 +112,6 @@ def segmentation_agreement(stack: Path, frame: Path, shape: tuple[int, int, int]
     }
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
-
-
 def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: Path, *, agreement: bool) -> dict:
     """Render one stack of ``planes`` x ``size`` x ``size`` and correct it with every variant in child processes."""
     import tifffile
@@ -174,10 +169,10 @@ def main() -> None:
             measure_depth(planes, args.size, VARIANTS if index == 0 else {default_name: VARIANTS[default_name]}, Path(tmp), agreement=index == 0)
             for index, planes in enumerate(args.planes)
         ]
-    report = {"machine": machine(), "depths": depths}
+    report = {"machine": machine_info(), "depths": depths}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
-    print(f"\nCorrection + OME-Zarr write of one 2048 x 2048 uint16 camera stack, one core, {report['machine']['cpu']}")
+    print(f"\nCorrection + OME-Zarr write of one 2048 x 2048 uint16 camera stack, one core, {report['machine']['cpu_model']}")
     print(f"{'planes':>6s} {'variant':34s} {'MB/s/core':>9s} {'(cold)':>7s} {'cpu s':>6s} {'wall s':>7s} {'peak xstack':>12s} {'ratio':>6s}")
     for depth in depths:
         for name, row in depth["variants"].items():

@@ -21,6 +21,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="IsoView ligh
 console = Console(stderr=True)
 
 
+class Blending(str, Enum):
+    adaptive = "adaptive"
+    geometric = "geometric"
+    average = "average"
+    wavelet = "wavelet"
+
+
 class VolumeFormat(str, Enum):
     zarr = "zarr"
     klb = "klb"
@@ -84,7 +91,8 @@ def correct(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output root (default: <acquisition>.corrected beside it)."),
     timepoints: Optional[str] = typer.Option(None, help="Timepoints, e.g. 0,1,5-9 (default: all)."),
     format: VolumeFormat = typer.Option(VolumeFormat.zarr, "--format", help="Volume format."),
-    codec: str = typer.Option("blosc-zstd:1:shuffle", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-zstd:5, zstd:3."),
+    codec: str = typer.Option("blosc-zstd:1:shuffle", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-zstd:5, jpegls."),
+    pyramid_levels: int = typer.Option(0, help="Extra 2x-downsampled levels in each OME-Zarr (smoother zooming in viewers)."),
     overwrite: bool = typer.Option(False, help="Recompute timepoints that are already complete."),
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
@@ -96,7 +104,7 @@ def correct(
             acquisition=acquisition,
             corrected_dir=output,
             timepoints=parse_timepoints(timepoints),
-            output=OutputConfig(format=format.value, codec=CodecConfig.parse(codec)),
+            output=OutputConfig(format=format.value, codec=CodecConfig.parse(codec), pyramid_levels=pyramid_levels),
             overwrite=overwrite,
         )
         found = discover_acquisition(config.acquisition, config.layout)
@@ -116,5 +124,50 @@ def correct(
     console.print(f"corrected {done} stacks, skipped {skipped} already complete -> {config.resolved_corrected_dir()}")
     if errors:
         for error in errors:
+            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def fuse(
+    acquisition: Path = typer.Argument(..., help="Raw acquisition folder (for its XMLs and timepoints)."),
+    corrected: Optional[Path] = typer.Option(None, "--corrected", help="Corrected root (default: <acquisition>.corrected)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Fused root (default: <acquisition>.fused)."),
+    timepoints: Optional[str] = typer.Option(None, help="Timepoints, e.g. 0,1,5-9 (default: all)."),
+    window: int = typer.Option(5, help="Temporal smoothing window half-width w: timepoints t-w .. t+w."),
+    blending: Blending = typer.Option(Blending.adaptive, help="Blending of the two cameras of a pair."),
+    static: bool = typer.Option(False, "--static", help="One set of parameters for the whole acquisition."),
+    no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the diagnostic PNGs."),
+    overwrite: bool = typer.Option(False, help="Re-estimate and re-fuse timepoints that are already done."),
+) -> None:
+    """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
+    from isoview_core.fusion.config import FusionConfig, TemporalConfig
+    from isoview_core.fusion.dataset import fuse as fuse_dataset
+
+    try:
+        config = ProcessingConfig(
+            acquisition=acquisition,
+            corrected_dir=corrected,
+            fused_dir=output,
+            timepoints=parse_timepoints(timepoints),
+            fusion=FusionConfig(fusion_type=blending.value),
+            temporal=TemporalConfig(window=window, static_parameters=static),
+            save_diagnostics=not no_diagnostics,
+            overwrite=overwrite,
+        )
+    except (IsoviewError, ValueError) as error:
+        _fail(str(error).splitlines()[0])
+    with _progress() as progress:
+        task = progress.add_task("estimate and fuse", total=None)
+        try:
+            report = fuse_dataset(config, progress=lambda text: progress.update(task, advance=1, description=text))
+        except IsoviewError as error:
+            _fail(str(error))
+    console.print(
+        f"estimated {len(report.estimated)} pairs, fused {len(report.fused)}, skipped {len(report.skipped)} unchanged "
+        f"-> {config.resolved_fused_dir()}"
+    )
+    if report.errors:
+        for error in report.errors:
             console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
+from isoview_core.fusion.config import FusionConfig, TemporalConfig
 
 
 class OutputConfig(BaseModel):
@@ -18,7 +19,9 @@ class OutputConfig(BaseModel):
 
     format: Literal["zarr", "klb", "tif"] = Field("zarr", description="OME-Zarr (default), KLB (bzip2, legacy) or OME-TIFF.")
     codec: CodecConfig = Field(default_factory=CodecConfig, description="OME-Zarr codec, level, chunk and shard shapes.")
-    pyramid_levels: int = Field(2, ge=0, le=8, description="Extra 2x-downsampled (y, x) levels in OME-Zarr, for viewers.")
+    pyramid_levels: int = Field(
+        0, ge=0, le=8, description="Extra 2x-downsampled (y, x) levels in OME-Zarr, for viewers (each level costs ~15 % throughput)."
+    )
 
 
 class ProcessingConfig(BaseModel):
@@ -29,17 +32,26 @@ class ProcessingConfig(BaseModel):
     acquisition: Path = Field(..., description="Raw acquisition root (nested SPM##/TM##### or flat layout).")
     layout: Literal["auto", "nested", "flat"] = "auto"
     corrected_dir: Path | None = Field(None, description="Correction output root; default <acquisition>.corrected beside it.")
+    fused_dir: Path | None = Field(None, description="Fusion output root; default <acquisition>.fused beside it.")
     timepoints: list[int] | None = Field(None, description="Timepoints to process; None = all found.")
     specimens: list[int] | None = Field(None, description="Specimens to process; None = all found.")
     camera_pairs: list[tuple[int, int]] = Field([(0, 1), (2, 3)], description="Opposing camera pairs; first = reference.")
     correction: CorrectionConfig = Field(default_factory=CorrectionConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    save_diagnostics: bool = Field(True, description="Write the fusion diagnostic PNGs.")
     overwrite: bool = Field(False, description="Recompute outputs that already exist.")
 
     def resolved_corrected_dir(self) -> Path:
         """The correction output root (a sibling ``<acquisition>.corrected`` folder by default)."""
         root = Path(self.acquisition)
         return Path(self.corrected_dir) if self.corrected_dir else root.parent / f"{root.name}.corrected"
+
+    def resolved_fused_dir(self) -> Path:
+        """The fusion output root (a sibling ``<acquisition>.fused`` folder by default)."""
+        root = Path(self.acquisition)
+        return Path(self.fused_dir) if self.fused_dir else root.parent / f"{root.name}.fused"
 
     def last_cameras(self) -> set[int]:
         """Second ("moving") camera of each pair: the ones the optional correction flip applies to."""

@@ -15,7 +15,12 @@ from isoview_core.processing import process_dataset
 @pytest.fixture(scope="module")
 def corrected(small_acquisition, tmp_path_factory):
     """The small acquisition corrected once to OME-Zarr (timepoint 0 only)."""
-    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path_factory.mktemp("out") / "corrected", timepoints=[0])
+    config = ProcessingConfig(
+        acquisition=small_acquisition,
+        corrected_dir=tmp_path_factory.mktemp("out") / "corrected",
+        timepoints=[0],
+        output=OutputConfig(pyramid_levels=2),
+    )
     reports = process_dataset(config)
     return config, reports
 
