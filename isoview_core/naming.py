@@ -77,3 +77,9 @@ def output_timepoint_dir_name(timepoint: int) -> str:
 def corrected_stem(specimen: int, timepoint: int, camera: int, channel: int) -> str:
     """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack."""
     return f"SPM{specimen:02d}_TM{timepoint:06d}_CM{camera:02d}_CHN{channel:02d}"
+
+
+def fused_stem(specimen: int, timepoint: int, cameras: tuple[int, int], view: int, channel: int) -> str:
+    """``SPM00_TM000012_CM00_CM01_VW00_CHN00``: stem of every fused output of one camera pair."""
+    first, second = cameras
+    return f"SPM{specimen:02d}_TM{timepoint:06d}_CM{first:02d}_CM{second:02d}_VW{view:02d}_CHN{channel:02d}"

@@ -40,3 +40,24 @@ def test_unknown_layout_and_bad_options_fail_with_one_line(tmp_path):
     assert result.exit_code == 2 and "no IsoView acquisition found" in result.output
     result = runner.invoke(app, ["correct", str(tmp_path / "notes"), "--codec", "lzma"])
     assert result.exit_code == 2 and "lzma" in result.output
+
+
+def test_fuse_after_correct_writes_every_pair_and_reruns_skip(tmp_path):
+    raw = tmp_path / "acq"
+    assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "3", "--shape", "24", "96", "80"]).exit_code == 0
+    assert runner.invoke(app, ["correct", str(raw)]).exit_code == 0
+    result = runner.invoke(app, ["fuse", str(raw), "--window", "1", "--no-diagnostics"])
+    assert result.exit_code == 0, result.output
+    assert "estimated 6 pairs, fused 6" in result.output
+    fused = tmp_path / "acq.fused" / "SPM00" / "TM000001"
+    assert (fused / "SPM00_TM000001_CM00_CM01_VW00_CHN00.fusion.json").is_file()
+    assert (fused / "SPM00_TM000001_CM02_CM03_VW90_CHN01.ome.zarr").is_dir()
+    rerun = runner.invoke(app, ["fuse", str(raw), "--window", "1", "--no-diagnostics"])
+    assert rerun.exit_code == 0 and "fused 0, skipped 6" in rerun.output
+
+
+def test_fuse_without_correction_reports_each_pair(tmp_path):
+    raw = tmp_path / "acq"
+    assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "1", "--shape", "16", "64", "48"]).exit_code == 0
+    result = runner.invoke(app, ["fuse", str(raw)])
+    assert result.exit_code == 1 and result.output.count("corrected stack missing") == 2

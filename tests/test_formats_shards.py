@@ -3,7 +3,7 @@ import pytest
 import zarr
 
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.formats.omezarr import OmeZarrWriter
+from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr_planes, write_ome_zarr
 from isoview_core.formats.shards import PlaneShardWriter
 
 
@@ -43,3 +43,11 @@ def test_unsupported_layouts_fall_back_to_zarr(tmp_path):
     zarr.create_array(str(tmp_path / "b"), shape=(4, 8, 8), dtype="uint16", chunks=(1, 8, 8))
     assert PlaneShardWriter.for_array(tmp_path / "a") is None  # two planes per chunk
     assert PlaneShardWriter.for_array(tmp_path / "b") is None  # not sharded
+
+
+@pytest.mark.parametrize("codec", ["blosc-zstd:1:shuffle", "zstd:3", "none"])
+def test_direct_reader_equals_zarr_for_any_plane_range(tmp_path, codec):
+    volume = np.random.default_rng(1).poisson(40, (21, 16, 12)).astype(np.uint16)
+    write_ome_zarr(tmp_path / "v.ome.zarr", volume, codec=CodecConfig.parse(codec))
+    for start, stop in [(0, 21), (3, 5), (15, 21), (16, 17)]:
+        assert np.array_equal(read_ome_zarr_planes(tmp_path / "v.ome.zarr", start, stop), volume[start:stop])

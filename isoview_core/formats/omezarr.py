@@ -34,7 +34,7 @@ import zarr.api.asynchronous
 
 from isoview_core.errors import FormatError
 from isoview_core.formats.atomic import atomic_output, is_complete, remove_stale_partials
-from isoview_core.formats.shards import PlaneShardWriter
+from isoview_core.formats.shards import PlaneShardReader, PlaneShardWriter
 from isoview_core.formats.codecs import CodecConfig
 
 __all__ = [
@@ -416,6 +416,19 @@ async def _open_arrays(root: Path, paths: Sequence[str]) -> list[zarr.AsyncArray
 
 async def _store_all(arrays: Sequence[zarr.AsyncArray[Any]], region: slice, data: Sequence[np.ndarray]) -> None:
     await asyncio.gather(*(array.setitem(region, values) for array, values in zip(arrays, data, strict=True)))
+
+
+def read_ome_zarr_planes(path: str | os.PathLike[str], start: int, stop: int, *, level: int = 0) -> np.ndarray:
+    """Planes ``[start, stop)`` of an OME-Zarr level as a numpy array.
+
+    Volumes in the layout this module writes are read straight from their shard files
+    (several times faster than through zarr); anything else goes through zarr.
+    """
+    array_dir = Path(path) / str(level)
+    reader = PlaneShardReader.for_array(array_dir)
+    if reader is None:
+        return np.asarray(read_ome_zarr(path, level)[start:stop])
+    return reader.read(start, stop)
 
 
 def write_ome_zarr(

@@ -49,10 +49,84 @@ def _compressor(codec: dict[str, Any]) -> numcodecs.abc.Codec | None:
     return None
 
 
+def _plane_shard_layout(array_dir: Path) -> tuple[int, tuple[int, ...], numcodecs.abc.Codec | None] | None:
+    """(planes per shard, plane shape, compressor) of an array in the supported layout, else None."""
+    metadata = json.loads((array_dir / "zarr.json").read_text())
+    shape = tuple(metadata["shape"])
+    shard = tuple(metadata["chunk_grid"]["configuration"]["chunk_shape"])
+    key_encoding = metadata["chunk_key_encoding"]
+    if key_encoding["name"] != "default" or key_encoding.get("configuration", {}).get("separator", "/") != "/":
+        return None
+    if len(metadata["codecs"]) != 1 or metadata["codecs"][0]["name"] != "sharding_indexed":
+        return None
+    sharding = metadata["codecs"][0]["configuration"]
+    inner = sharding["codecs"]
+    index_codecs = [codec["name"] for codec in sharding["index_codecs"]]
+    if (
+        len(shape) != 3
+        or tuple(sharding["chunk_shape"]) != (1, *shape[1:])
+        or shard[1:] != shape[1:]
+        or sharding.get("index_location", "end") != "end"
+        or index_codecs != ["bytes", "crc32c"]
+        or sharding["index_codecs"][0] != _LITTLE_ENDIAN_BYTES
+        or not inner
+        or inner[0] not in (_LITTLE_ENDIAN_BYTES, _SINGLE_BYTE_BYTES)
+        or len(inner) > 2
+    ):
+        return None
+    compressor = _compressor(inner[1]) if len(inner) == 2 else None
+    if len(inner) == 2 and compressor is None:
+        return None
+    return shard[0], shape[1:], compressor
+
+
+class PlaneShardReader:
+    """Reads planes of an array in the layout above straight from its shard files (no zarr machinery)."""
+
+    def __init__(self, array_dir: Path, shard_planes: int, plane_shape: tuple[int, ...], compressor: numcodecs.abc.Codec | None, dtype: np.dtype) -> None:
+        self._dir = array_dir
+        self._shard_planes = shard_planes
+        self._plane_shape = plane_shape
+        self._compressor = compressor
+        self._dtype = dtype
+
+    @classmethod
+    def for_array(cls, array_dir: Path) -> PlaneShardReader | None:
+        """A reader for the array stored in ``array_dir``, or None when its layout is not supported."""
+        layout = _plane_shard_layout(array_dir)
+        if layout is None:
+            return None
+        dtype = np.dtype(json.loads((array_dir / "zarr.json").read_text())["data_type"]).newbyteorder("<")
+        return cls(array_dir, *layout, dtype)
+
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Planes ``[start, stop)`` as a (Z, Y, X) array; absent planes (never written) are zeros."""
+        out = np.empty((stop - start, *self._plane_shape), dtype=self._dtype) if out is None else out
+        for shard in range(start // self._shard_planes, (stop - 1) // self._shard_planes + 1):
+            key = self._dir / "c" / str(shard) / "0" / "0"
+            if not key.is_file():
+                out[max(start, shard * self._shard_planes) - start : min(stop, (shard + 1) * self._shard_planes) - start] = 0
+                continue
+            data = key.read_bytes()
+            index = np.frombuffer(data, dtype="<u8", count=2 * self._shard_planes, offset=len(data) - 4 - 16 * self._shard_planes)
+            for plane in range(max(start, shard * self._shard_planes), min(stop, (shard + 1) * self._shard_planes)):
+                offset, length = index[2 * (plane % self._shard_planes) : 2 * (plane % self._shard_planes) + 2]
+                target = out[plane - start]
+                if offset == _EMPTY:
+                    target[...] = 0
+                elif self._compressor is None:
+                    target[...] = np.frombuffer(data, dtype=self._dtype, count=target.size, offset=int(offset)).reshape(target.shape)
+                else:
+                    self._compressor.decode(data[int(offset) : int(offset + length)], out=target)
+        return out
+
+
 class PlaneShardWriter:
     """Writes whole shards of one existing array; built only for the layout described above."""
 
-    def __init__(self, array_dir: Path, shard_planes: int, plane_shape: tuple[int, ...], compressor: numcodecs.abc.Codec | None, threads: int) -> None:
+    def __init__(
+        self, array_dir: Path, shard_planes: int, plane_shape: tuple[int, ...], compressor: numcodecs.abc.Codec | None, threads: int
+    ) -> None:
         self._dir = array_dir
         self._shard_planes = shard_planes
         self._plane_shape = plane_shape
@@ -62,33 +136,8 @@ class PlaneShardWriter:
     @classmethod
     def for_array(cls, array_dir: Path, threads: int = 1) -> PlaneShardWriter | None:
         """A writer for the array stored in ``array_dir``, or None when its layout is not supported."""
-        metadata = json.loads((array_dir / "zarr.json").read_text())
-        shape = tuple(metadata["shape"])
-        shard = tuple(metadata["chunk_grid"]["configuration"]["chunk_shape"])
-        key_encoding = metadata["chunk_key_encoding"]
-        if key_encoding["name"] != "default" or key_encoding.get("configuration", {}).get("separator", "/") != "/":
-            return None
-        if len(metadata["codecs"]) != 1 or metadata["codecs"][0]["name"] != "sharding_indexed":
-            return None
-        sharding = metadata["codecs"][0]["configuration"]
-        inner = sharding["codecs"]
-        index_codecs = [codec["name"] for codec in sharding["index_codecs"]]
-        if (
-            len(shape) != 3
-            or tuple(sharding["chunk_shape"]) != (1, *shape[1:])
-            or shard[1:] != shape[1:]
-            or sharding.get("index_location", "end") != "end"
-            or index_codecs != ["bytes", "crc32c"]
-            or sharding["index_codecs"][0] != _LITTLE_ENDIAN_BYTES
-            or not inner
-            or inner[0] not in (_LITTLE_ENDIAN_BYTES, _SINGLE_BYTE_BYTES)
-            or len(inner) > 2
-        ):
-            return None
-        compressor = _compressor(inner[1]) if len(inner) == 2 else None
-        if len(inner) == 2 and compressor is None:
-            return None
-        return cls(array_dir, shard[0], shape[1:], compressor, threads)
+        layout = _plane_shard_layout(array_dir)
+        return None if layout is None else cls(array_dir, *layout, threads)
 
     def close(self) -> None:
         """Stop the encoding threads."""

@@ -59,6 +59,9 @@ class FusionConfig(BaseModel):
     mask_padding_radius: int = Field(50, ge=1, description="Disk radius (px) of smooth padding.")
     splitting: int = Field(10, ge=1, description="Row slabs for slab-wise processing of camera stacks (memory bound).")
     # registration
+    registration_method: Literal["fast", "original"] = Field(
+        "fast", description="original: grid search + fminuncFA on the adaptive slab; fast: sub-pixel cross-correlation refined by Gauss-Newton."
+    )
     registration_data: Literal["adaptive_slab", "mip"] = Field("adaptive_slab", description="Data the registration runs on.")
     registration_slab_cameras: int = Field(3, ge=0, description="Slab half-width K around the transition surface; 0 = slice mode.")
     registration_median_range: int = Field(100, ge=0, description="High-pass median window along rows; 0 disables the high-pass.")
@@ -66,7 +69,9 @@ class FusionConfig(BaseModel):
     registration_gauss_sigma: float = Field(1.0, gt=0, description="Gaussian sigma before the high-pass.")
     search_offsets_rows: tuple[int, int, int] = Field((-50, 50, 10), description="Coarse grid (start, stop incl., step), rows.")
     search_offsets_cols: tuple[int, int, int] = Field((-50, 50, 10), description="Coarse grid (start, stop incl., step), columns.")
-    estimate_rotation: bool = Field(True, description="Optimise the small in-plane rotation (else rotation = 0).")
+    estimate_rotation: bool = Field(
+        False, description="Also optimise the small in-plane rotation (enable for rotated camera mounts); off: translation only, applied with the fast separable interpolation."
+    )
     optimizer: Literal["gradient", "quasi_newton", "nelder_mead"] = Field("gradient", description="Fine optimiser (3/1/2).")
     optimizer_steps: tuple[float, float, float] = Field((1.0, 1.0, 0.1), description="Difference steps: rows px, cols px, degrees.")
     optimizer_tol_x: float = Field(1e-3, gt=0)
@@ -82,6 +87,11 @@ class FusionConfig(BaseModel):
     intensity_correction_mode: Literal["none", "estimate", "fixed", "table"] = Field("estimate", description="correction(2).")
     intensity_fixed_ratio: float = Field(1.0, gt=0, description="Multiplier for camera 2 in 'fixed' mode.")
     intensity_region: Literal["transition_slab", "mask_overlap"] = Field("transition_slab")
+    intensity_estimator: Literal["transition_fit", "slab_sum"] = Field(
+        "transition_fit",
+        description="slab_sum: the original's ratio of slab sums (biased 1-3 % by the rounded transition plane); "
+        "transition_fit: log-ratio per plane offset fitted and read at the unrounded crossover.",
+    )
     intensity_slab_cameras: int = Field(5, ge=0, description="Half-width of the intensity slab (intSizes(2)).")
     # blending
     fusion_type: Literal["adaptive", "geometric", "average", "wavelet"] = Field("adaptive", description="fusionType.")
@@ -90,6 +100,8 @@ class FusionConfig(BaseModel):
     front_flag: Literal[1, 2] = Field(1, description="1: reference camera in front (low z); 2: second camera in front.")
     empty_mask_fill: Literal["zero", "reference", "max"] = Field("zero", description="Columns with no transition plane.")
     matlab_saturating_average: bool = Field(False, description="Reproduce uint16 saturation of the original average.")
+    wavelet_name: str = Field("db4", description="Wavelet of wavelet fusion (needs PyWavelets).")
+    wavelet_level: int = Field(5, ge=1, description="Decomposition levels of wavelet fusion.")
     apply_fusion_mask: bool = Field(False, description="Multiply the fused volume by the union of the masks.")
     single_camera_passthrough: bool = Field(True, description="Write a single-camera view when the partner is missing.")
     estimate_every: int = Field(1, ge=1, description="Estimate parameters every n-th timepoint (reference subset).")

@@ -1,0 +1,25 @@
+"""The Python API for notebooks: configure, correct, fuse, blend.
+
+>>> from isoview_core.api import ProcessingConfig, process_dataset, fuse
+>>> config = ProcessingConfig(acquisition="/data/larva")   # doctest: +SKIP
+>>> process_dataset(config)                                # correction of every timepoint  # doctest: +SKIP
+>>> fuse(config, estimate_params=True, apply_fusion=True)  # doctest: +SKIP
+"""
+
+from isoview_core.config import OutputConfig, ProcessingConfig
+from isoview_core.correction.config import CorrectionConfig
+from isoview_core.fusion.blending import blend as blend_views
+from isoview_core.fusion.config import FusionConfig, TemporalConfig
+from isoview_core.fusion.dataset import fuse
+from isoview_core.processing import process_dataset
+
+__all__ = [
+    "CorrectionConfig",
+    "FusionConfig",
+    "OutputConfig",
+    "ProcessingConfig",
+    "TemporalConfig",
+    "blend_views",
+    "fuse",
+    "process_dataset",
+]

@@ -1,0 +1,1 @@
+"""Camera-pair fusion (clusterMF port): orientation, registration, transition maps, intensity, blending."""

@@ -1,0 +1,194 @@
+"""Fusion of a whole acquisition (or a selection of timepoints): estimate, smooth over time, fuse.
+
+Parameters are estimated per timepoint and camera pair, smoothed with the same windowed robust
+LOESS the live service uses (``isoview_core.temporal.window``), so a batch run and a live run on
+the same data give the same applied parameters and the same fused volumes; then every selected
+timepoint is fused with its applied parameters. Estimates already on disk are reused and fused
+outputs whose applied parameters have not changed are skipped unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from isoview_core.acquisition import Acquisition, discover_acquisition
+from isoview_core.config import ProcessingConfig
+from isoview_core.errors import IsoviewError
+from isoview_core.fusion import diagnostics
+from isoview_core.fusion.pair import (
+    FusedPaths,
+    FusionRecord,
+    PairEstimate,
+    PairId,
+    estimate_pair_parameters,
+    fuse_pair,
+    load_estimate,
+    load_fusion_record,
+)
+from isoview_core.processing import selected_timepoints
+from isoview_core.temporal import PARAMETER_NAMES, REPORT_TOLERANCE, FusionParameters, applied_parameters
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FusionReport:
+    """What a fusion run did: estimates made, pairs fused, pairs skipped, one-line errors."""
+
+    estimated: list[PairEstimate] = field(default_factory=list)
+    fused: list[FusionRecord] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def timepoint_pairs(acquisition: Acquisition, config: ProcessingConfig, specimen: int, timepoint: int) -> list[PairId]:
+    """The camera pairs of a timepoint with both cameras on disk: channel and view from files and XML."""
+    stacks = {stack.camera: stack for stack in acquisition.timepoint(specimen, timepoint).stacks}
+    pairs = []
+    for first, second in config.camera_pairs:
+        if first not in stacks or second not in stacks:
+            continue
+        metadata = stacks[first].metadata
+        view = metadata.view if metadata.view is not None else (0 if first < 2 else 90)
+        pairs.append(PairId(specimen, timepoint, (first, second), view, stacks[first].channel))
+    return pairs
+
+
+def known_estimates(output_root: Path, pair: PairId) -> dict[int, FusionParameters]:
+    """Every estimate already written for this pair's cameras, view and channel, by timepoint."""
+    pattern = FusedPaths(output_root, pair).estimate.name.replace(f"TM{pair.timepoint:06d}", "TM*")
+    specimen_folder = FusedPaths(output_root, pair).folder.parent
+    estimates = {}
+    for path in specimen_folder.glob(f"TM*/{pattern}"):
+        estimate = load_estimate(path)
+        estimates[estimate.timepoint] = estimate.parameters
+    return estimates
+
+
+def _unchanged(record: FusionRecord, applied: FusionParameters, window: tuple[int, int]) -> bool:
+    old, new = record.applied, applied
+    return record.window == window and all(
+        abs(getattr(old, name) - getattr(new, name)) <= REPORT_TOLERANCE[name] * (abs(getattr(new, name)) if name == "intensity_ratio" else 1.0)
+        for name in PARAMETER_NAMES
+    )
+
+
+def fuse(
+    config: ProcessingConfig,
+    *,
+    estimate_params: bool = True,
+    apply_fusion: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> FusionReport:
+    """Estimate, smooth and fuse the camera pairs of the selected timepoints of an acquisition.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Acquisition, selection, corrected and fused roots, fusion and temporal settings.
+    estimate_params : bool
+        Estimate parameters of timepoints that have no ``estimate.json`` yet (all with ``overwrite``).
+    apply_fusion : bool
+        Fuse every selected timepoint with its applied (windowed, smoothed) parameters.
+    progress : callable, optional
+        Called with a short description after each estimate and each fusion.
+
+    Returns
+    -------
+    FusionReport
+        A pair whose corrected stacks are missing or unreadable becomes a one-line error; the
+        others are still processed.
+    """
+    acquisition = discover_acquisition(config.acquisition, config.layout)
+    corrected_root, output_root = config.resolved_corrected_dir(), config.resolved_fused_dir()
+    report = FusionReport()
+    selection = list(selected_timepoints(config, acquisition))
+    pairs = []
+    for specimen, timepoint in selection:
+        try:
+            pairs += timepoint_pairs(acquisition, config, specimen, timepoint)
+        except IsoviewError as error:
+            report.errors.append(str(error))
+    if estimate_params:
+        for pair in pairs:
+            paths = FusedPaths(output_root, pair)
+            if paths.estimate.is_file() and not config.overwrite:
+                continue
+            try:
+                report.estimated.append(
+                    estimate_pair_parameters(corrected_root, pair, config.fusion, output_root=output_root, save_diagnostics=config.save_diagnostics)
+                )
+            except IsoviewError as error:
+                logger.error("%s", error)
+                report.errors.append(str(error))
+            if progress is not None:
+                progress(f"estimated TM{pair.timepoint:06d} {pair.label}")
+    if not apply_fusion:
+        return report
+    all_timepoints = {specimen: acquisition.timepoints(specimen) for specimen in {pair.specimen for pair in pairs}}
+    series: dict[tuple, dict[int, FusionParameters]] = {}
+    for pair in pairs:
+        key = (pair.specimen, pair.cameras, pair.view, pair.channel)
+        if key not in series:
+            series[key] = known_estimates(output_root, pair)
+        estimates = series[key]
+        paths = FusedPaths(output_root, pair)
+        if pair.timepoint not in estimates:
+            report.errors.append(f"{paths.estimate}: no parameter estimate for this pair; it cannot be fused")
+            continue
+        timepoints = all_timepoints[pair.specimen]
+        windowed = applied_parameters(pair.timepoint, estimates, first_timepoint=timepoints[0], last_timepoint=timepoints[-1], config=config.temporal)
+        if paths.record.is_file() and not config.overwrite and _unchanged(load_fusion_record(paths.record), windowed.applied, windowed.window):
+            report.skipped.append(pair.stem)
+            continue
+        try:
+            report.fused.append(
+                fuse_pair(
+                    corrected_root,
+                    pair,
+                    config.fusion,
+                    output_root=output_root,
+                    estimated=estimates[pair.timepoint],
+                    applied=windowed.applied,
+                    window=windowed.window,
+                    codec=config.output.codec,
+                    pyramid_levels=config.output.pyramid_levels,
+                    overwrite=True,
+                    save_diagnostics=config.save_diagnostics,
+                )
+            )
+        except IsoviewError as error:
+            logger.error("%s", error)
+            report.errors.append(str(error))
+        if progress is not None:
+            progress(f"fused TM{pair.timepoint:06d} {pair.label}")
+    if config.save_diagnostics:
+        for key, estimates in series.items():
+            plot_parameters(output_root, key, estimates, config)
+    return report
+
+
+def plot_parameters(output_root: Path, key: tuple, estimates: dict[int, FusionParameters], config: ProcessingConfig) -> Path | None:
+    """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair."""
+    specimen, cameras, view, channel = key
+    records = {}
+    for path in (output_root / f"SPM{specimen:02d}").glob(f"TM*/SPM{specimen:02d}_TM*_CM{cameras[0]:02d}_CM{cameras[1]:02d}_VW{view:02d}_CHN{channel:02d}.fusion.json"):
+        record = load_fusion_record(path)
+        records[record.timepoint] = record
+    if not records:
+        return None
+    timepoints = sorted(set(records) | set(estimates))
+    estimated = {name: [getattr(estimates[t], name) if t in estimates else None for t in timepoints] for name in PARAMETER_NAMES}
+    applied = {name: [getattr(records[t].applied, name) if t in records else np.nan for t in timepoints] for name in PARAMETER_NAMES}
+    return diagnostics.plot_parameters_over_time(
+        output_root / "diagnostics" / f"parameters_over_time_cam{cameras[0]}_{cameras[1]}.png",
+        timepoints,
+        estimated,
+        applied,
+        title=f"SPM{specimen:02d} cameras {cameras[0]}+{cameras[1]} (VW{view:02d}, CHN{channel:02d}): estimated vs applied",
+    )

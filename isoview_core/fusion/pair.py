@@ -1,0 +1,442 @@
+"""Fusion of one camera pair at one timepoint: estimate its parameters, then fuse with applied ones.
+
+Estimation (clusterMF, §3): the corrected stacks of the two cameras of the pair are read, the
+second camera is oriented (§3.4), the pre-registration transition map positions the registration
+slab (§3.5-§3.7), the registered second camera's map gives the final transition map (§3.6) and
+the intensity ratio is measured around it (§3.9). The result is an ``estimate.json``.
+
+Fusion (clusterTF, §4.5): with the applied (temporally smoothed) parameters the second camera is
+transformed plane by plane, both cameras are background-subtracted and intensity-corrected and
+blended slab by slab into OME-Zarr, so memory stays at a few slabs. The ``fusion.json`` beside
+the volume is written last: it marks the pair as done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tifffile
+from pydantic import BaseModel
+
+from isoview_core.correction.projections import MaxProjections
+from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
+from isoview_core.errors import IsoviewError
+from isoview_core.formats.codecs import CodecConfig
+from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_planes
+from isoview_core.formats.tiff import write_tiff
+from isoview_core.fusion import diagnostics
+from isoview_core.fusion.blending import blend, blending_weights
+from isoview_core.fusion.config import FusionConfig, ViewOrientation
+from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
+from isoview_core.fusion.registration import RegistrationResult, estimate_registration
+from isoview_core.fusion.transform import orient_second_camera, transform_plane
+from isoview_core.fusion.transition import transition_map, transition_plane_summary
+from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.temporal import FusionParameters
+
+logger = logging.getLogger(__name__)
+
+#: Lateral sub-sampling of the volumes kept for the fusion_result diagnostic (memory-bounded).
+DIAGNOSTIC_STEP = 4
+
+
+@dataclass(frozen=True)
+class PairId:
+    """One camera pair of one timepoint: cameras (reference, second), view angle and channel."""
+
+    specimen: int
+    timepoint: int
+    cameras: tuple[int, int]
+    view: int
+    channel: int
+
+    @property
+    def stem(self) -> str:
+        return fused_stem(self.specimen, self.timepoint, self.cameras, self.view, self.channel)
+
+    @property
+    def label(self) -> str:
+        """``cam0_1``: the pair's diagnostics folder name."""
+        return f"cam{self.cameras[0]}_{self.cameras[1]}"
+
+
+@dataclass(frozen=True)
+class FusedPaths:
+    """Where the outputs of one fused pair go."""
+
+    root: Path
+    pair: PairId
+
+    @property
+    def folder(self) -> Path:
+        return self.root / specimen_dir_name(self.pair.specimen) / output_timepoint_dir_name(self.pair.timepoint)
+
+    @property
+    def volume(self) -> Path:
+        return self.folder / f"{self.pair.stem}.ome.zarr"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.pair.stem}.fusion.json"
+
+    @property
+    def estimate(self) -> Path:
+        return self.folder / f"{self.pair.stem}.estimate.json"
+
+    @property
+    def pre_registration_map(self) -> Path:
+        return self.folder / f"{self.pair.stem}.mask.tif"
+
+    @property
+    def transition_map(self) -> Path:
+        return self.folder / f"{self.pair.stem}.fusionMask.tif"
+
+    def projection(self, name: str) -> Path:
+        return self.folder / f"{self.pair.stem}_{name}Projection.tif"
+
+    @property
+    def diagnostics(self) -> Path:
+        return self.root / "diagnostics" / output_timepoint_dir_name(self.pair.timepoint) / self.pair.label
+
+
+class PairEstimate(BaseModel):
+    """The parameters estimated for one pair at one timepoint (``estimate.json``, the parameter store)."""
+
+    timepoint: int
+    cameras: tuple[int, int]
+    view: int
+    channel: int
+    parameters: FusionParameters
+    registration: RegistrationResult
+    intensity: IntensityCorrection
+    timings_s: dict[str, float]
+
+
+class FusionRecord(BaseModel):
+    """The ``fusion.json`` contract: what was estimated for a timepoint and what was applied to fuse it."""
+
+    timepoint: int
+    cameras: tuple[int, int]
+    view: int
+    channel: int
+    blending: Literal["adaptive", "geometric", "average", "wavelet"]
+    window: tuple[int, int]
+    estimated: FusionParameters
+    applied: FusionParameters
+
+
+def _write_json(path: Path, model: BaseModel) -> None:
+    tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    tmp.write_text(model.model_dump_json(indent=2))
+    os.replace(tmp, path)
+
+
+def load_estimate(path: Path) -> PairEstimate:
+    """Read an ``estimate.json``."""
+    return PairEstimate.model_validate(json.loads(Path(path).read_text()))
+
+
+def load_fusion_record(path: Path) -> FusionRecord:
+    """Read a ``fusion.json``."""
+    return FusionRecord.model_validate(json.loads(Path(path).read_text()))
+
+
+class PairData:
+    """Lazy access to the corrected stacks, records and coordinate masks of a camera pair."""
+
+    def __init__(self, corrected_root: Path, pair: PairId, orientation: ViewOrientation) -> None:
+        self.pair = pair
+        self.orientation = orientation
+        self._paths = [
+            corrected_paths(corrected_root, pair.specimen, pair.timepoint, camera, pair.channel) for camera in pair.cameras
+        ]
+        for paths in self._paths:
+            if not paths.record.is_file():
+                raise IsoviewError(f"{paths.record}: corrected stack missing (run the correction of TM{pair.timepoint:06d} first)")
+        self.records: list[CorrectedStackRecord] = [load_record(paths.record) for paths in self._paths]
+        self.shape: tuple[int, int, int] = tuple(read_ome_zarr(self._paths[0].volume).shape)
+        second_shape = tuple(read_ome_zarr(self._paths[1].volume).shape)
+        if second_shape != self.shape and not orientation.rotation:
+            raise IsoviewError(
+                f"{self._paths[1].volume}: shape {second_shape} differs from camera {pair.cameras[0]}'s {self.shape}"
+            )
+
+    def reference_planes(self, start: int, stop: int) -> np.ndarray:
+        """Planes ``[start, stop)`` of the reference camera."""
+        return read_ome_zarr_planes(self._paths[0].volume, start, stop)
+
+    @property
+    def voxel_size_um(self) -> tuple[float, float, float]:
+        return tuple(self.records[0].voxel_size_um)
+
+    @property
+    def scaling(self) -> float:
+        z, y, _ = self.voxel_size_um
+        return z / y
+
+    @cached_property
+    def coordinate_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """1-based xy coordinate masks of both cameras, the second oriented (§3.5, segmented data)."""
+        first = tifffile.imread(self._paths[0].coordinate_mask("xy"))
+        second = tifffile.imread(self._paths[1].coordinate_mask("xy"))
+        return first, orient_second_camera(second, self.orientation, planes=self.shape[0])
+
+    def second_planes(self, start: int, stop: int) -> np.ndarray:
+        """Planes ``[start, stop)`` of the second camera in the reference orientation."""
+        planes = self.shape[0]
+        first, last = (planes - stop, planes - start) if self.orientation.flip_z else (start, stop)
+        return orient_second_camera(read_ome_zarr_planes(self._paths[1].volume, first, last), self.orientation)
+
+    def min_intensity_records(self) -> tuple[list[float], list[float]]:
+        return self.records[0].min_intensity, self.records[1].min_intensity
+
+
+def _transition(config: FusionConfig, first_map: np.ndarray, second_map: np.ndarray, planes: int, *, padded: bool) -> np.ndarray:
+    return transition_map(
+        first_map,
+        second_map,
+        planes=planes,
+        blending_range=config.blending_range_cameras,
+        mask_fusion_mode=config.mask_fusion_mode,
+        fusion_type=config.fusion_type,
+        transition_plane=config.transition_plane,
+        padding=config.mask_padding if padded else "none",
+        padding_radius=config.mask_padding_radius,
+    )
+
+
+def _registered_map(parameters: FusionParameters, second_map: np.ndarray) -> np.ndarray:
+    return transform_plane(second_map, parameters.offset_y_px, parameters.offset_x_px, parameters.rotation_deg, order="nearest")
+
+
+def estimate_pair_parameters(
+    corrected_root: Path,
+    pair: PairId,
+    config: FusionConfig,
+    *,
+    output_root: Path,
+    orientation: ViewOrientation | None = None,
+    save_diagnostics: bool = True,
+) -> PairEstimate:
+    """Estimate the fusion parameters of one camera pair at one timepoint and write ``estimate.json``.
+
+    Parameters
+    ----------
+    corrected_root : Path
+        Root of the corrected OME-Zarr volumes (``<acquisition>.corrected``).
+    pair : PairId
+        Timepoint, cameras, view and channel.
+    config : FusionConfig
+        Fusion settings.
+    output_root : Path
+        Root of the fused outputs (``<acquisition>.fused``).
+    orientation : ViewOrientation, optional
+        Second-camera orientation (default: the config's, or its per-view override).
+    save_diagnostics : bool
+        Write ``registration.png`` and ``intensity_correction.png``.
+
+    Returns
+    -------
+    PairEstimate
+        Offsets, rotation, intensity ratio and transition plane, with the registration and
+        intensity details; also written to ``<stem>.estimate.json`` with the transition maps.
+    """
+    tic = time.perf_counter()
+    orientation = orientation or config.orientation_by_view.get(pair.view, config.orientation)
+    data = PairData(corrected_root, pair, orientation)
+    paths = FusedPaths(output_root, pair)
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    planes = data.shape[0]
+    reference = data.reference_planes(0, planes)
+    second = data.second_planes(0, planes)
+    first_map, second_map = data.coordinate_maps
+    pre_map = _transition(config, first_map, second_map, planes, padded=False)
+    timings = {"read": time.perf_counter() - tic}
+
+    tic = time.perf_counter()
+    registration = estimate_registration(
+        reference, second, transition_map=pre_map, scaling=data.scaling, config=config, method=config.registration_method
+    )
+    timings["registration"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    middle = planes // 2
+    moving_before = second[middle].copy()
+    for index in range(planes):  # in place, plane by plane: no second copy of the stack
+        second[index] = transform_plane(second[index], registration.offset_y_px, registration.offset_x_px, registration.rotation_deg)
+    estimated_registration = FusionParameters(
+        offset_x_px=registration.offset_x_px,
+        offset_y_px=registration.offset_y_px,
+        rotation_deg=registration.rotation_deg,
+        intensity_ratio=1.0,
+        transition_z=0.0,
+    )
+    final_map = _transition(config, first_map, _registered_map(estimated_registration, second_map), planes, padded=True)
+    backgrounds = fusion_backgrounds(config, min_intensity_records=data.min_intensity_records(), reference=reference, second=second)
+    intensity = intensity_correction(reference, second, final_map, config, backgrounds=backgrounds)
+    timings["intensity"] = time.perf_counter() - tic
+
+    parameters = estimated_registration.model_copy(
+        update={"intensity_ratio": intensity.intensity_ratio, "transition_z": transition_plane_summary(final_map)}
+    )
+    write_tiff(paths.pre_registration_map, pre_map, overwrite=True)
+    write_tiff(paths.transition_map, final_map, overwrite=True)
+    if save_diagnostics:
+        diagnostics.plot_registration(
+            paths.diagnostics / "registration.png",
+            reference[middle],
+            moving_before,
+            second[middle],
+            offset_x_px=registration.offset_x_px,
+            offset_y_px=registration.offset_y_px,
+            rotation_deg=registration.rotation_deg,
+            correlation=registration.correlation,
+            method=registration.method,
+        )
+        corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
+        diagnostics.plot_intensity_correction(
+            paths.diagnostics / "intensity_correction.png",
+            apply_intensity_correction(reference[::4], intensity, camera=1),
+            second[::4],
+            corrected_second,
+            intensity_ratio=intensity.intensity_ratio,
+            background_reference=intensity.background_reference,
+            background_second=intensity.background_second,
+            method=intensity.method,
+        )
+    estimate = PairEstimate(
+        timepoint=pair.timepoint,
+        cameras=pair.cameras,
+        view=pair.view,
+        channel=pair.channel,
+        parameters=parameters,
+        registration=registration,
+        intensity=intensity,
+        timings_s={key: round(value, 3) for key, value in timings.items()},
+    )
+    _write_json(paths.estimate, estimate)
+    return estimate
+
+
+def _applied_intensity(config: FusionConfig, applied: FusionParameters, backgrounds: tuple[float, float]) -> IntensityCorrection:
+    """The intensity correction a fusion applies: none, the fixed ratio, or the applied (smoothed) ratio (clusterTF mode 3)."""
+    bg1, bg2 = backgrounds
+    if config.intensity_correction_mode == "none":
+        return IntensityCorrection.from_ratio(1.0, method="none", background_reference=bg1, background_second=bg2)
+    if config.intensity_correction_mode == "fixed":
+        return IntensityCorrection.from_ratio(config.intensity_fixed_ratio, method="fixed", background_reference=bg1, background_second=bg2)
+    return IntensityCorrection.from_ratio(applied.intensity_ratio, method="table", background_reference=bg1, background_second=bg2)
+
+
+def fuse_pair(
+    corrected_root: Path,
+    pair: PairId,
+    config: FusionConfig,
+    *,
+    output_root: Path,
+    estimated: FusionParameters,
+    applied: FusionParameters,
+    window: tuple[int, int],
+    codec: CodecConfig | None = None,
+    pyramid_levels: int = 0,
+    orientation: ViewOrientation | None = None,
+    slab_planes: int = 16,
+    overwrite: bool = False,
+    save_diagnostics: bool = True,
+) -> FusionRecord:
+    """Fuse one camera pair at one timepoint with the applied parameters, streaming slab by slab.
+
+    The second camera is transformed with the applied offsets and rotation, the transition map
+    is rebuilt from the registered coordinate masks, both cameras are background-subtracted and
+    the second (or first) is scaled by the applied intensity ratio, and the two are blended.
+    ``fusion.json`` (the contract) is written last.
+    """
+    orientation = orientation or config.orientation_by_view.get(pair.view, config.orientation)
+    data = PairData(corrected_root, pair, orientation)
+    paths = FusedPaths(output_root, pair)
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    planes = data.shape[0]
+    first_map, second_map = data.coordinate_maps
+    final_map = _transition(config, first_map, _registered_map(applied, second_map), planes, padded=True)
+    intensity = _applied_intensity(config, applied, fusion_backgrounds(config, min_intensity_records=data.min_intensity_records()))
+    projections = MaxProjections(data.shape)
+    step = DIAGNOSTIC_STEP
+    preview_shape = (planes, -(-data.shape[1] // step), -(-data.shape[2] // step))
+    preview = [np.zeros(preview_shape, np.uint16) for _ in range(3)]  # view 1, view 2, fused
+    attributes = {
+        "specimen": pair.specimen,
+        "timepoint": pair.timepoint,
+        "cameras": list(pair.cameras),
+        "view": pair.view,
+        "channel": pair.channel,
+        "applied": applied.model_dump(),
+        "window": list(window),
+    }
+    with OmeZarrWriter(
+        paths.volume,
+        data.shape,
+        voxel_size_um=data.voxel_size_um,
+        codec=codec,
+        pyramid_levels=pyramid_levels,
+        attributes=attributes,
+        overwrite=overwrite,
+    ) as writer:
+        for start in range(0, planes, slab_planes):
+            stop = min(planes, start + slab_planes)
+            reference = data.reference_planes(start, stop)
+            second = data.second_planes(start, stop)
+            for index in range(second.shape[0]):
+                second[index] = transform_plane(second[index], applied.offset_y_px, applied.offset_x_px, applied.rotation_deg)
+            apply_intensity_correction(reference, intensity, camera=1, out=reference)
+            apply_intensity_correction(second, intensity, camera=2, out=second)
+            fused = blend(
+                reference,
+                second,
+                final_map,
+                fusion_type=config.fusion_type,
+                blending_range=config.blending_range_cameras,
+                front_flag=config.front_flag,
+                empty_mask_fill=config.empty_mask_fill,
+                matlab_saturating_average=config.matlab_saturating_average,
+                wavelet_name=config.wavelet_name,
+                wavelet_level=config.wavelet_level,
+                first_plane=start,
+            )
+            writer.write(start, fused)
+            projections.add(start, fused)
+            for target, source in zip(preview, (reference, second, fused)):
+                target[start:stop] = source[:, ::step, ::step]
+    for name, image in projections.as_dict().items():
+        write_tiff(paths.projection(name), image, overwrite=True)
+    if save_diagnostics:
+        row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
+        centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
+        diagnostics.plot_blending_weights(
+            paths.diagnostics / "blending_weights.png",
+            final_map,
+            planes=planes,
+            blending_range=config.blending_range_cameras,
+            front_weights_profile=centre_ray[:, 0, 0],
+        )
+        diagnostics.plot_fusion_result(paths.diagnostics / "fusion_result.png", *preview)
+        diagnostics.plot_fused_overview(paths.diagnostics / "fused_overview.png", read_ome_zarr(paths.volume))
+    record = FusionRecord(
+        timepoint=pair.timepoint,
+        cameras=pair.cameras,
+        view=pair.view,
+        channel=pair.channel,
+        blending=config.fusion_type,
+        window=window,
+        estimated=estimated,
+        applied=applied,
+    )
+    _write_json(paths.record, record)
+    return record

@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+import zarr
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+
+from isoview_core.config import ProcessingConfig
+from isoview_core.fusion.config import FusionConfig, TemporalConfig
+from isoview_core.fusion.dataset import fuse
+from isoview_core.fusion.pair import FusedPaths, PairId, load_fusion_record
+from isoview_core.processing import process_dataset
+from isoview_core.synthetic import GroundTruth
+
+CONTRACT_KEYS = {"timepoint", "cameras", "view", "channel", "blending", "window", "estimated", "applied"}
+PARAMETER_KEYS = {"offset_x_px", "offset_y_px", "rotation_deg", "intensity_ratio", "transition_z"}
+
+
+@pytest.fixture(scope="module")
+def fused(small_acquisition, tmp_path_factory):
+    """The shared small acquisition corrected and fused once (both timepoints, both pairs)."""
+    root = tmp_path_factory.mktemp("fusion")
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=root / "corrected", fused_dir=root / "fused")
+    process_dataset(config)
+    report = fuse(config)
+    return config, report
+
+
+def pair_id(timepoint: int, pair: int) -> PairId:
+    return PairId(0, timepoint, (0, 1), 0, 0) if pair == 0 else PairId(0, timepoint, (2, 3), 90, 1)
+
+
+def test_every_pair_of_every_timepoint_is_fused_with_the_contract(fused):
+    config, report = fused
+    assert report.errors == [] and len(report.estimated) == 4 and len(report.fused) == 4
+    for timepoint in (0, 1):
+        for pair in (0, 1):
+            paths = FusedPaths(config.resolved_fused_dir(), pair_id(timepoint, pair))
+            record = json.loads(paths.record.read_text())
+            assert set(record) == CONTRACT_KEYS
+            assert set(record["estimated"]) == PARAMETER_KEYS == set(record["applied"])
+            assert record["timepoint"] == timepoint and record["window"] == [0, 1]
+            assert record["cameras"] == list(pair_id(timepoint, pair).cameras)
+            for name in ("registration", "intensity_correction", "blending_weights", "fusion_result", "fused_overview"):
+                assert (paths.diagnostics / f"{name}.png").is_file()
+    assert (config.resolved_fused_dir() / "diagnostics" / "parameters_over_time_cam0_1.png").is_file()
+
+
+def test_estimated_parameters_match_the_ground_truth(fused, small_acquisition):
+    config, _ = fused
+    truth = GroundTruth.load(small_acquisition / "ground_truth.json")
+    for pair, pair_truth in enumerate(truth.pairs):
+        for timepoint in (0, 1):
+            estimated = load_fusion_record(FusedPaths(config.resolved_fused_dir(), pair_id(timepoint, pair)).record).estimated
+            assert abs(estimated.offset_x_px - pair_truth.offset_x_px) <= 0.3
+            assert abs(estimated.offset_y_px - pair_truth.offset_y_px) <= 0.3
+            assert abs(estimated.rotation_deg) < 0.05
+            assert abs(estimated.intensity_ratio / pair_truth.intensity_ratio - 1) <= 0.03
+
+
+def test_fused_volume_is_ome_zarr_with_the_corrected_scale(fused, small_config):
+    config, _ = fused
+    paths = FusedPaths(config.resolved_fused_dir(), pair_id(1, 0))
+    [image, *_] = list(Reader(parse_url(str(paths.volume)))())
+    assert image.metadata["coordinateTransformations"][0][0]["scale"] == pytest.approx([2.0, 6.5 / 16, 6.5 / 16])
+    volume = np.asarray(image.data[0])
+    assert volume.shape == small_config.shape and volume.dtype == np.uint16 and volume.max() > 0
+    attributes = zarr.open_group(str(paths.volume), mode="r").attrs["isoview"]
+    assert attributes["cameras"] == [0, 1] and set(attributes["applied"]) == PARAMETER_KEYS
+
+
+def test_rerun_skips_unchanged_pairs_and_static_mode_refuses_them(fused):
+    config, _ = fused
+    again = fuse(config)
+    assert again.estimated == [] and again.fused == [] and len(again.skipped) == 4
+    static = fuse(config.model_copy(update={"temporal": TemporalConfig(static_parameters=True), "save_diagnostics": False}))
+    assert len(static.fused) == 4  # applied parameters changed: every pair is fused again
+    records = [r for r in static.fused if r.cameras == (0, 1)]
+    assert records[0].applied == records[1].applied  # one value for the whole acquisition
+
+
+def test_blending_modes_produce_different_seams(fused, tmp_path):
+    config, _ = fused
+    fused_volumes = {}
+    for blending in ("adaptive", "geometric", "average"):
+        variant = config.model_copy(update={"fused_dir": tmp_path / blending, "fusion": FusionConfig(fusion_type=blending), "timepoints": [0], "save_diagnostics": False})
+        report = fuse(variant)
+        assert report.errors == [] and {r.blending for r in report.fused} == {blending}
+        fused_volumes[blending] = np.asarray(zarr.open_array(str(FusedPaths(tmp_path / blending, pair_id(0, 0)).volume / "0"), mode="r")[:])
+    assert not np.array_equal(fused_volumes["adaptive"], fused_volumes["average"])
+    assert not np.array_equal(fused_volumes["geometric"], fused_volumes["average"])
+
+
+def test_missing_corrected_stack_is_a_one_line_error(small_acquisition, tmp_path):
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "nothing", fused_dir=tmp_path / "fused", timepoints=[0])
+    report = fuse(config)
+    assert report.fused == [] and len(report.errors) >= 2
+    assert all("\n" not in error and "corrected stack missing" in error for error in report.errors[:2])

@@ -1,0 +1,259 @@
+"""Backgrounds for fusion (ALGORITHMS.md §3.8) and the intensity correction between cameras (§3.9)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from isoview_core.correction.stack_correction import ArraySource, correct_stack
+from isoview_core.correction.stats import hazen_percentile, matlab_subsample, to_u16
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.fusion.intensity import (
+    IntensityCorrection,
+    apply_intensity_correction,
+    estimate_intensity_correction,
+    fusion_backgrounds,
+    intensity_correction,
+    pooled_background,
+    subtracts_background,
+)
+from isoview_core.fusion.transition import transition_map
+from isoview_core.synthetic import PairConfig, SimulationConfig, dark_frame, render_camera_stack
+
+# --- §3.8 backgrounds -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "override", "expected"),
+    [("estimate", None, True), ("fixed", None, True), ("none", None, False), ("none", True, True), ("estimate", False, False)],
+)
+def test_background_subtraction_is_coupled_to_the_intensity_mode(mode, override, expected):
+    config = FusionConfig(intensity_correction_mode=mode, subtract_background=override)
+    assert subtracts_background(config) is expected
+
+
+def test_segmented_backgrounds_are_the_last_elements_of_the_min_intensity_records():
+    records = ([180.0, 101.5], [175.0, 97.0])
+    assert fusion_backgrounds(FusionConfig(), min_intensity_records=records) == (101.5, 97.0)
+    assert fusion_backgrounds(FusionConfig(intensity_correction_mode="none"), min_intensity_records=records) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="min-intensity records"):
+        fusion_backgrounds(FusionConfig())
+
+
+def test_unsegmented_background_is_pooled_over_the_non_zero_samples_of_both_stacks():
+    rng = np.random.default_rng(0)
+    reference = rng.integers(90, 400, size=(6, 30, 20)).astype(np.uint16)
+    second = rng.integers(80, 300, size=(6, 30, 20)).astype(np.uint16)
+    second[:, :, :5] = 0  # zero fill of the transform: excluded
+    samples = np.concatenate([matlab_subsample(reference, 7), matlab_subsample(second, 7)])
+    expected = hazen_percentile(samples[samples > 0], 5.0)
+    assert pooled_background(reference, second, percentile=5.0, subsample=7) == expected
+    config = FusionConfig(data_type="unsegmented", fusion_subsample_stacks=7)
+    assert fusion_backgrounds(config, reference=reference, second=second) == (expected, expected)
+    with pytest.raises(ValueError, match="both camera stacks"):
+        fusion_backgrounds(config)
+
+
+# --- §3.9 on hand examples -----------------------------------------------------------------------------
+
+
+def _slab_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Z = 10, map 5 everywhere, K = 2: slab = 1-based planes 3..7 = 0-based 2..6."""
+    reference = np.full((10, 3, 4), 1000, dtype=np.uint16)
+    second = np.full((10, 3, 4), 7, dtype=np.uint16)
+    reference[2:7] = 110
+    second[2:7] = 60
+    return reference, second, np.full((3, 4), 5, dtype=np.uint16)
+
+
+def test_slab_sums_use_planes_avg_minus_l_to_avg_plus_u_after_background_subtraction():
+    reference, second, transition = _slab_example()
+    result = estimate_intensity_correction(
+        reference, second, transition, background_reference=10, background_second=10, slab_half_width=2, estimator="slab_sum"
+    )
+    assert result.sum_reference == 100 * 5 * 12 and result.sum_second == 50 * 5 * 12
+    assert (result.factor, result.flag, result.intensity_ratio) == (2.0, 2, 2.0)
+    fitted = estimate_intensity_correction(
+        reference, second, transition, background_reference=10, background_second=10, slab_half_width=2, crossover_offset=0.3
+    )
+    assert fitted.intensity_ratio == pytest.approx(2.0)  # flat profile: the same wherever evaluated
+
+
+def test_slab_limits_shrink_to_the_stack():
+    reference, second, transition = _slab_example()
+    transition[0, 0] = 2  # L = min(K, min(avg) - 1) = 1 and U = min(K, Z - max(avg)) = 2, for every column
+    second[0, 0, 0] = 60
+    result = estimate_intensity_correction(reference, second, transition, slab_half_width=2, estimator="slab_sum")
+    # column (0, 0): 1-based planes 1..4 = 0-based 0..3 -> reference 1000, 1000, 110, 110; second 60, 7, 60, 60
+    # the other 11 columns: 1-based 4..7 = 0-based 3..6 -> 4 x 110 and 4 x 60
+    assert result.sum_reference == 1000 + 1000 + 110 + 110 + 11 * 4 * 110
+    assert result.sum_second == 60 + 7 + 60 + 60 + 11 * 4 * 60
+
+
+def test_dimmer_reference_gives_flag_one():
+    reference, second, transition = _slab_example()
+    result = estimate_intensity_correction(second, reference, transition, background_reference=10, background_second=10, slab_half_width=2)
+    assert result.flag == 1 and result.factor == pytest.approx(2.0) and result.intensity_ratio == pytest.approx(0.5)
+
+
+def test_zero_sums_give_no_correction_with_a_warning(caplog):
+    reference, _, transition = _slab_example()
+    with caplog.at_level(logging.WARNING):
+        result = estimate_intensity_correction(reference, np.zeros_like(reference), transition, estimator="slab_sum")
+    assert (result.factor, result.flag, result.intensity_ratio) == (1.0, 0, 1.0)
+    assert "no signal" in caplog.text
+
+
+def test_empty_map_is_a_clear_error():
+    reference, second, _ = _slab_example()
+    with pytest.raises(ValueError, match="empty"):
+        estimate_intensity_correction(reference, second, np.zeros((3, 4), dtype=np.uint16))
+
+
+def test_mask_overlap_compares_voxels_inside_both_masks():
+    rng = np.random.default_rng(2)
+    reference = rng.integers(100, 2000, size=(5, 8, 9)).astype(np.uint16)
+    second = (reference // 4).astype(np.uint16)
+    masks = (np.ones(reference.shape, dtype=bool), np.ones(reference.shape, dtype=bool))
+    masks[1][:, :, :3] = False
+    result = estimate_intensity_correction(reference, second, np.zeros((8, 9), dtype=np.uint16), region="mask_overlap", masks=masks)
+    inside = masks[1]
+    assert result.sum_reference == reference[inside].sum() and result.sum_second == second[inside].sum()
+    assert result.intensity_ratio == pytest.approx(reference[inside].sum() / second[inside].sum())
+    assert result.correlation == pytest.approx(np.corrcoef(reference[inside], second[inside])[0, 1])
+
+
+@pytest.mark.parametrize(("ratio", "factor", "flag"), [(0.5, 2.0, 1), (2.0, 2.0, 2), (1.0, 1.0, 1)])
+def test_fixed_ratio_rule(ratio, factor, flag):
+    config = FusionConfig(intensity_correction_mode="fixed", intensity_fixed_ratio=ratio)
+    volume = np.zeros((4, 2, 2), dtype=np.uint16)
+    result = intensity_correction(volume, volume, np.zeros((2, 2), dtype=np.uint16), config, backgrounds=(3.0, 4.0))
+    assert (result.factor, result.flag, result.intensity_ratio) == (factor, flag, ratio)
+    assert (result.background_reference, result.background_second, result.method) == (3.0, 4.0, "fixed")
+
+
+def test_mode_none_and_table_mode():
+    volume = np.zeros((4, 2, 2), dtype=np.uint16)
+    empty = np.zeros((2, 2), dtype=np.uint16)
+    none = intensity_correction(volume, volume, empty, FusionConfig(intensity_correction_mode="none"))
+    assert (none.factor, none.flag, none.intensity_ratio) == (1.0, 0, 1.0)
+    table = FusionConfig(intensity_correction_mode="table")
+    assert intensity_correction(volume, volume, empty, table, table_ratio=0.8).intensity_ratio == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="lookup table"):
+        intensity_correction(volume, volume, empty, table)
+
+
+def test_apply_subtracts_rounding_half_away_then_scales_the_flagged_camera_saturating():
+    correction = IntensityCorrection.from_ratio(2.0, method="fixed", background_reference=5.5, background_second=5.5)
+    volume = np.array([[[100, 3, 40000, 65535]]], dtype=np.uint16)
+    # 100 - 5.5 = 94.5 -> 95 (MATLAB; half-to-even would give 94); 3 - 5.5 -> 0
+    assert apply_intensity_correction(volume, correction, camera=1).tolist() == [[[95, 0, 39995, 65530]]]
+    assert apply_intensity_correction(volume, correction, camera=2).tolist() == [[[190, 0, 65535, 65535]]]
+    in_place = volume.copy()
+    apply_intensity_correction(in_place, correction, camera=2, out=in_place)
+    assert in_place.tolist() == [[[190, 0, 65535, 65535]]]
+    with pytest.raises(ValueError, match="camera"):
+        apply_intensity_correction(volume, correction, camera=3)
+
+
+@pytest.mark.parametrize("background", [0.0, 0.4, 0.5, 0.6, 1.0, 5.5, 101.25])
+def test_apply_equals_the_two_matlab_uint16_steps(background):
+    rng = np.random.default_rng(4)
+    volume = rng.integers(0, 65536, size=(3, 17, 19)).astype(np.uint16)
+    volume[0, 0, :4] = [0, 1, 100, 101]
+    correction = IntensityCorrection.from_ratio(1 / 1.37, method="fixed", background_reference=background)
+    subtracted = to_u16(volume.astype(np.float64) - background)
+    expected = to_u16(subtracted.astype(np.float64) * 1.37)
+    assert np.array_equal(apply_intensity_correction(volume, correction, camera=1), expected)
+    assert np.array_equal(apply_intensity_correction(volume, correction, camera=2), volume)
+
+
+# --- acceptance: the ratio of a synthetic pair -------------------------------------------------------
+
+OFFSET_Y, OFFSET_X = -4, 6
+RATIOS = (0.5, 0.8, 1.25, 2.0)
+
+
+def _align(volume: np.ndarray) -> np.ndarray:
+    """Flip the second camera's columns and undo the simulator's integer offset (zero fill)."""
+    flipped = volume[..., ::-1]
+    out = np.zeros_like(flipped)
+    rows, cols = flipped.shape[-2:]
+    out[..., max(OFFSET_Y, 0) : rows + min(OFFSET_Y, 0), max(OFFSET_X, 0) : cols + min(OFFSET_X, 0)] = flipped[
+        ..., max(-OFFSET_Y, 0) : rows + min(-OFFSET_Y, 0), max(-OFFSET_X, 0) : cols + min(-OFFSET_X, 0)
+    ]
+    return out
+
+
+class _Sink:
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.volume = np.zeros(shape, dtype=np.uint16)
+
+    def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
+        self.volume[first_plane : first_plane + slab.shape[0]] = slab
+
+
+def _segmented_pair(ratio: float, shape: tuple[int, int, int]) -> dict:
+    """Corrected (masked) stacks, camera 2 aligned, the final transition map and the backgrounds."""
+    config = SimulationConfig(
+        shape=shape,
+        timepoints=1,
+        seed=3,
+        pairs=(
+            PairConfig(offset_x_px=OFFSET_X, offset_y_px=OFFSET_Y, intensity_ratio=ratio),
+            PairConfig(offset_x_px=0, offset_y_px=0, intensity_ratio=1),
+        ),
+    )
+    stacks, results = [], []
+    for camera in (0, 1):
+        sink = _Sink(shape)
+        results.append(
+            correct_stack(
+                ArraySource(render_camera_stack(config, 0, camera)), scaling=4.92, background_frame=dark_frame(config, camera), sink=sink
+            )
+        )
+        stacks.append(sink.volume)
+    records = (results[0].min_intensity_record, results[1].min_intensity_record)
+    background_reference, background_second = fusion_backgrounds(FusionConfig(), min_intensity_records=records)
+    return {
+        "reference": stacks[0],
+        "second": _align(stacks[1]),
+        "transition_map": transition_map(results[0].coordinate_masks["xy"], _align(results[1].coordinate_masks["xy"]), planes=shape[0]),
+        "background_reference": background_reference,
+        "background_second": background_second,
+    }
+
+
+@pytest.fixture(scope="module", params=[(48, 192, 160), (41, 128, 144)], ids=["Z48", "Z41"])
+def synthetic_pairs(request) -> dict[float, dict]:
+    return {ratio: _segmented_pair(ratio, request.param) for ratio in RATIOS}
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+def test_estimated_ratio_matches_the_simulated_ratio(synthetic_pairs, ratio):
+    result = estimate_intensity_correction(**synthetic_pairs[ratio])
+    assert result.method == "transition_fit"
+    assert result.intensity_ratio == pytest.approx(ratio, rel=0.01)  # target 1.5 %; measured <= 0.6 %
+    assert result.factor == pytest.approx(max(ratio, 1 / ratio), rel=0.01)
+    assert result.flag == (2 if ratio > 1 else 1)
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+def test_original_slab_sum_is_biased_low_by_the_rounded_map(synthetic_pairs, ratio):
+    """The body centre lies between two planes; the map rounds it up, the slab sum reads too low."""
+    pair = synthetic_pairs[ratio]
+    original = estimate_intensity_correction(**pair, estimator="slab_sum")
+    assert -0.035 < original.intensity_ratio / ratio - 1 < -0.005  # measured -3.4 .. -1.2 %
+    fitted = estimate_intensity_correction(**pair)
+    assert -1.0 <= fitted.crossover_offset <= -0.4  # the map sits half a plane to a plane too deep
+    centred = estimate_intensity_correction(**pair, crossover_offset=0.0)  # the fit read at the map itself
+    assert centred.intensity_ratio < fitted.intensity_ratio
+
+
+@pytest.mark.parametrize("ratio", [0.5, 2.0])
+def test_mask_overlap_variant_on_the_synthetic_pair(synthetic_pairs, ratio):
+    result = estimate_intensity_correction(**synthetic_pairs[ratio], region="mask_overlap")
+    assert result.intensity_ratio == pytest.approx(ratio, rel=0.015)
+    assert 0.5 < result.correlation < 1

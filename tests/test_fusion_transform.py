@@ -1,0 +1,231 @@
+import math
+
+import numpy as np
+import pytest
+
+from isoview_core.fusion.config import FusionCrop, ViewOrientation
+from isoview_core.fusion.transform import (
+    crop_volume,
+    keys_cubic_weights,
+    orient_second_camera,
+    transform_plane,
+    transform_volume,
+)
+
+RNG = np.random.default_rng(7)
+
+
+def smooth_image(shape, dtype=np.float64):
+    rows, cols = np.indices(shape, dtype=np.float64)
+    image = 1000 + 400 * np.sin(2 * np.pi * rows / 37.0) * np.cos(2 * np.pi * cols / 53.0) + 2.0 * rows
+    return image.astype(dtype)
+
+
+def general_path(plane, offset_y, offset_x, **options):
+    """The rotation (per-pixel gather) path at an angle whose effect is far below 1e-6 px."""
+    return transform_plane(plane, offset_y, offset_x, 1e-12, **options)
+
+
+# --- orientation and crop -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rotation", [-1, 0, 1])
+@pytest.mark.parametrize("flip_z", [False, True])
+@pytest.mark.parametrize("flips", [(True, False), (False, True), (True, True), (False, False)])
+def test_orientation_order_is_flip_z_rotation_then_flips(rotation, flip_z, flips):
+    volume = RNG.integers(0, 1000, (3, 4, 5)).astype(np.uint16)
+    orientation = ViewOrientation(flip_z=flip_z, rotation=rotation, flip_horizontal=flips[0], flip_vertical=flips[1])
+    expected = volume[::-1] if flip_z else volume
+    expected = np.rot90(expected, k=-rotation, axes=(1, 2))
+    if flips[0]:
+        expected = expected[:, :, ::-1]
+    if flips[1]:
+        expected = expected[:, ::-1, :]
+    oriented = orient_second_camera(volume, orientation)
+    np.testing.assert_array_equal(oriented, expected)
+    assert oriented.flags["C_CONTIGUOUS"]
+
+
+def test_default_orientation_reverses_columns_and_clockwise_rotation_matches_spec():
+    volume = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    np.testing.assert_array_equal(orient_second_camera(volume, ViewOrientation()), volume[:, :, ::-1])
+    clockwise = orient_second_camera(volume, ViewOrientation(rotation=1, flip_horizontal=False))
+    assert clockwise.shape == (2, 4, 3)
+    assert clockwise[0, 0, 0] == volume[0, 2, 0]  # top-left comes from bottom-left after a clockwise turn
+
+
+def test_two_dimensional_maps_follow_the_stack_and_flip_z_mirrors_plane_values():
+    volume = np.zeros((10, 4, 5), dtype=np.uint16)
+    volume[2, 1, 3] = 1
+    plane_map = np.zeros((4, 5), dtype=np.uint16)
+    plane_map[1, 3] = 3  # 1-based plane of the voxel above
+    orientation = ViewOrientation(flip_z=True, rotation=1, flip_vertical=True)
+    oriented_volume = orient_second_camera(volume, orientation)
+    oriented_map = orient_second_camera(plane_map, orientation, planes=10)
+    z, y, x = np.argwhere(oriented_volume)[0]
+    assert oriented_map[y, x] == z + 1
+    assert np.count_nonzero(oriented_map) == 1
+    with pytest.raises(ValueError, match="planes="):
+        orient_second_camera(plane_map, orientation)
+    with pytest.raises(ValueError, match="exceeds"):
+        orient_second_camera(plane_map, orientation, planes=2)
+
+
+def test_crop_volume_uses_inclusive_back_plane_and_checks_bounds():
+    volume = np.arange(6 * 7 * 8).reshape(6, 7, 8)
+    crop = FusionCrop(left=2, top=1, width=3, height=4, front=1, back=3)
+    np.testing.assert_array_equal(crop_volume(volume, crop), volume[1:4, 1:5, 2:5])
+    np.testing.assert_array_equal(crop_volume(volume[0], crop), volume[0, 1:5, 2:5])
+    assert crop_volume(volume, None) is volume
+    np.testing.assert_array_equal(crop_volume(volume, FusionCrop(left=5, front=4)), volume[4:, :, 5:])
+    for bad in (FusionCrop(left=6, width=3), FusionCrop(top=7), FusionCrop(front=4, back=2), FusionCrop(back=6)):
+        with pytest.raises(ValueError):
+            crop_volume(volume, bad)
+
+
+# --- interpolation kernel -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [0.0, 0.13, 0.5, 0.77, 0.999])
+def test_keys_weights_partition_unity_and_reproduce_quadratics(d):
+    weights = np.array(keys_cubic_weights(d))
+    samples = np.array([-1.0, 0.0, 1.0, 2.0])
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights @ samples == pytest.approx(d)
+    assert weights @ samples**2 == pytest.approx(d**2)
+    if d == 0.0:
+        np.testing.assert_array_equal(weights, [0, 1, 0, 0])
+
+
+# --- translation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (3, -5), (-7, 2), (12, 0)])
+def test_integer_shifts_are_exact_with_zero_outside(offset):
+    plane = RNG.integers(0, 65535, (40, 33)).astype(np.uint16)
+    oy, ox = offset
+    shifted = transform_plane(plane, oy, ox)
+    expected = np.zeros_like(plane)
+    expected[max(0, oy) : 40 + min(0, oy), max(0, ox) : 33 + min(0, ox)] = plane[max(0, -oy) : 40 - max(0, oy), max(0, -ox) : 33 - max(0, ox)]
+    np.testing.assert_array_equal(shifted, expected)
+    np.testing.assert_array_equal(transform_plane(plane, oy, ox, order="nearest"), expected)
+
+
+def test_subpixel_shift_of_a_smooth_image_matches_the_analytic_shift():
+    shape = (80, 96)
+    image = smooth_image(shape)
+    oy, ox = 2.3, -1.65
+    shifted = transform_plane(image, oy, ox)
+    rows, cols = np.indices(shape, dtype=np.float64)
+    analytic = 1000 + 400 * np.sin(2 * np.pi * (rows - oy) / 37.0) * np.cos(2 * np.pi * (cols - ox) / 53.0) + 2.0 * (rows - oy)
+    interior = (slice(5, -5), slice(5, -5))
+    assert np.max(np.abs(shifted[interior] - analytic[interior])) < 1.5  # 0.4 % of the 400 amplitude
+    quadratic = 3 * rows**2 - 2 * rows * cols + 0.5 * cols**2
+    moved = transform_plane(quadratic, oy, ox)
+    expected = 3 * (rows - oy) ** 2 - 2 * (rows - oy) * (cols - ox) + 0.5 * (cols - ox) ** 2
+    np.testing.assert_allclose(moved[interior], expected[interior], rtol=0, atol=1e-8)  # Keys a=-1/2 is exact on quadratics
+
+
+def test_out_of_frame_pixels_are_zero_or_clamped_on_request():
+    plane = RNG.integers(100, 1000, (20, 30)).astype(np.uint16)
+    shifted = transform_plane(plane, 4.5, -3.25)
+    assert not shifted[:5].any()  # r - 4.5 < 0 for rows 0..4
+    assert not shifted[:, -4:].any()  # c + 3.25 > 29 for the last 4 columns
+    assert shifted[5:, :-4].all()
+    clamped = transform_plane(plane.astype(np.float64), 4.5, -3.25, outside=None)
+    # rows 0..4 sample above the frame: the clamped samples are row 0's, columns 2..5 around c + 3.25
+    np.testing.assert_allclose(clamped[:3, 0], np.dot(keys_cubic_weights(0.25), plane[0, 2:6]))
+    filled = transform_plane(plane, 4.5, -3.25, outside=7)
+    assert (filled[:5] == 7).all()
+
+
+def test_uint16_output_is_rounded_half_away_and_saturated():
+    plane = np.zeros((6, 6), dtype=np.uint16)
+    plane[:, 3:] = 65535
+    shifted = transform_plane(plane, 0, 0.5)  # a step overshoots with a = -1/2
+    assert shifted.dtype == np.uint16
+    float_result = transform_plane(plane.astype(np.float64), 0, 0.5)
+    assert float_result.max() > 65535 and float_result.min() < 0
+    np.testing.assert_array_equal(shifted, np.clip(np.floor(float_result + 0.5), 0, 65535).astype(np.uint16))
+
+
+@pytest.mark.parametrize("outside", [0.0, None])
+@pytest.mark.parametrize("offset", [(2.3, -1.65), (-6.5, 4.0), (0.0, 0.25), (31.2, -0.5)])
+def test_separable_fast_path_equals_the_general_path(offset, outside):
+    shape = (48, 57)
+    image = smooth_image(shape) + RNG.normal(0, 30, shape)
+    rows, cols = np.indices(shape)
+    source_r, source_c = rows - offset[0], cols - offset[1]
+    # sources exactly on the frame border are inside for one path and 1e-12 px outside for the other
+    on_border = np.isclose(source_r, 0) | np.isclose(source_r, shape[0] - 1) | np.isclose(source_c, 0) | np.isclose(source_c, shape[1] - 1)
+    compared = ~on_border if outside is not None else np.ones(shape, dtype=bool)
+    fast = transform_plane(image, *offset, outside=outside)
+    general = general_path(image, *offset, outside=outside)
+    np.testing.assert_allclose(fast[compared], general[compared], rtol=0, atol=1e-6)
+    labels = RNG.integers(0, 5, shape).astype(np.uint8)
+    tie = np.isclose(source_r % 1, 0.5) | np.isclose(source_c % 1, 0.5)  # exact halves: the 1e-12 px decides
+    nearest = transform_plane(labels, *offset, order="nearest", outside=outside)
+    general_nearest = general_path(labels, *offset, order="nearest", outside=outside)
+    np.testing.assert_array_equal(nearest[compared & ~tie], general_nearest[compared & ~tie])
+
+
+# --- rotation and nearest neighbour --------------------------------------------------------
+
+
+def test_rotation_turns_about_the_plane_centre():
+    plane = RNG.normal(0, 1, (31, 31))
+    np.testing.assert_allclose(transform_plane(plane, 0, 0, 90.0, outside=None), np.rot90(plane, 1), atol=1e-9)
+    shape = (64, 80)
+    rows, cols = np.indices(shape, dtype=np.float64)
+    blob_at = np.array([20.0, 62.0])
+    blob = np.exp(-((rows - blob_at[0]) ** 2 + (cols - blob_at[1]) ** 2) / (2 * 2.5**2))
+    theta = math.radians(12.0)
+    rotated = transform_plane(blob, 1.5, -2.0, 12.0)
+    centre = np.array([(shape[0] - 1) / 2, (shape[1] - 1) / 2])
+    rotation = np.array([[math.cos(theta), math.sin(theta)], [-math.sin(theta), math.cos(theta)]])
+    expected = rotation.T @ (blob_at - centre + np.array([1.5, -2.0])) + centre  # R(x - c) + c - o = blob
+    centroid = np.array([(rows * rotated).sum(), (cols * rotated).sum()]) / rotated.sum()
+    np.testing.assert_allclose(centroid, expected, atol=0.02)
+
+
+def test_nearest_neighbour_keeps_labels_and_rounds_half_up():
+    labels = RNG.integers(0, 4, (25, 30)).astype(np.uint16)
+    up = transform_plane(labels, 0.5, 0.0, order="nearest")  # s = r - 0.5 -> index r
+    np.testing.assert_array_equal(up[1:], labels[1:])
+    assert not up[0].any()
+    down = transform_plane(labels, -0.5, 0.0, order="nearest")  # s = r + 0.5 -> index r + 1
+    np.testing.assert_array_equal(down[:-1], labels[1:])
+    rotated = transform_plane(labels, 3.3, -2.7, 7.0, order="nearest")
+    assert set(np.unique(rotated)) <= set(np.unique(labels)) | {0}
+    mask = labels > 1
+    moved_mask = transform_plane(mask, 3.3, -2.7, 7.0, order="nearest")
+    assert moved_mask.dtype == np.bool_
+    np.testing.assert_array_equal(moved_mask, rotated > 1)
+
+
+def test_transform_volume_applies_the_plane_transform_to_every_plane():
+    volume = RNG.integers(0, 4000, (3, 22, 27)).astype(np.uint16)
+    for rotation in (0.0, 1.7):
+        out = np.empty_like(volume)
+        result = transform_volume(volume, 1.25, -3.5, rotation, out=out)
+        assert result is out
+        for z in range(3):
+            np.testing.assert_array_equal(out[z], transform_plane(volume[z], 1.25, -3.5, rotation))
+
+
+def test_transform_rejects_bad_input():
+    volume = np.zeros((2, 5, 5), dtype=np.uint16)
+    with pytest.raises(ValueError, match="Z, Y, X"):
+        transform_volume(volume[0], 1, 1)
+    with pytest.raises(ValueError, match="Y, X"):
+        transform_plane(volume, 1, 1)
+    with pytest.raises(ValueError, match="order"):
+        transform_volume(volume, 1, 1, order="linear")
+    with pytest.raises(ValueError, match="share memory"):
+        transform_volume(volume, 1, 1, out=volume)
+    with pytest.raises(ValueError, match="out has shape"):
+        transform_volume(volume, 1, 1, out=np.empty((2, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="bool"):
+        transform_volume(volume.astype(bool), 1, 1)
+    with pytest.raises(ValueError, match="non-finite"):
+        transform_volume(volume, math.nan, 1)
