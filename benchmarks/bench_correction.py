@@ -183,7 +183,7 @@ def main() -> None:
             )
     agreement = depths[0]["segmentation_agreement"]
     print("segmentation Dice vs full resolution: " + ", ".join(f"{k}={v:.4f}" for k, v in agreement.items()))
-    print(f"MB/s/core = raw MB / max(wall, CPU) seconds, steady state (second stack in the process); (cold) = first stack.")
+    print("MB/s/core = raw MB / max(wall, CPU) seconds, steady state (second stack in the process); (cold) = first stack.")
     print(f"targets: >= 200 MB/s per core, peak memory <= 1.5x stack; results in {args.output}")
 
 

@@ -18,7 +18,7 @@ def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec, dtype):
                    serializer=config.zarr_serializer(), compressors=config.zarr_compressors(), fill_value=0)
     reference = zarr.create_array(str(tmp_path / "zarr"), **options)
     reference[:] = volume
-    direct = zarr.create_array(str(tmp_path / "direct"), **options)
+    zarr.create_array(str(tmp_path / "direct"), **options)
     writer = PlaneShardWriter.for_array(tmp_path / "direct")
     assert writer is not None
     for start in range(0, shape[0], 4):

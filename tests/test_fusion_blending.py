@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from isoview_core.correction.stack_correction import ArraySource, correct_stack
+from pair_helpers import OFFSET_X, OFFSET_Y, CollectingSink, align_second
 from isoview_core.correction.stats import to_u16
 from isoview_core.fusion.blending import blend, blending_weights
 from isoview_core.fusion.intensity import apply_intensity_correction, estimate_intensity_correction
@@ -185,27 +186,7 @@ def test_wavelet_fusion_keeps_identical_views_and_the_sharper_details():
 
 # --- acceptance: the fused volume is closer to the truth --------------------------------------------
 
-OFFSET_Y, OFFSET_X = -4, 6
 RATIO = 1.25
-
-
-def _align(volume: np.ndarray) -> np.ndarray:
-    """Flip the second camera's columns and undo the simulator's integer offset (zero fill)."""
-    flipped = volume[..., ::-1]
-    out = np.zeros_like(flipped)
-    rows, cols = flipped.shape[-2:]
-    out[..., max(OFFSET_Y, 0) : rows + min(OFFSET_Y, 0), max(OFFSET_X, 0) : cols + min(OFFSET_X, 0)] = flipped[
-        ..., max(-OFFSET_Y, 0) : rows + min(-OFFSET_Y, 0), max(-OFFSET_X, 0) : cols + min(-OFFSET_X, 0)
-    ]
-    return out
-
-
-class _Sink:
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        self.volume = np.zeros(shape, dtype=np.uint16)
-
-    def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self.volume[first_plane : first_plane + slab.shape[0]] = slab
 
 
 def _per_plane_ncc(volume: np.ndarray, truth: np.ndarray, foreground: np.ndarray) -> np.ndarray:
@@ -241,15 +222,15 @@ def test_fused_volume_is_closer_to_the_sharp_specimen_than_each_camera_and_the_a
     )
     stacks, results = [], []
     for camera in (0, 1):
-        sink = _Sink(config.shape)
+        sink = CollectingSink(config.shape)
         results.append(
             correct_stack(
                 ArraySource(render_camera_stack(config, 0, camera)), scaling=4.92, background_frame=dark_frame(config, camera), sink=sink
             )
         )
         stacks.append(sink.volume)
-    reference, second = stacks[0], _align(stacks[1])
-    transition = transition_map(results[0].coordinate_masks["xy"], _align(results[1].coordinate_masks["xy"]), planes=config.shape[0])
+    reference, second = stacks[0], align_second(stacks[1])
+    transition = transition_map(results[0].coordinate_masks["xy"], align_second(results[1].coordinate_masks["xy"]), planes=config.shape[0])
     correction = estimate_intensity_correction(
         reference,
         second,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from isoview_core.correction.stack_correction import ArraySource, correct_stack
+from pair_helpers import OFFSET_X, OFFSET_Y, CollectingSink, align_second
 from isoview_core.correction.stats import hazen_percentile, matlab_subsample, to_u16
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import (
@@ -172,27 +173,7 @@ def test_apply_equals_the_two_matlab_uint16_steps(background):
 
 # --- acceptance: the ratio of a synthetic pair -------------------------------------------------------
 
-OFFSET_Y, OFFSET_X = -4, 6
 RATIOS = (0.5, 0.8, 1.25, 2.0)
-
-
-def _align(volume: np.ndarray) -> np.ndarray:
-    """Flip the second camera's columns and undo the simulator's integer offset (zero fill)."""
-    flipped = volume[..., ::-1]
-    out = np.zeros_like(flipped)
-    rows, cols = flipped.shape[-2:]
-    out[..., max(OFFSET_Y, 0) : rows + min(OFFSET_Y, 0), max(OFFSET_X, 0) : cols + min(OFFSET_X, 0)] = flipped[
-        ..., max(-OFFSET_Y, 0) : rows + min(-OFFSET_Y, 0), max(-OFFSET_X, 0) : cols + min(-OFFSET_X, 0)
-    ]
-    return out
-
-
-class _Sink:
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        self.volume = np.zeros(shape, dtype=np.uint16)
-
-    def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self.volume[first_plane : first_plane + slab.shape[0]] = slab
 
 
 def _segmented_pair(ratio: float, shape: tuple[int, int, int]) -> dict:
@@ -208,7 +189,7 @@ def _segmented_pair(ratio: float, shape: tuple[int, int, int]) -> dict:
     )
     stacks, results = [], []
     for camera in (0, 1):
-        sink = _Sink(shape)
+        sink = CollectingSink(shape)
         results.append(
             correct_stack(
                 ArraySource(render_camera_stack(config, 0, camera)), scaling=4.92, background_frame=dark_frame(config, camera), sink=sink
@@ -219,8 +200,8 @@ def _segmented_pair(ratio: float, shape: tuple[int, int, int]) -> dict:
     background_reference, background_second = fusion_backgrounds(FusionConfig(), min_intensity_records=records)
     return {
         "reference": stacks[0],
-        "second": _align(stacks[1]),
-        "transition_map": transition_map(results[0].coordinate_masks["xy"], _align(results[1].coordinate_masks["xy"]), planes=shape[0]),
+        "second": align_second(stacks[1]),
+        "transition_map": transition_map(results[0].coordinate_masks["xy"], align_second(results[1].coordinate_masks["xy"]), planes=shape[0]),
         "background_reference": background_reference,
         "background_second": background_second,
     }

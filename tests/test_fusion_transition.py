@@ -9,6 +9,7 @@ import pytest
 
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.correction.stack_correction import ArraySource, correct_stack
+from pair_helpers import OFFSET_X, OFFSET_Y, CollectingSink, align_second
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.transition import (
     effective_blending_range,
@@ -198,27 +199,6 @@ def test_native_uint16_filter_is_within_rounding_of_the_precise_filter():
 
 # --- unsegmented data on a synthetic pair ------------------------------------------------------------
 
-OFFSET_Y, OFFSET_X = -4, 6
-
-
-def _align(volume: np.ndarray) -> np.ndarray:
-    """Flip the second camera's columns and undo the simulator's integer offset (zero fill)."""
-    flipped = volume[..., ::-1]
-    out = np.zeros_like(flipped)
-    rows, cols = flipped.shape[-2:]
-    out[..., max(OFFSET_Y, 0) : rows + min(OFFSET_Y, 0), max(OFFSET_X, 0) : cols + min(OFFSET_X, 0)] = flipped[
-        ..., max(-OFFSET_Y, 0) : rows + min(-OFFSET_Y, 0), max(-OFFSET_X, 0) : cols + min(-OFFSET_X, 0)
-    ]
-    return out
-
-
-class _Sink:
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        self.volume = np.zeros(shape, dtype=np.uint16)
-
-    def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self.volume[first_plane : first_plane + slab.shape[0]] = slab
-
 
 @pytest.fixture(scope="module")
 def unmasked_pair():
@@ -234,7 +214,7 @@ def unmasked_pair():
     )
     stacks = []
     for camera in (0, 1):
-        sink = _Sink(config.shape)
+        sink = CollectingSink(config.shape)
         correct_stack(
             ArraySource(render_camera_stack(config, 0, camera)),
             config=CorrectionConfig(apply_segmentation_mask=False),
@@ -267,7 +247,7 @@ def test_unsegmented_masks_share_the_larger_minimum_and_find_the_body(unmasked_p
 def test_transition_map_of_unsegmented_data_sits_at_the_body_centre(unmasked_pair):
     config, reference, recorded = unmasked_pair
     masks = unsegmented_masks(reference, np.ascontiguousarray(recorded[..., ::-1]), FusionConfig(), scaling=4.92)
-    second_mask, second_map = unsegmented_mask(_align(recorded), masks.shared_minimum, scaling=4.92)
+    second_mask, second_map = unsegmented_mask(align_second(recorded), masks.shared_minimum, scaling=4.92)
     assert second_mask.shape == reference.shape
     final = transition_map(masks.reference_map, second_map, planes=config.shape[0])
     # the body is centred on 0-based plane 23.5; the rounded map sits within a plane of it

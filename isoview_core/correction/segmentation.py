@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,18 +75,25 @@ def anisotropic_gaussian(
         Number of row slabs (bounds the float64 working memory); the result does not depend on it.
     """
     axial, lateral = anisotropic_kernels(kernel, sigma, scaling)
-    rows = volume.shape[1]
-    margin = int(2 * kernel)
     out = np.empty(volume.shape, dtype=np.uint16)
-    for index in range(splitting):
-        start = int(round_half_away(index * rows / splitting))
-        stop = int(round_half_away((index + 1) * rows / splitting))
-        if stop <= start:
-            continue
-        lo, hi = max(0, start - margin), min(rows, stop + margin)
+    for (start, stop), (lo, hi) in row_slabs(volume.shape[1], splitting, margin=int(2 * kernel)):
         filtered = _filter_separable(volume[:, lo:hi], axial, lateral, np.float64)
         out[:, start:stop] = to_u16(filtered[:, start - lo : stop - lo])
     return out
+
+
+def row_slabs(rows: int, splitting: int, *, margin: int) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:
+    """The original's row slabs: ``((start, stop), (lo, hi))`` of each nominal slab and its filtered extent.
+
+    Nominal slab i is ``[round(i H / N), round((i + 1) H / N))`` (MATLAB rounding); it is filtered
+    with ``margin`` extra rows on both sides (clipped), so that filtering slab by slab equals
+    filtering the whole stack as long as the kernel's half-width is below the margin.
+    """
+    for index in range(splitting):
+        start = int(round_half_away(index * rows / splitting))
+        stop = int(round_half_away((index + 1) * rows / splitting))
+        if stop > start:
+            yield (start, stop), (max(0, start - margin), min(rows, stop + margin))
 
 
 def threshold_level(filtered: np.ndarray, *, mask_percentile: float, threshold: float, subsample_factor: int) -> ThresholdLevel:

@@ -217,26 +217,34 @@ def _front_weights(plane_index: np.ndarray, transition_map: np.ndarray, blending
 
 
 class _BlendZones:
-    """Pixels grouped by transition plane, so each plane's blend zone is one contiguous index range.
+    """Pixels sorted by transition plane, so the pixels with one plane value are one contiguous range.
 
     Outside its zone (``|k - m|`` beyond the blending range) a voxel's front weight is exactly 1 or
-    0, so the fused value is the front or back camera's value and needs no arithmetic; only the
-    zone voxels (2B planes around each pixel's transition plane) are blended.
+    0, so the fused value is the front or back camera's value and needs no arithmetic. Inside, the
+    weight depends only on ``d = k - m`` (2B values), so each plane is blended as 2B groups of
+    pixels, each with one scalar weight.
     """
 
     def __init__(self, transition_map: np.ndarray) -> None:
         flat = transition_map.ravel()
         self.order = np.argsort(flat, kind="stable")
-        self.sorted_planes = flat[self.order].astype(np.int64)
+        self.starts = np.searchsorted(flat[self.order], np.arange(int(flat.max(initial=0)) + 2))
         self.map = transition_map.astype(np.int32)
-        self.flat_map = self.map.ravel()
         self.empty = transition_map == 0
 
-    def zone(self, plane: int, blending_range: int) -> np.ndarray:
-        """Flat indices of pixels whose blend zone contains 0-based ``plane``: ``-B <= plane - m <= B - 1``, m > 0."""
-        low = np.searchsorted(self.sorted_planes, max(plane - blending_range + 1, 1), side="left")
-        high = np.searchsorted(self.sorted_planes, plane + blending_range, side="right")
-        return self.order[low:high]
+    def pixels(self, value: int) -> np.ndarray:
+        """Flat indices of the pixels whose (1-based) transition plane is ``value``."""
+        if value < 1 or value + 1 >= self.starts.size:
+            return self.order[:0]
+        return self.order[self.starts[value] : self.starts[value + 1]]
+
+
+def _front_weight(offset: int, blending_range: int) -> np.float32:
+    """Front weight of a voxel ``offset = k - m`` planes from its transition plane (§3.10 table), float32."""
+    step = np.float32(0.5 / (blending_range - 1))
+    if offset < 0:
+        return min(np.float32(1), np.float32(1) - step * np.float32(offset + blending_range))
+    return max(np.float32(0), np.float32(0.5) - step * np.float32(offset))
 
 
 def _blend_chunk(
@@ -252,28 +260,26 @@ def _blend_chunk(
 ) -> np.ndarray:
     """Adaptive blend of a chunk of planes (absolute first plane ``first_plane``) as uint16."""
     result = np.empty(front.shape, dtype=np.uint16)
-    step = np.float32(0.5 / (blending_range - 1)) if blending_range > 1 else None
+    hard_cut = blending_range == 1
     for index in range(front.shape[0]):
         plane = first_plane + index
-        front_plane, back_plane, out = front[index], back[index], result[index]
+        front_plane, back_plane, out = front[index].ravel(), back[index].ravel(), result[index].ravel()
         # front view where the plane lies before the zone (k < m - B; k < m for a hard cut), else back
         np.copyto(out, back_plane)
-        before = zones.map > plane + (blending_range if step is not None else 0)
-        np.copyto(out, front_plane, where=before)
-        if step is not None:
-            pixels = zones.zone(plane, blending_range)
-            offset = plane - zones.flat_map[pixels]
-            weights = np.where(
-                offset < 0,
-                np.minimum(np.float32(1), np.float32(1) - step * (offset + blending_range).astype(np.float32)),
-                np.maximum(np.float32(0), np.float32(0.5) - step * offset.astype(np.float32)),
-            ).astype(np.float32)
-            fused = front_plane.ravel()[pixels].astype(np.float32)
-            fused *= weights
-            np.subtract(1, weights, out=weights)
-            weights *= back_plane.ravel()[pixels]
-            fused += weights
-            out.ravel()[pixels] = _to_u16_nonnegative(fused)
+        np.copyto(out, front_plane, where=zones.map.ravel() > plane + (0 if hard_cut else blending_range))
+        if hard_cut:
+            continue
+        for offset in range(-blending_range, blending_range):
+            pixels = zones.pixels(plane - offset)
+            if pixels.size == 0:
+                continue
+            weight = _front_weight(offset, blending_range)
+            fused = front_plane[pixels].astype(np.float32)
+            fused *= weight
+            rest = back_plane[pixels].astype(np.float32)
+            rest *= np.float32(1) - weight
+            fused += rest
+            out[pixels] = _to_u16_nonnegative(fused)
     if zones.empty.any():
         if empty_mask_fill == "zero":
             result[:, zones.empty] = 0

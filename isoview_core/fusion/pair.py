@@ -38,7 +38,7 @@ from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
 from isoview_core.fusion.registration import RegistrationResult, estimate_registration
 from isoview_core.fusion.transform import orient_second_camera, transform_plane
-from isoview_core.fusion.transition import transition_map, transition_plane_summary
+from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
 from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
 from isoview_core.temporal import FusionParameters
 
@@ -217,6 +217,27 @@ def _registered_map(parameters: FusionParameters, second_map: np.ndarray) -> np.
     return transform_plane(second_map, parameters.offset_y_px, parameters.offset_x_px, parameters.rotation_deg, order="nearest")
 
 
+def _planes_near_surface(config: FusionConfig, maps: tuple[np.ndarray, ...], planes: int) -> tuple[int, int]:
+    """Planes ``[first, last)`` that registration and intensity estimation can reach from these maps.
+
+    The 1-based maps' non-zero range (with the centre and geometric planes that padding and
+    geometric blending may put into the final map), widened by the larger slab half-width and the blending range
+    on both sides (the final map can move by the registration, bounded by the anomaly limits). The
+    MIP registration and unsegmented data need every plane.
+    """
+    values = np.concatenate([m[m > 0] for m in maps] + [np.array([centre_plane(planes), config.transition_plane or 0])])
+    values = values[values > 0]
+    if config.registration_data == "mip" or config.data_type == "unsegmented" or values.size == 0:
+        return 0, planes
+    margin = max(config.registration_slab_cameras, config.intensity_slab_cameras) + config.blending_range_cameras + 1
+    return max(0, int(values.min()) - 1 - margin), min(planes, int(values.max()) + margin)
+
+
+def _shift_map(transition: np.ndarray, first_plane: int) -> np.ndarray:
+    """A 1-based transition map for a sub-stack starting at plane ``first_plane`` (0 stays 0)."""
+    return np.where(transition > 0, transition.astype(np.int64) - first_plane, 0).astype(transition.dtype)
+
+
 def estimate_pair_parameters(
     corrected_root: Path,
     pair: PairId,
@@ -255,22 +276,24 @@ def estimate_pair_parameters(
     paths = FusedPaths(output_root, pair)
     paths.folder.mkdir(parents=True, exist_ok=True)
     planes = data.shape[0]
-    reference = data.reference_planes(0, planes)
-    second = data.second_planes(0, planes)
     first_map, second_map = data.coordinate_maps
     pre_map = _transition(config, first_map, second_map, planes, padded=False)
+    # Only the planes around the transition surface enter registration and intensity estimation.
+    first, last = _planes_near_surface(config, (first_map, second_map, pre_map), planes)
+    reference = data.reference_planes(first, last)
+    second = data.second_planes(first, last)
     timings = {"read": time.perf_counter() - tic}
 
     tic = time.perf_counter()
     registration = estimate_registration(
-        reference, second, transition_map=pre_map, scaling=data.scaling, config=config, method=config.registration_method
+        reference, second, transition_map=_shift_map(pre_map, first), scaling=data.scaling, config=config, method=config.registration_method
     )
     timings["registration"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
-    middle = planes // 2
+    middle = (last - first) // 2
     moving_before = second[middle].copy()
-    for index in range(planes):  # in place, plane by plane: no second copy of the stack
+    for index in range(second.shape[0]):  # in place, plane by plane: no second copy of the stack
         second[index] = transform_plane(second[index], registration.offset_y_px, registration.offset_x_px, registration.rotation_deg)
     estimated_registration = FusionParameters(
         offset_x_px=registration.offset_x_px,
@@ -281,7 +304,7 @@ def estimate_pair_parameters(
     )
     final_map = _transition(config, first_map, _registered_map(estimated_registration, second_map), planes, padded=True)
     backgrounds = fusion_backgrounds(config, min_intensity_records=data.min_intensity_records(), reference=reference, second=second)
-    intensity = intensity_correction(reference, second, final_map, config, backgrounds=backgrounds)
+    intensity = intensity_correction(reference, second, _shift_map(final_map, first), config, backgrounds=backgrounds)
     timings["intensity"] = time.perf_counter() - tic
 
     parameters = estimated_registration.model_copy(

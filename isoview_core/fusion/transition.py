@@ -21,7 +21,7 @@ from scipy import ndimage
 from scipy.interpolate import griddata
 from scipy.spatial import QhullError
 
-from isoview_core.correction.segmentation import anisotropic_gaussian, anisotropic_kernels
+from isoview_core.correction.segmentation import anisotropic_gaussian, anisotropic_kernels, row_slabs
 from isoview_core.correction.stats import coordinate_mean, hazen_percentile, matlab_subsample, round_half_away, to_u16
 from isoview_core.fusion.config import FusionConfig
 
@@ -91,15 +91,8 @@ def filter_for_mask(
     if precise:
         return anisotropic_gaussian(volume, kernel=kernel, sigma=sigma, scaling=scaling, splitting=splitting)
     axial, lateral = anisotropic_kernels(kernel, sigma, scaling)
-    rows = volume.shape[1]
-    margin = int(2 * kernel)
     out = np.empty(volume.shape, dtype=np.uint16)
-    for index in range(splitting):
-        start = int(round_half_away(index * rows / splitting))
-        stop = int(round_half_away((index + 1) * rows / splitting))
-        if stop <= start:
-            continue
-        lo, hi = max(0, start - margin), min(rows, stop + margin)
+    for (start, stop), (lo, hi) in row_slabs(volume.shape[1], splitting, margin=int(2 * kernel)):
         block = volume[:, lo:hi]
         block = to_u16(ndimage.correlate1d(block.astype(np.float64), lateral, axis=1, mode="nearest"))
         block = to_u16(ndimage.correlate1d(block.astype(np.float64), lateral, axis=2, mode="nearest"))
