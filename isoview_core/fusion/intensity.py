@@ -462,7 +462,10 @@ def _subtract_background(values: np.ndarray, background: float) -> np.ndarray:
     shift = int(np.floor(0.5 - background))
     if shift == 0:
         return values
-    return np.clip(values.astype(np.int32) + shift, 0, 65535).astype(np.uint16)
+    if shift > 0:  # a negative background (not produced by the pipeline): add, saturating
+        return np.clip(values.astype(np.int32) + shift, 0, 65535).astype(np.uint16)
+    amount = np.uint16(min(-shift, 65535))
+    return values - np.minimum(values, amount)  # uint16 throughout: saturates at 0, no wrap
 
 
 def _crossover_offset(
