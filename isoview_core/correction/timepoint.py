@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from isoview_core.correction.orientation import Orientation
 from isoview_core.correction.stack_correction import StackCorrection, correct_stack
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
-from isoview_core.formats.atomic import is_complete
+from isoview_core.formats.atomic import is_complete, write_text_atomically
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
 from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
@@ -129,11 +128,6 @@ def _stored_bytes(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
 
-def _write_json_atomically(path: Path, payload: str) -> None:
-    tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    tmp.write_text(payload)
-    os.replace(tmp, path)
-
 
 def _background_frame(acquisition: Acquisition, stack: CameraStack, config: ProcessingConfig, cameras: list[int]) -> tuple[np.ndarray | None, Path | None]:
     index = stack.camera if config.correction.background_index_mode == "camera_id" else cameras.index(stack.camera)
@@ -221,7 +215,7 @@ def correct_camera_stack(
     raw_bytes = int(np.prod(source.shape)) * 2
     result.timings_s["total"] = time.perf_counter() - tic
     record = _record(stack, paths, result, voxel_size, raw_bytes, stored)
-    _write_json_atomically(paths.record, record.model_dump_json(indent=2))
+    write_text_atomically(paths.record, record.model_dump_json(indent=2))
     return record
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["PARTIAL_MARKER", "atomic_output", "is_complete", "remove_stale_partials"]
+__all__ = ["PARTIAL_MARKER", "atomic_output", "is_complete", "remove_stale_partials", "write_text_atomically"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     except BaseException:
         _remove(tmp)
         raise
+
+
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """Write a small text file (a JSON record) atomically, replacing an existing one."""
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(text)
 
 
 def is_complete(path: str | os.PathLike[str]) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 from isoview_core.correction.projections import MaxProjections
 from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
 from isoview_core.errors import IsoviewError
+from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_planes
 from isoview_core.formats.tiff import write_tiff
@@ -132,11 +132,6 @@ class FusionRecord(BaseModel):
     estimated: FusionParameters
     applied: FusionParameters
 
-
-def _write_json(path: Path, model: BaseModel) -> None:
-    tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    tmp.write_text(model.model_dump_json(indent=2))
-    os.replace(tmp, path)
 
 
 def load_estimate(path: Path) -> PairEstimate:
@@ -345,7 +340,7 @@ def estimate_pair_parameters(
         intensity=intensity,
         timings_s={key: round(value, 3) for key, value in timings.items()},
     )
-    _write_json(paths.estimate, estimate)
+    write_text_atomically(paths.estimate, estimate.model_dump_json(indent=2))
     return estimate
 
 
@@ -393,7 +388,8 @@ def fuse_pair(
     projections = MaxProjections(data.shape)
     step = DIAGNOSTIC_STEP
     preview_shape = (planes, -(-data.shape[1] // step), -(-data.shape[2] // step))
-    preview = [np.zeros(preview_shape, np.uint16) for _ in range(3)]  # view 1, view 2, fused
+    # view 1, view 2, fused, sub-sampled for the fusion_result figure (only when it is drawn)
+    preview = [np.zeros(preview_shape, np.uint16) for _ in range(3)] if save_diagnostics else []
     attributes = {
         "specimen": pair.specimen,
         "timepoint": pair.timepoint,
@@ -461,5 +457,5 @@ def fuse_pair(
         estimated=estimated,
         applied=applied,
     )
-    _write_json(paths.record, record)
+    write_text_atomically(paths.record, record.model_dump_json(indent=2))
     return record
