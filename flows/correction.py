@@ -1,30 +1,45 @@
-"""Prefect flow: correct every camera stack of one timepoint, in parallel, skipping finished stacks."""
+"""Prefect flow: correct every camera stack of one timepoint, in parallel; finished stacks are skipped."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, tags
 
+from flows.artifacts import publish_correction_table
+from flows.outcomes import failure_message, settled_states
+from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, is_stack_corrected, load_record
+from isoview_core.correction.timepoint import CorrectedStackRecord, copy_channel_xmls
+from isoview_core.errors import IsoviewError
 from tasks.correction import correct_stack_task
 
 
-@flow(name="correct-timepoint", flow_run_name="correct SPM{specimen:02d} TM{timepoint:06d}")
+@flow(
+    name="correct-timepoint",
+    flow_run_name="correct SPM{specimen:02d} TM{timepoint:06d}",
+    task_runner=make_task_runner(execution_from_environment()),
+)
 def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: ProcessingConfig | None = None) -> list[CorrectedStackRecord]:
-    """Correct and compress the camera stacks of one timepoint; already finished stacks are read back."""
+    """Correct and compress the camera stacks of one timepoint to OME-Zarr.
+
+    Every stack is a task (retried once on I/O errors, cached from its input's identity). A bad
+    stack fails its task with a one-line error; the others still finish, then the flow fails with
+    all the errors, so the UI shows exactly which files are wrong.
+    """
     config = config or ProcessingConfig(acquisition=acquisition)
     files = discover_acquisition(config.acquisition, config.layout).timepoint(specimen, timepoint)
-    if files.missing:
-        raise FileNotFoundError("; ".join(files.missing))
-    records, futures = [], []
-    for stack in files.stacks:
-        paths = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, stack.camera, stack.channel, config.output.format)
-        if not config.overwrite and is_stack_corrected(paths):
-            records.append(load_record(paths.record))
-        else:
-            futures.append(correct_stack_task.submit(config, specimen, timepoint, stack.camera, stack.channel))
-    records += [future.result() for future in futures]
+    copy_channel_xmls(config, files)
+    with tags(f"SPM{specimen:02d}", f"TM{timepoint:06d}"):
+        futures = [
+            correct_stack_task.with_options(tags={f"CM{stack.camera:02d}", f"CHN{stack.channel:02d}"}).submit(config, stack)
+            for stack in files.stacks
+        ]
+    states = settled_states(futures)
+    records = [state.result() for state in states if state.is_completed()]
+    errors = list(files.missing) + [failure_message(state) for state in states if not state.is_completed()]
+    publish_correction_table(specimen, timepoint, records, errors)
+    if errors:
+        raise IsoviewError(f"SPM{specimen:02d} TM{timepoint:06d}: {len(errors)} stack(s) failed: " + " | ".join(errors))
     return sorted(records, key=lambda record: (record.camera, record.channel))

@@ -1,11 +1,11 @@
-"""The ``isoview`` command line: simulate, correct (and, with the service, watch / fuse / demo)."""
+"""The library commands of ``isoview``: simulate, correct, fuse (``flows.cli`` adds the service: watch, run, serve, demo)."""
 
 from __future__ import annotations
 
 import logging
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -34,7 +34,7 @@ class VolumeFormat(str, Enum):
     tif = "tif"
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -53,11 +53,9 @@ def _progress() -> Progress:
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every step.")) -> None:
     """IsoView light-sheet processing."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    # the handler's own level too: records of libraries' loggers (Prefect's) propagate to it regardless of the root level
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False, level=level)])
 
 
 @app.command()

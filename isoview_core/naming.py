@@ -7,6 +7,7 @@ Outputs: ``SPM<ss>/TM<tttttt>/SPM<ss>_TM<tttttt>_CM<cc>_CHN<hh>...`` (6-digit TM
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 RAW_STACK_PATTERN = re.compile(
@@ -72,6 +73,11 @@ def background_name(camera: int) -> str:
 def output_timepoint_dir_name(timepoint: int) -> str:
     """``TM000012``: timepoint folder of every output (6 digits)."""
     return f"TM{timepoint:06d}"
+
+
+def output_timepoint_folder(root: Path, specimen: int, timepoint: int) -> Path:
+    """``<root>/SPM00/TM000000``: the folder of one timepoint's outputs (corrected or fused)."""
+    return Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
 
 
 def corrected_stem(specimen: int, timepoint: int, camera: int, channel: int) -> str:

@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from prefect import task
 from prefect.logging import get_run_logger
 
-from isoview_core.acquisition import discover_acquisition
+from isoview_core.acquisition import CameraStack, discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import CorrectedStackRecord, correct_camera_stack
+from isoview_core.correction.timepoint import (
+    CorrectedStackRecord,
+    correct_camera_stack,
+    corrected_paths,
+    is_stack_corrected,
+    load_record,
+)
+from isoview_core.service.journal import record_work
+from tasks.caching import finished_output_cache_key
 
 
-@task(name="correct-stack", task_run_name="correct SPM{specimen:02d} TM{timepoint:06d} CM{camera:02d} CHN{channel:02d}", retries=1, retry_delay_seconds=5)
-def correct_stack_task(config: ProcessingConfig, specimen: int, timepoint: int, camera: int, channel: int) -> CorrectedStackRecord:
+def _stack_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
+    stack: CameraStack = parameters["stack"]
+    config: ProcessingConfig = parameters["config"]
+    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    return [stack.path], [paths.volume, paths.record]
+
+
+@task(
+    name="correct-stack",
+    task_run_name="correct SPM{stack.specimen:02d} TM{stack.timepoint:06d} CM{stack.camera:02d} CHN{stack.channel:02d}",
+    retries=1,
+    retry_delay_seconds=5,
+    persist_result=True,
+    cache_key_fn=finished_output_cache_key(_stack_files),
+)
+def correct_stack_task(config: ProcessingConfig, stack: CameraStack) -> CorrectedStackRecord:
     """Correct the raw stack of one camera and channel and write its OME-Zarr, projections and record."""
+    logger = get_run_logger()
+    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    if not config.overwrite and is_stack_corrected(paths):
+        logger.info("%s: already corrected", paths.volume)
+        return load_record(paths.record)
     acquisition = discover_acquisition(config.acquisition, config.layout)
-    files = acquisition.timepoint(specimen, timepoint)
-    [stack] = [s for s in files.stacks if s.camera == camera and s.channel == channel]
     record = correct_camera_stack(acquisition, stack, config)
-    get_run_logger().info(
+    record_work(config, "corrected", specimen=stack.specimen, timepoint=stack.timepoint, camera=stack.camera, channel=stack.channel)
+    logger.info(
         "%s: %d defective pixels, background %.1f (%s), foreground %.1f %%, ratio %.2f, %.1f s",
         record.volume,
         record.defective_pixels,

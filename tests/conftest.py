@@ -32,3 +32,12 @@ def acquisition_copy(small_acquisition: Path, tmp_path: Path) -> Path:
     target = tmp_path / "acquisition"
     shutil.copytree(small_acquisition, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect API and database for the whole session (started once: it takes seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

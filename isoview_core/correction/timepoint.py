@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 from pydantic import BaseModel
 
-from isoview_core.acquisition import Acquisition, CameraStack, discover_acquisition
+from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
 from isoview_core.correction.orientation import Orientation
@@ -283,10 +283,7 @@ def correct_timepoint(
     acquisition = acquisition or discover_acquisition(config.acquisition, config.layout)
     files = acquisition.timepoint(specimen, timepoint)
     report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=list(files.missing))
-    output_folder = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, 0, 0).folder
-    output_folder.mkdir(parents=True, exist_ok=True)
-    for channel, xml in files.channel_xmls.items():
-        shutil.copyfile(xml, output_folder / f"{specimen_dir_name(specimen)}_{output_timepoint_dir_name(timepoint)}_CHN{channel:02d}.xml")
+    copy_channel_xmls(config, files)
     for stack in files.stacks:
         paths = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, stack.camera, stack.channel, config.output.format)
         if not config.overwrite and is_stack_corrected(paths):
@@ -300,6 +297,15 @@ def correct_timepoint(
             logger.error("%s", error)
             report.errors.append(str(error))
     return report
+
+
+def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
+    """Copy the timepoint's channel XMLs beside its corrected volumes (``SPM00_TM000000_CHN00.xml``)."""
+    output_folder = corrected_paths(config.resolved_corrected_dir(), files.specimen, files.timepoint, 0, 0).folder
+    output_folder.mkdir(parents=True, exist_ok=True)
+    prefix = f"{specimen_dir_name(files.specimen)}_{output_timepoint_dir_name(files.timepoint)}"
+    for channel, xml in files.channel_xmls.items():
+        shutil.copyfile(xml, output_folder / f"{prefix}_CHN{channel:02d}.xml")
 
 
 def load_record(path: Path) -> CorrectedStackRecord:

@@ -20,6 +20,7 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion import diagnostics
+from isoview_core.fusion.config import TemporalConfig
 from isoview_core.fusion.pair import (
     FusedPaths,
     FusionRecord,
@@ -31,7 +32,13 @@ from isoview_core.fusion.pair import (
     load_fusion_record,
 )
 from isoview_core.processing import selected_timepoints
-from isoview_core.temporal import PARAMETER_NAMES, REPORT_TOLERANCE, FusionParameters, applied_parameters
+from isoview_core.temporal import (
+    PARAMETER_NAMES,
+    REPORT_TOLERANCE,
+    FusionParameters,
+    applied_parameters,
+)
+from isoview_core.temporal.window import window_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +85,124 @@ def _unchanged(record: FusionRecord, applied: FusionParameters, window: tuple[in
     )
 
 
+@dataclass(frozen=True)
+class FusionJob:
+    """One pair to fuse: the parameters estimated at its timepoint, those to apply and their window."""
+
+    pair: PairId
+    estimated: FusionParameters
+    applied: FusionParameters
+    window: tuple[int, int]
+
+
+@dataclass
+class FusionPlan:
+    """The outcome of smoothing: pairs to fuse, pairs already fused with the same values, pairs waiting, errors."""
+
+    jobs: list[FusionJob] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def series_key(pair: PairId) -> tuple[int, tuple[int, int], int, int]:
+    """The parameter time series a pair belongs to: specimen, cameras, view, channel."""
+    return (pair.specimen, pair.cameras, pair.view, pair.channel)
+
+
+def pairs_to_estimate(output_root: Path, pairs: list[PairId], *, overwrite: bool = False) -> list[PairId]:
+    """The pairs without an ``estimate.json`` yet (all of them with ``overwrite``)."""
+    return [pair for pair in pairs if overwrite or not FusedPaths(output_root, pair).estimate.is_file()]
+
+
+def estimation_timepoints(timepoints: list[int], *, first_timepoint: int, last_timepoint: int, temporal: TemporalConfig) -> list[int]:
+    """Every timepoint whose estimate the applied values of `timepoints` use, within ``[first, last]``."""
+    if temporal.static_parameters:
+        return list(range(first_timepoint, last_timepoint + 1))
+    needed: set[int] = set()
+    for t in timepoints:
+        lo, hi, _ = window_bounds(t, first_timepoint, last_timepoint, temporal.window)
+        needed.update(range(lo, hi + 1))
+    return sorted(needed)
+
+
+def plan_fusion(
+    config: ProcessingConfig,
+    pairs: list[PairId],
+    *,
+    first_timepoint: int,
+    last_timepoint: int | None,
+) -> FusionPlan:
+    """Smooth the estimates on disk over time and decide which pairs to (re-)fuse with which values.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Fused root, temporal settings and ``overwrite``.
+    pairs : list of PairId
+        The pairs to fuse.
+    first_timepoint, last_timepoint : int
+        The acquisition's first and last timepoints; ``last_timepoint=None`` while it is still
+        being recorded: then a pair whose window is not complete yet is left ``waiting``.
+
+    Returns
+    -------
+    FusionPlan
+        A pair whose applied values and window equal those of its ``fusion.json`` is skipped
+        (unless ``overwrite``), so reruns and overlapping windows never fuse twice.
+    """
+    output_root = config.resolved_fused_dir()
+    plan = FusionPlan()
+    series: dict[tuple, dict[int, FusionParameters]] = {}
+    for pair in pairs:
+        key = series_key(pair)
+        if key not in series:
+            series[key] = known_estimates(output_root, pair)
+        estimates = series[key]
+        paths = FusedPaths(output_root, pair)
+        if pair.timepoint not in estimates:
+            plan.errors.append(f"{paths.estimate}: no parameter estimate for this pair; it cannot be fused")
+            continue
+        windowed = applied_parameters(
+            pair.timepoint, estimates, first_timepoint=first_timepoint, last_timepoint=last_timepoint, config=config.temporal
+        )
+        if last_timepoint is None and not windowed.final:
+            plan.waiting.append(pair.stem)
+        elif paths.record.is_file() and not config.overwrite and _unchanged(load_fusion_record(paths.record), windowed.applied, windowed.window):
+            plan.skipped.append(pair.stem)
+        else:
+            plan.jobs.append(FusionJob(pair, estimates[pair.timepoint], windowed.applied, windowed.window))
+    return plan
+
+
+def fuse_job(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
+    """Fuse one planned pair with the config's codec, pyramid and diagnostics settings."""
+    return fuse_pair(
+        config.resolved_corrected_dir(),
+        job.pair,
+        config.fusion,
+        output_root=config.resolved_fused_dir(),
+        estimated=job.estimated,
+        applied=job.applied,
+        window=job.window,
+        codec=config.output.codec,
+        pyramid_levels=config.output.pyramid_levels,
+        overwrite=True,
+        save_diagnostics=config.save_diagnostics,
+    )
+
+
+def estimate_pair(config: ProcessingConfig, pair: PairId) -> PairEstimate:
+    """Estimate one pair's parameters with the config's roots and settings (writes ``estimate.json``)."""
+    return estimate_pair_parameters(
+        config.resolved_corrected_dir(),
+        pair,
+        config.fusion,
+        output_root=config.resolved_fused_dir(),
+        save_diagnostics=config.save_diagnostics,
+    )
+
+
 def fuse(
     config: ProcessingConfig,
     *,
@@ -105,24 +230,18 @@ def fuse(
         others are still processed.
     """
     acquisition = discover_acquisition(config.acquisition, config.layout)
-    corrected_root, output_root = config.resolved_corrected_dir(), config.resolved_fused_dir()
+    output_root = config.resolved_fused_dir()
     report = FusionReport()
-    selection = list(selected_timepoints(config, acquisition))
     pairs = []
-    for specimen, timepoint in selection:
+    for specimen, timepoint in selected_timepoints(config, acquisition):
         try:
             pairs += timepoint_pairs(acquisition, config, specimen, timepoint)
         except IsoviewError as error:
             report.errors.append(str(error))
     if estimate_params:
-        for pair in pairs:
-            paths = FusedPaths(output_root, pair)
-            if paths.estimate.is_file() and not config.overwrite:
-                continue
+        for pair in pairs_to_estimate(output_root, pairs, overwrite=config.overwrite):
             try:
-                report.estimated.append(
-                    estimate_pair_parameters(corrected_root, pair, config.fusion, output_root=output_root, save_diagnostics=config.save_diagnostics)
-                )
+                report.estimated.append(estimate_pair(config, pair))
             except IsoviewError as error:
                 logger.error("%s", error)
                 report.errors.append(str(error))
@@ -130,52 +249,31 @@ def fuse(
                 progress(f"estimated TM{pair.timepoint:06d} {pair.label}")
     if not apply_fusion:
         return report
-    all_timepoints = {specimen: acquisition.timepoints(specimen) for specimen in {pair.specimen for pair in pairs}}
-    series: dict[tuple, dict[int, FusionParameters]] = {}
-    for pair in pairs:
-        key = (pair.specimen, pair.cameras, pair.view, pair.channel)
-        if key not in series:
-            series[key] = known_estimates(output_root, pair)
-        estimates = series[key]
-        paths = FusedPaths(output_root, pair)
-        if pair.timepoint not in estimates:
-            report.errors.append(f"{paths.estimate}: no parameter estimate for this pair; it cannot be fused")
-            continue
-        timepoints = all_timepoints[pair.specimen]
-        windowed = applied_parameters(pair.timepoint, estimates, first_timepoint=timepoints[0], last_timepoint=timepoints[-1], config=config.temporal)
-        if paths.record.is_file() and not config.overwrite and _unchanged(load_fusion_record(paths.record), windowed.applied, windowed.window):
-            report.skipped.append(pair.stem)
-            continue
-        try:
-            report.fused.append(
-                fuse_pair(
-                    corrected_root,
-                    pair,
-                    config.fusion,
-                    output_root=output_root,
-                    estimated=estimates[pair.timepoint],
-                    applied=windowed.applied,
-                    window=windowed.window,
-                    codec=config.output.codec,
-                    pyramid_levels=config.output.pyramid_levels,
-                    overwrite=True,
-                    save_diagnostics=config.save_diagnostics,
-                )
-            )
-        except IsoviewError as error:
-            logger.error("%s", error)
-            report.errors.append(str(error))
-        if progress is not None:
-            progress(f"fused TM{pair.timepoint:06d} {pair.label}")
+    for specimen in sorted({pair.specimen for pair in pairs}):
+        timepoints = acquisition.timepoints(specimen)
+        plan = plan_fusion(
+            config, [pair for pair in pairs if pair.specimen == specimen], first_timepoint=timepoints[0], last_timepoint=timepoints[-1]
+        )
+        report.skipped += plan.skipped
+        report.errors += plan.errors
+        for job in plan.jobs:
+            try:
+                report.fused.append(fuse_job(config, job))
+            except IsoviewError as error:
+                logger.error("%s", error)
+                report.errors.append(str(error))
+            if progress is not None:
+                progress(f"fused TM{job.pair.timepoint:06d} {job.pair.label}")
     if config.save_diagnostics:
-        for key, estimates in series.items():
-            plot_parameters(output_root, key, estimates, config)
+        for key in sorted({series_key(pair) for pair in pairs}):
+            plot_parameters(output_root, key, config)
     return report
 
 
-def plot_parameters(output_root: Path, key: tuple, estimates: dict[int, FusionParameters], config: ProcessingConfig) -> Path | None:
-    """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair."""
+def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> Path | None:
+    """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair series."""
     specimen, cameras, view, channel = key
+    estimates = known_estimates(output_root, PairId(specimen, 0, cameras, view, channel))
     records = {}
     for path in (output_root / f"SPM{specimen:02d}").glob(f"TM*/SPM{specimen:02d}_TM*_CM{cameras[0]:02d}_CM{cameras[1]:02d}_VW{view:02d}_CHN{channel:02d}.fusion.json"):
         record = load_fusion_record(path)

@@ -437,7 +437,8 @@ def _save(figure: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
             text.set_color(FOREGROUND)
     final = Path(path)
     with atomic_output(final, overwrite=True) as temporary:
-        figure.savefig(temporary, format="png", dpi=dpi, facecolor=figure.get_facecolor())
+        # zlib level 1: a quarter of the encoding time of the default 6, files ~15 % larger
+        figure.savefig(temporary, format="png", dpi=dpi, facecolor=figure.get_facecolor(), pil_kwargs={"compress_level": 1})
     return final
 
 

@@ -23,7 +23,7 @@ from isoview_core.temporal.series import (
     _reduce,
 )
 
-__all__ = ["REPORT_TOLERANCE", "WindowedResult", "WindowedSmoother", "applied_parameters"]
+__all__ = ["REPORT_TOLERANCE", "WindowedResult", "WindowedSmoother", "applied_parameters", "window_bounds"]
 
 REPORT_TOLERANCE: dict[str, float] = {
     "offset_x_px": 0.01,
@@ -259,7 +259,7 @@ def _evaluate(
         values = _reduce(np.array(known), config.static_method, "omit") if known else None
         final = last is not None and _complete(estimates, lo, hi)
     else:
-        lo, hi, shifted_hi = _window(t, first, end, config.window)
+        lo, hi, shifted_hi = window_bounds(t, first, end, config.window)
         values = _window_value(t, lo, hi, estimates, config)
         final = _complete(estimates, lo, hi) and (last is not None or shifted_hi <= end)
     if values is None or np.isnan(values).all():
@@ -273,8 +273,8 @@ def _complete(estimates: Mapping[int, FusionParameters | None], lo: int, hi: int
     return all(timepoint in estimates for timepoint in range(lo, hi + 1))
 
 
-def _window(t: int, first: int, end: int, w: int) -> tuple[int, int, int]:
-    """Window ``(lo, hi)`` of `t` inside ``[first, end]``, and its upper bound before the end clip."""
+def window_bounds(t: int, first: int, end: int, w: int) -> tuple[int, int, int]:
+    """Window ``(lo, hi)`` of `t` inside ``[first, end]`` (shifted near either end), and its upper bound before the end clip."""
     lo = max(t - w, first)
     shifted_hi = lo + 2 * w
     hi = min(shifted_hi, end)

@@ -1,0 +1,69 @@
+"""What a person sees in the Prefect UI for each flow run: tables, parameter comparisons, links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from isoview_core.correction.timepoint import CorrectedStackRecord
+from isoview_core.fusion.pair import FusedPaths, FusionRecord, PairId
+from isoview_core.temporal import PARAMETER_NAMES
+
+
+def artifact_key(*parts: str | int) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes) from its parts."""
+    return "-".join(str(part) for part in parts).lower().replace("_", "-")
+
+
+def publish_correction_table(specimen: int, timepoint: int, records: list[CorrectedStackRecord], errors: list[str]) -> None:
+    """One row per camera stack: shape, sizes, compression, defects, background, foreground, timings."""
+    rows = [
+        {
+            "camera": record.camera,
+            "channel": record.channel,
+            "shape (z, y, x)": "x".join(str(n) for n in record.shape),
+            "raw MB": round(record.raw_bytes / 1e6, 1),
+            "stored MB": round(record.stored_bytes / 1e6, 1),
+            "compression": round(record.compression_ratio, 2),
+            "dead pixels": record.defective_pixels,
+            "background": f"{record.background_value:.1f} ({record.background_source})",
+            "foreground %": round(100 * record.foreground_fraction, 1),
+            "time s": round(record.timings_s.get("total", float("nan")), 2),
+        }
+        for record in records
+    ]
+    rows += [{"camera": "error", "channel": "", "shape (z, y, x)": error} for error in errors]
+    create_table_artifact(
+        rows,
+        key=artifact_key("correction", f"spm{specimen:02d}", f"tm{timepoint:06d}"),
+        description=f"Correction of SPM{specimen:02d} TM{timepoint:06d}",
+    )
+
+
+def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_root: Path) -> None:
+    """Estimated vs applied parameters of each fused pair, and links to its diagnostic figures."""
+    if not records:
+        return
+    rows = []
+    for record in sorted(records, key=lambda r: (r.timepoint, r.cameras)):
+        row: dict[str, object] = {"timepoint": record.timepoint, "cameras": f"{record.cameras[0]}+{record.cameras[1]}", "window": f"{record.window[0]}..{record.window[1]}"}
+        for name in PARAMETER_NAMES:
+            row[f"{name} estimated"] = round(getattr(record.estimated, name), 4)
+            row[f"{name} applied"] = round(getattr(record.applied, name), 4)
+        rows.append(row)
+    first, last = rows[0]["timepoint"], rows[-1]["timepoint"]
+    create_table_artifact(
+        rows,
+        key=artifact_key("fusion-parameters", f"spm{specimen:02d}"),
+        description=f"Fusion parameters of SPM{specimen:02d} TM{first:06d}..TM{last:06d}: estimated vs applied (smoothed)",
+    )
+    lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{first:06d}..TM{last:06d}", ""]
+    for path in sorted((fused_root / "diagnostics").glob("parameters_over_time_*.png")):
+        lines.append(f"- parameters over time: [{path.name}]({path.as_uri()})")
+    for record in records:
+        pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
+        folder = FusedPaths(fused_root, pair).diagnostics
+        figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in sorted(folder.glob("*.png")))
+        lines.append(f"- TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {figures or 'no figures'}")
+    create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="Links to the diagnostic PNGs")

@@ -1,0 +1,93 @@
+"""Prefect flow: windowed fusion of a set of timepoints (estimate what the windows need, smooth, fuse)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, tags
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+
+from flows.artifacts import publish_fusion_parameters
+from flows.outcomes import failure_message, settled_states
+from flows.runners import execution_from_environment, make_task_runner
+from isoview_core.acquisition import discover_acquisition
+from isoview_core.config import ProcessingConfig
+from isoview_core.errors import IsoviewError
+from isoview_core.fusion.dataset import (
+    estimation_timepoints,
+    pairs_to_estimate,
+    plot_parameters,
+    series_key,
+    timepoint_pairs,
+)
+from isoview_core.fusion.pair import FusionRecord, PairId
+from tasks.fusion import estimate_pair_task, fuse_pair_task, smooth_window_task
+
+
+def _window_label(timepoints: list[int]) -> str:
+    return f"TM{min(timepoints):06d}..TM{max(timepoints):06d}" if timepoints else "no timepoints"
+
+
+def _run_name() -> str:
+    """``fuse SPM00 TM000004..TM000007``: the flow run's name in the UI."""
+    parameters = flow_run.parameters
+    return f"fuse SPM{parameters['specimen']:02d} {_window_label(list(parameters['timepoints']))}"
+
+
+@flow(
+    name="fuse-window",
+    flow_run_name=_run_name,
+    task_runner=make_task_runner(execution_from_environment()),
+)
+def fuse_window(
+    acquisition: Path,
+    specimen: int,
+    timepoints: list[int],
+    config: ProcessingConfig | None = None,
+    acquisition_finished: bool = True,
+) -> list[FusionRecord]:
+    """Fuse the camera pairs of `timepoints` with temporally smoothed parameters.
+
+    The estimates every window needs are made first (those already on disk are reused), the
+    robust LOESS over each window gives the applied values, and each pair whose applied values
+    differ from its ``fusion.json`` is fused. ``acquisition_finished=False`` (a live acquisition):
+    the last timepoint on disk is not the end, and pairs whose window is not complete wait.
+    """
+    logger = get_run_logger()
+    config = config or ProcessingConfig(acquisition=acquisition)
+    found = discover_acquisition(config.acquisition, config.layout)
+    on_disk = found.timepoints(specimen)
+    first, last = on_disk[0], on_disk[-1]
+    errors: list[str] = []
+
+    def pairs_of(selection: list[int]) -> list[PairId]:
+        pairs = []
+        for t in selection:
+            try:
+                pairs += timepoint_pairs(found, config, specimen, t)
+            except IsoviewError as error:
+                errors.append(str(error))
+        return pairs
+
+    needed = [t for t in estimation_timepoints(timepoints, first_timepoint=first, last_timepoint=last, temporal=config.temporal) if t in set(on_disk)]
+    to_estimate = pairs_to_estimate(config.resolved_fused_dir(), pairs_of(needed), overwrite=config.overwrite)
+    with tags(f"SPM{specimen:02d}"):
+        estimates = [estimate_pair_task.with_options(tags={f"TM{pair.timepoint:06d}"}).submit(config, pair) for pair in to_estimate]
+        for state in settled_states(estimates):
+            if not state.is_completed():  # a missing estimate is imputed by the smoothing
+                errors.append(failure_message(state))
+        targets = pairs_of(timepoints)
+        plan = smooth_window_task(config, specimen, sorted(timepoints), targets, first, last if acquisition_finished else None)
+        fusions = [fuse_pair_task.with_options(tags={f"TM{job.pair.timepoint:06d}"}).submit(config, job) for job in plan.jobs]
+        states = settled_states(fusions)
+    records = [state.result() for state in states if state.is_completed()]
+    errors += plan.errors + [failure_message(state) for state in states if not state.is_completed()]
+    if config.save_diagnostics and records:
+        for key in sorted({series_key(pair) for pair in targets}):
+            plot_parameters(config.resolved_fused_dir(), key, config)
+    publish_fusion_parameters(specimen, records, config.resolved_fused_dir())
+    logger.info("fused %d pairs, %d unchanged, %d waiting for their window", len(records), len(plan.skipped), len(plan.waiting))
+    if errors:
+        raise IsoviewError(f"SPM{specimen:02d} {_window_label(timepoints)}: {len(errors)} error(s): " + " | ".join(errors))
+    return records

@@ -1,0 +1,96 @@
+"""How the watcher hands work to Prefect: flows run in this process (embedded default), or flow runs
+of the deployments served by ``isoview serve`` on a Prefect server and its workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from isoview_core.errors import IsoviewError
+from isoview_core.service.config import ServiceConfig
+
+logger = logging.getLogger(__name__)
+
+FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "process": "process-acquisition"}
+
+
+class ServerUnavailable(IsoviewError):
+    """The Prefect server cannot be reached: keep the work queued and try again later."""
+
+
+class Submitter(Protocol):
+    """Runs one timepoint's correction or one set of fusions to the end; raises with the reason on failure."""
+
+    def correct(self, specimen: int, timepoint: int) -> None: ...
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None: ...
+
+
+class InProcessSubmitter:
+    """Calls the flows directly: Prefect's embedded server (or the configured API) records the runs."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        from flows.correction import correct_timepoint
+        from flows.fusion import fuse_window
+        from flows.runners import make_task_runner
+
+        self.config = config
+        runner = make_task_runner(config.execution)
+        self._correct = correct_timepoint.with_options(task_runner=runner)
+        self._fuse = fuse_window.with_options(task_runner=runner)
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        processing = self.config.processing
+        self._correct(processing.acquisition, specimen, timepoint, processing)
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        processing = self.config.processing
+        self._fuse(processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
+
+
+class DeploymentSubmitter:
+    """Creates flow runs of the served deployments and waits for them (workers do the work)."""
+
+    def __init__(self, config: ServiceConfig, deployment: str) -> None:
+        self.config = config
+        self.deployment = deployment
+        self._fallback = InProcessSubmitter(config) if config.execution.fallback_in_process else None
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        processing = self.config.processing
+        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoint": timepoint, "config": processing.model_dump(mode="json")}
+        self._run("correct", parameters, lambda fallback: fallback.correct(specimen, timepoint))
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        processing = self.config.processing
+        parameters = {
+            "acquisition": str(processing.acquisition),
+            "specimen": specimen,
+            "timepoints": timepoints,
+            "config": processing.model_dump(mode="json"),
+            "acquisition_finished": acquisition_finished,
+        }
+        self._run("fuse", parameters, lambda fallback: fallback.fuse(specimen, timepoints, acquisition_finished=acquisition_finished))
+
+    def _run(self, kind: str, parameters: dict, fallback) -> None:
+        from prefect.deployments import run_deployment
+
+        name = f"{FLOW_NAMES[kind]}/{self.deployment}"
+        try:
+            flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False)
+        except Exception as error:
+            if self._fallback is not None:
+                logger.warning("Prefect server unavailable (%s): running %s in this process", error, name)
+                fallback(self._fallback)
+                return
+            raise ServerUnavailable(f"{name}: cannot submit to the Prefect server ({error})") from error
+        if not flow_run.state or not flow_run.state.is_completed():
+            message = flow_run.state.message if flow_run.state else "no final state"
+            raise IsoviewError(f"{name} run {flow_run.name}: {message}")
+
+
+def make_submitter(config: ServiceConfig) -> Submitter:
+    """In-process unless the config names a deployment."""
+    if config.execution.deployment:
+        return DeploymentSubmitter(config, config.execution.deployment)
+    return InProcessSubmitter(config)

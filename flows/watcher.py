@@ -1,0 +1,326 @@
+"""The watcher: notices timepoints as the microscope writes them and submits their processing.
+
+It decides *when* and never computes images. File-system events (watchdog) only wake it up: the
+truth is a reconciliation scan of the folder (stack sizes from the XML, modification times) and
+of the outputs (complete OME-Zarr + records), repeated every ``scan_interval_s``. So dropped
+events, duplicate or out-of-order events and restarts never cause missed or double processing.
+
+Work runs one job at a time on a worker thread, in timepoint order: the correction of ``t``, and
+the fusion of a timepoint as soon as the correction of the last timepoint of its window is done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from flows.submission import ServerUnavailable, Submitter
+from isoview_core.acquisition import Acquisition, discover_acquisition
+from isoview_core.errors import IsoviewError
+from isoview_core.formats.atomic import remove_stale_partials
+from isoview_core.naming import output_timepoint_folder
+from isoview_core.service.config import ServiceConfig
+from isoview_core.service.journal import service_dir
+from isoview_core.service.lock import WatcherLock
+from isoview_core.service.progress import is_timepoint_corrected, is_timepoint_fused
+from isoview_core.service.readiness import timepoint_readiness
+from isoview_core.service.schedule import FusionSchedule
+
+logger = logging.getLogger(__name__)
+
+EventKind = Literal["waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """Something the watcher did or saw, for progress displays and logs."""
+
+    kind: EventKind
+    specimen: int
+    timepoints: tuple[int, ...]
+    message: str = ""
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(order=True)
+class _Job:
+    """One unit of work, ordered by the timepoint it waits for, corrections before fusions."""
+
+    order: tuple[int, int, int]
+    kind: Literal["correct", "fuse"] = field(compare=False)
+    specimen: int = field(compare=False)
+    timepoints: tuple[int, ...] = field(compare=False)
+    acquisition_finished: bool = field(default=False, compare=False)
+
+
+@dataclass
+class WatchSummary:
+    """What a watcher run did, counted from its own events."""
+
+    corrected: list[tuple[int, int]] = field(default_factory=list)
+    fused: list[tuple[int, int]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class _Wake(FileSystemEventHandler):
+    """Any change under the acquisition wakes the main loop (the scan decides what it means)."""
+
+    def __init__(self, inbox: queue.Queue) -> None:
+        self.inbox = inbox
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.inbox.put(("wake", None))
+
+
+class AcquisitionWatcher:
+    """Watch one acquisition folder, correct each complete timepoint and fuse each filled window.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Processing settings (paths, correction, fusion, window) and watch settings.
+    submitter : Submitter
+        Runs the flows (in-process or through deployments).
+    on_event : callable, optional
+        Called with every :class:`WatchEvent` (from the watcher's threads).
+    """
+
+    def __init__(self, config: ServiceConfig, submitter: Submitter, *, on_event: Callable[[WatchEvent], None] | None = None) -> None:
+        self.config = config
+        self.processing = config.processing
+        self.submitter = submitter
+        self.on_event = on_event or (lambda event: None)
+        self.summary = WatchSummary()
+        self._inbox: queue.Queue = queue.Queue()
+        self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        self._sequence = itertools.count()
+        self._schedules: dict[int, FusionSchedule] = {}
+        self._queued: set[tuple[int, int]] = set()
+        self._waiting: dict[tuple[int, int], str] = {}
+        self._cleaned: set[tuple[int, int]] = set()
+        self._busy = 0
+        self._last_change = time.time()
+        self._stop = threading.Event()
+
+    # ---------------------------------------------------------------- running
+
+    def run(self) -> WatchSummary:
+        """Catch up with what is on disk, then follow the acquisition until idle timeout or :meth:`stop`."""
+        root = Path(self.processing.acquisition)
+        with WatcherLock(service_dir(self.processing) / "watcher.lock", root):
+            acquisition = self._wait_for_acquisition(root)
+            observer = self._start_observer(root)
+            worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
+            worker.start()
+            try:
+                self._follow(acquisition)
+            finally:
+                self._stop.set()
+                self._jobs.put(_Job((2**62, 0, 0), "correct", -1, ()))  # wakes the worker so it sees the stop
+                observer.stop()
+                observer.join(timeout=5)
+                worker.join()
+        return self.summary
+
+    def stop(self) -> None:
+        """Ask the watcher to stop after the job in progress (no tail fusion)."""
+        self._stop.set()
+        self._inbox.put(("wake", None))
+
+    def _wait_for_acquisition(self, root: Path) -> Acquisition:
+        while True:
+            try:
+                return discover_acquisition(root, self.processing.layout)
+            except IsoviewError as error:
+                if self._stop.is_set():
+                    raise
+                logger.info("waiting for the acquisition: %s", error)
+                self._stop.wait(self.config.watch.scan_interval_s)
+
+    def _start_observer(self, root: Path):
+        observer = PollingObserver(timeout=self.config.watch.scan_interval_s) if self.config.watch.polling else Observer()
+        observer.schedule(_Wake(self._inbox), str(root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _follow(self, acquisition: Acquisition) -> None:
+        idle_timeout = self.config.watch.idle_timeout_s
+        while not self._stop.is_set():
+            self._reconcile(acquisition)
+            self._drain_inbox(timeout=self.config.watch.scan_interval_s)
+            idle = self._busy == 0 and self._jobs.empty()
+            if idle_timeout is not None and idle and time.time() - self._last_change > idle_timeout:
+                self._finish(acquisition)
+                return
+
+    def _drain_inbox(self, timeout: float) -> None:
+        """Wait for a wake-up or a finished job, then take everything else already there."""
+        try:
+            message = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._handle(message)
+            try:
+                message = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, message: tuple) -> None:
+        kind, payload = message
+        if kind != "done":
+            return
+        job, error = payload
+        self._busy -= 1
+        self._last_change = time.time()
+        if job.kind == "correct":
+            [t] = job.timepoints
+            self._queued.discard((job.specimen, t))
+            self._schedules[job.specimen].settle(t)
+            if error is None:
+                self.summary.corrected.append((job.specimen, t))
+                self._emit("corrected", job.specimen, job.timepoints)
+        elif error is None:
+            self.summary.fused += [(job.specimen, t) for t in job.timepoints]
+            self._emit("fused", job.specimen, job.timepoints)
+        if error is not None:
+            self._problem(job.specimen, job.timepoints, error)
+
+    # ---------------------------------------------------------------- deciding
+
+    def _reconcile(self, acquisition: Acquisition) -> None:
+        """Compare the folder and the outputs with what is known; queue what became possible."""
+        try:
+            acquisition.refresh()
+        except IsoviewError as error:
+            logger.warning("%s", error)
+            return
+        now = time.time()
+        for specimen in self._specimens(acquisition):
+            timepoints = acquisition.timepoints(specimen)
+            schedule = self._schedules.setdefault(specimen, FusionSchedule(self.processing.temporal, timepoints[0]))
+            for t in timepoints:
+                if t in schedule.settled or (specimen, t) in self._queued:
+                    continue
+                self._consider(acquisition, schedule, specimen, t, later_started=t < timepoints[-1], now=now)
+            self._queue_fusions(acquisition, specimen, schedule.ready(), acquisition_finished=False)
+
+    def _specimens(self, acquisition: Acquisition) -> list[int]:
+        wanted = self.processing.specimens
+        return [s for s in acquisition.specimens() if wanted is None or s in wanted]
+
+    def _consider(self, acquisition: Acquisition, schedule: FusionSchedule, specimen: int, t: int, *, later_started: bool, now: float) -> None:
+        """Settle a timepoint corrected earlier, queue a complete one, or note what it waits for."""
+        selected = self.processing.timepoints is None or t in self.processing.timepoints
+        if not selected or is_timepoint_corrected(self.processing, acquisition, specimen, t):
+            schedule.settle(t)
+            self._waiting.pop((specimen, t), None)
+            return
+        readiness = timepoint_readiness(
+            acquisition, specimen, t, now=now, settle_s=self.config.watch.settle_s, next_timepoint_started=later_started
+        )
+        if readiness.complete:
+            self._waiting.pop((specimen, t), None)
+            self._clean_partials(specimen, t)
+            self._queued.add((specimen, t))
+            self._submit(_Job((t, 0, next(self._sequence)), "correct", specimen, (t,)))
+            self._emit("queued", specimen, (t,))
+            return
+        if self._waiting.get((specimen, t)) != readiness.reason:
+            self._waiting[(specimen, t)] = readiness.reason
+            self._last_change = now
+            self._emit("waiting", specimen, (t,), readiness.reason)
+        stalled = later_started and readiness.last_write and now - readiness.last_write > self.config.watch.stalled_after_s
+        if stalled:
+            self._waiting.pop((specimen, t), None)
+            schedule.settle(t)
+            self._problem(specimen, (t,), f"given up after {self.config.watch.stalled_after_s:.0f} s: {readiness.reason}")
+
+    def _queue_fusions(self, acquisition: Acquisition, specimen: int, ready: list[int], *, acquisition_finished: bool) -> None:
+        """Submit the timepoints whose window is filled; those already fused on disk only count as done."""
+        schedule = self._schedules[specimen]
+        if not acquisition_finished:
+            done = [t for t in ready if is_timepoint_fused(self.processing, acquisition, specimen, t)]
+            schedule.submit(done)
+            ready = [t for t in ready if t not in set(done)]
+        if not ready:
+            return
+        schedule.submit(ready)
+        last_needed = max(ready) + (0 if acquisition_finished else self.processing.temporal.window)
+        self._submit(_Job((last_needed, 1, next(self._sequence)), "fuse", specimen, tuple(ready), acquisition_finished))
+
+    def _finish(self, acquisition: Acquisition) -> None:
+        """End of acquisition: give up incomplete timepoints, fuse the tail with one-sided windows, wait."""
+        acquisition.refresh()
+        for specimen in self._specimens(acquisition):
+            timepoints = acquisition.timepoints(specimen)
+            schedule = self._schedules[specimen]
+            for t in timepoints:
+                if t not in schedule.settled:
+                    schedule.settle(t)
+                    self._problem(specimen, (t,), f"incomplete when the acquisition ended: {self._waiting.pop((specimen, t), 'not written')}")
+            self._queue_fusions(acquisition, specimen, schedule.ready(last_timepoint=timepoints[-1]), acquisition_finished=True)
+        while self._busy:
+            self._drain_inbox(timeout=1.0)
+        self._emit("finished", -1, ())
+
+    def _clean_partials(self, specimen: int, t: int) -> None:
+        """Remove half-written outputs a killed run left for this timepoint (this watcher holds the lock)."""
+        if (specimen, t) in self._cleaned:
+            return
+        self._cleaned.add((specimen, t))
+        for root in (self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir()):
+            folder = output_timepoint_folder(root, specimen, t)
+            for removed in remove_stale_partials(folder, older_than_s=0):
+                logger.info("removed the partial output %s of an interrupted run", removed)
+
+    # ---------------------------------------------------------------- working
+
+    def _submit(self, job: _Job) -> None:
+        self._busy += 1
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        """Worker thread: run jobs in order; a server outage keeps the job and retries."""
+        while True:
+            job = self._jobs.get()
+            if self._stop.is_set():
+                return
+            while True:
+                try:
+                    if job.kind == "correct":
+                        self.submitter.correct(job.specimen, job.timepoints[0])
+                    else:
+                        self.submitter.fuse(job.specimen, list(job.timepoints), acquisition_finished=job.acquisition_finished)
+                    error = None
+                except ServerUnavailable as unavailable:
+                    logger.warning("%s; retrying in %.0f s", unavailable, self.config.watch.scan_interval_s * 5)
+                    if self._stop.wait(self.config.watch.scan_interval_s * 5):
+                        return
+                    continue
+                except Exception as failure:  # noqa: BLE001 - any failure of a job is reported, the service goes on
+                    error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+                break
+            self._inbox.put(("done", (job, error)))
+
+    # ---------------------------------------------------------------- reporting
+
+    def _problem(self, specimen: int, timepoints: tuple[int, ...], message: str) -> None:
+        self.summary.problems.append(message)
+        logger.error("%s", message)
+        self._emit("problem", specimen, timepoints, message)
+
+    def _emit(self, kind: EventKind, specimen: int, timepoints: tuple[int, ...], message: str = "") -> None:
+        self.on_event(WatchEvent(kind, specimen, timepoints, message))

@@ -1,0 +1,66 @@
+"""One watcher per acquisition: an exclusive OS lock on ``<fused root>/service/watcher.lock``.
+
+The operating system drops the lock when its process dies (even by SIGKILL), so a crashed
+watcher never blocks its restart, and a second watcher gets a clear message instead of
+duplicating work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import IO, Self
+
+from isoview_core.errors import IsoviewError
+
+if os.name == "nt":  # pragma: no cover - exercised on the Windows microscope PCs
+    import msvcrt
+
+    def _try_lock(handle: IO[str]) -> bool:
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+else:
+    import fcntl
+
+    def _try_lock(handle: IO[str]) -> bool:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+
+class WatcherLock:
+    """Held for the lifetime of a watcher; ``with WatcherLock(path, acquisition): ...``."""
+
+    def __init__(self, path: Path, acquisition: Path) -> None:
+        self.path = Path(path)
+        self.acquisition = acquisition
+        self._handle: IO[str] | None = None
+
+    def __enter__(self) -> Self:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            handle.close()
+            raise IsoviewError(f"{self.acquisition}: another watcher is already processing it ({holder}); stop that one first")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the lock
+            self._handle = None

@@ -1,0 +1,87 @@
+"""Prefect tasks of the fusion stage: estimate one pair, smooth a window, fuse one pair (thin wrappers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from isoview_core.config import ProcessingConfig
+from isoview_core.correction.timepoint import corrected_paths
+from isoview_core.fusion.dataset import (
+    FusionJob,
+    FusionPlan,
+    estimate_pair,
+    fuse_job,
+    plan_fusion,
+)
+from isoview_core.fusion.pair import (
+    FusedPaths,
+    FusionRecord,
+    PairEstimate,
+    PairId,
+    load_estimate,
+)
+from isoview_core.service.journal import record_work
+from tasks.caching import finished_output_cache_key
+
+
+def _pair_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
+    config: ProcessingConfig = parameters["config"]
+    pair: PairId = parameters["pair"]
+    corrected = [
+        corrected_paths(config.resolved_corrected_dir(), pair.specimen, pair.timepoint, camera, pair.channel, config.output.format).record
+        for camera in pair.cameras
+    ]
+    return corrected, [FusedPaths(config.resolved_fused_dir(), pair).estimate]
+
+
+@task(
+    name="estimate-pair",
+    task_run_name="estimate {pair.stem}",
+    retries=1,
+    retry_delay_seconds=5,
+    persist_result=True,
+    cache_key_fn=finished_output_cache_key(_pair_files),
+)
+def estimate_pair_task(config: ProcessingConfig, pair: PairId) -> PairEstimate:
+    """Register the pair, measure its intensity ratio and transition plane; writes ``estimate.json``."""
+    path = FusedPaths(config.resolved_fused_dir(), pair).estimate
+    if not config.overwrite and path.is_file():
+        return load_estimate(path)
+    estimate = estimate_pair(config, pair)
+    record_work(config, "estimated", specimen=pair.specimen, timepoint=pair.timepoint, cameras=list(pair.cameras))
+    p = estimate.parameters
+    get_run_logger().info(
+        "%s: offset (x %.2f, y %.2f) px, rotation %.3f deg, intensity ratio %.4f, transition z %.1f, %.1f s",
+        path.name, p.offset_x_px, p.offset_y_px, p.rotation_deg, p.intensity_ratio, p.transition_z, sum(estimate.timings_s.values()),
+    )
+    return estimate
+
+
+@task(name="smooth-window", task_run_name="smooth SPM{specimen:02d}")
+def smooth_window_task(
+    config: ProcessingConfig, specimen: int, timepoints: list[int], pairs: list[PairId], first_timepoint: int, last_timepoint: int | None
+) -> FusionPlan:
+    """Robust-LOESS smoothing of the estimates on disk over each pair's window: the values to apply."""
+    plan = plan_fusion(config, pairs, first_timepoint=first_timepoint, last_timepoint=last_timepoint)
+    get_run_logger().info(
+        "%d pairs to fuse, %d already fused with the same values, %d waiting for their window", len(plan.jobs), len(plan.skipped), len(plan.waiting)
+    )
+    return plan
+
+
+@task(
+    name="fuse-pair",
+    task_run_name="fuse {job.pair.stem}",
+    retries=1,
+    retry_delay_seconds=5,
+)
+def fuse_pair_task(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
+    """Fuse one pair with its applied parameters into OME-Zarr; ``fusion.json`` is written last."""
+    record = fuse_job(config, job)
+    record_work(config, "fused", specimen=job.pair.specimen, timepoint=job.pair.timepoint, cameras=list(job.pair.cameras), window=list(job.window))
+    get_run_logger().info("%s: fused with the parameters of window %d..%d", FusedPaths(config.resolved_fused_dir(), job.pair).volume, *job.window)
+    return record

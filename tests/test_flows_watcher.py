@@ -1,0 +1,157 @@
+"""The watcher against a simulated microscope: live processing equals the batch flow, bit for bit,
+every timepoint exactly once, and a SIGKILL in the middle of a timepoint loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from flows.acquisition import process_acquisition
+from flows.submission import InProcessSubmitter
+from flows.watcher import AcquisitionWatcher
+from isoview_core.config import ProcessingConfig
+from isoview_core.formats.atomic import PARTIAL_MARKER
+from isoview_core.fusion.config import TemporalConfig
+from isoview_core.service.config import ServiceConfig, WatchConfig
+from isoview_core.service.journal import read_journal
+from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+
+LIVE = SimulationConfig(shape=(48, 192, 160), timepoints=4, seed=7)
+WINDOW = 1
+TIMEPOINTS = list(range(LIVE.timepoints))
+
+
+def processing_config(root: Path) -> ProcessingConfig:
+    """Window 1; no diagnostic PNGs (tested in test_fusion_diagnostics): the tests time the service, not matplotlib."""
+    return ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=WINDOW), save_diagnostics=False)
+
+
+@pytest.fixture(scope="module")
+def batch_reference(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> ProcessingConfig:
+    """The same acquisition processed by the batch ``process_acquisition`` flow."""
+    root = tmp_path_factory.mktemp("batch") / "acquisition"
+    simulate_acquisition(root, LIVE)
+    config = processing_config(root)
+    process_acquisition(root, config=config)
+    return config
+
+
+def _arrays(root: Path) -> dict[str, np.ndarray]:
+    """Every array of every OME-Zarr under `root`, by path relative to it."""
+    arrays = {}
+    for volume in sorted(root.glob("SPM*/TM*/*.ome.zarr")):
+        group = zarr.open_group(volume, mode="r")
+        for name, array in group.arrays():
+            arrays[f"{volume.relative_to(root)}/{name}"] = array[:]
+        if "labels" in group:
+            for label_name, label in group["labels"].groups():
+                arrays[f"{volume.relative_to(root)}/labels/{label_name}"] = label["0"][:]
+    return arrays
+
+
+def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None:
+    """Corrected and fused volumes equal bit for bit; fusion records and estimated parameters equal."""
+    for root_of in (ProcessingConfig.resolved_corrected_dir, ProcessingConfig.resolved_fused_dir):
+        live_arrays, batch_arrays = _arrays(root_of(live)), _arrays(root_of(batch))
+        assert live_arrays.keys() == batch_arrays.keys() and live_arrays
+        for name, array in live_arrays.items():
+            np.testing.assert_array_equal(array, batch_arrays[name], err_msg=name)
+    live_fused, batch_fused = live.resolved_fused_dir(), batch.resolved_fused_dir()
+    records = sorted(path.relative_to(live_fused) for path in live_fused.glob("SPM*/TM*/*.fusion.json"))
+    assert len(records) == 2 * LIVE.timepoints
+    for relative in records:
+        assert json.loads((live_fused / relative).read_text()) == json.loads((batch_fused / relative).read_text())
+    for path in live_fused.glob("SPM*/TM*/*.estimate.json"):
+        batch_estimate = json.loads((batch_fused / path.relative_to(live_fused)).read_text())
+        assert json.loads(path.read_text())["parameters"] == batch_estimate["parameters"]
+
+
+def assert_each_step_done_once(config: ProcessingConfig) -> None:
+    """The journal lists every stack corrected, every pair estimated and fused, each exactly once."""
+    journal = read_journal(config)
+    corrected = Counter((e["timepoint"], e["camera"]) for e in journal if e["event"] == "corrected")
+    estimated = Counter((e["timepoint"], tuple(e["cameras"])) for e in journal if e["event"] == "estimated")
+    fused = Counter((e["timepoint"], tuple(e["cameras"])) for e in journal if e["event"] == "fused")
+    assert corrected == {(t, camera): 1 for t in TIMEPOINTS for camera in range(4)}
+    pairs = {(t, cameras): 1 for t in TIMEPOINTS for cameras in [(0, 1), (2, 3)]}
+    assert estimated == pairs and fused == pairs
+
+
+def assert_no_partial_outputs(config: ProcessingConfig) -> None:
+    for root in (config.resolved_corrected_dir(), config.resolved_fused_dir()):
+        assert not [path for path in root.rglob(f"*{PARTIAL_MARKER}*")]
+
+
+def test_watcher_processes_a_live_acquisition_exactly_once_like_the_batch_flow(prefect_harness, batch_reference, tmp_path):
+    root = tmp_path / "acquisition"
+    microscope = threading.Thread(target=simulate_acquisition, args=(root, LIVE), kwargs={"interval_s": 1.5})
+    microscope.start()
+    config = ServiceConfig(processing=processing_config(root), watch=WatchConfig(scan_interval_s=0.3, settle_s=0.5, idle_timeout_s=3.0))
+    events = []
+    summary = AcquisitionWatcher(config, InProcessSubmitter(config), on_event=events.append).run()
+    microscope.join()
+
+    assert summary.problems == []
+    assert sorted(summary.corrected) == [(0, t) for t in TIMEPOINTS]
+    assert sorted(summary.fused) == [(0, t) for t in TIMEPOINTS]
+    assert_each_step_done_once(config.processing)
+    assert_same_outputs(config.processing, batch_reference)
+    assert_no_partial_outputs(config.processing)
+    # fusion ran live, as soon as a window was filled: TM0 (window 0..2) before the end of the acquisition
+    finished = next(i for i, event in enumerate(events) if event.kind == "finished")
+    first_fused = next(i for i, event in enumerate(events) if event.kind == "fused")
+    assert 0 in events[first_fused].timepoints and first_fused < finished
+    windows = {t: json.loads(next((config.processing.resolved_fused_dir() / f"SPM00/TM{t:06d}").glob("*.fusion.json")).read_text())["window"] for t in TIMEPOINTS}
+    assert windows == {0: [0, 2], 1: [0, 2], 2: [1, 3], 3: [1, 3]}
+
+
+def _start_watcher(root: Path, prefect_home: Path) -> subprocess.Popen:
+    """``isoview watch`` in its own process group (so a SIGKILL takes its Prefect server down too)."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    environment |= {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    command = [sys.executable, "-c", "from flows.cli import app; app()", "watch", str(root), "--window", str(WINDOW), "--idle-timeout", "3", "--no-diagnostics"]
+    return subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_mid_timepoint(config: ProcessingConfig, watcher: subprocess.Popen, timeout_s: float = 300) -> int:
+    """Wait until one timepoint after the first has some but not all of its stacks corrected; return it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert watcher.poll() is None, watcher.stdout.read()
+        done = Counter(e["timepoint"] for e in read_journal(config) if e["event"] == "corrected")
+        partly = [t for t, count in done.items() if t > 0 and 0 < count < 4]
+        if partly:
+            return partly[0]
+        time.sleep(0.02)
+    raise AssertionError("the watcher never reached the middle of a timepoint")
+
+
+def test_watcher_killed_in_the_middle_of_a_timepoint_resumes_with_nothing_missing_or_repeated(prefect_harness, batch_reference, tmp_path):
+    root = tmp_path / "acquisition"
+    simulate_acquisition(root, LIVE)
+    config = processing_config(root)
+    first = _start_watcher(root, tmp_path / "prefect")
+    interrupted = _wait_mid_timepoint(config, first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    before = {e["timepoint"] for e in read_journal(config) if e["event"] == "corrected"}
+    assert interrupted in before
+
+    second = _start_watcher(root, tmp_path / "prefect")
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+
+    assert_each_step_done_once(config)
+    assert_same_outputs(config, batch_reference)
+    assert_no_partial_outputs(config)
