@@ -45,3 +45,17 @@ def test_a_truncated_stack_fails_the_flow_with_its_name_and_the_others_are_corre
         correct_timepoint(acquisition_copy, 0, 0, config)
     done = [is_stack_corrected(corrected_paths(config.resolved_corrected_dir(), 0, 0, camera, channel)) for camera, channel in [(0, 0), (1, 0), (2, 1), (3, 1)]]
     assert done == [True, True, False, True]
+
+
+def test_the_flow_publishes_a_table_of_its_stacks(prefect_harness, small_acquisition, tmp_path):
+    import json
+
+    from prefect.artifacts import Artifact
+
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "corrected", fused_dir=tmp_path / "fused")
+    records = correct_timepoint(small_acquisition, 0, 0, config)
+    artifact = Artifact.get("correction-spm00-tm000000")
+    rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    assert [row["camera"] for row in rows] == [record.camera for record in records]
+    assert [row["dead pixels"] for row in rows] == [record.defective_pixels for record in records]
+    assert rows[0]["compression"] == round(records[0].compression_ratio, 2)

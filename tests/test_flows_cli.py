@@ -1,0 +1,44 @@
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+from isoview_core.config import ProcessingConfig
+from isoview_core.service.journal import read_journal
+
+runner = CliRunner()
+
+
+def test_config_example_prints_a_config_that_check_accepts(tmp_path):
+    result = runner.invoke(app, ["config", "--example"])
+    assert result.exit_code == 0, result.output
+    example = yaml.safe_load(result.output)
+    example["processing"]["acquisition"] = str(tmp_path)
+    path = tmp_path / "service.yaml"
+    path.write_text(yaml.safe_dump(example))
+    result = runner.invoke(app, ["config", "--check", str(path)])
+    assert result.exit_code == 0 and "valid" in result.output
+
+
+def test_config_check_names_the_bad_field(tmp_path):
+    path = tmp_path / "service.yaml"
+    path.write_text("processing: {acquisition: /a, fusion: {blending_range_cameras: -3}}")
+    result = runner.invoke(app, ["config", "--check", str(path)])
+    assert result.exit_code == 2 and "processing.fusion.blending_range_cameras" in result.output
+
+
+def test_watch_without_an_acquisition_says_what_to_give():
+    result = runner.invoke(app, ["watch"])
+    assert result.exit_code == 2 and "give the acquisition folder" in result.output
+
+
+def test_run_corrects_and_fuses_then_skips_finished_work(prefect_harness, small_acquisition, tmp_path):
+    options = ["--window", "1", "--no-diagnostics"]
+    config = yaml.safe_dump({"processing": {"acquisition": str(small_acquisition), "corrected_dir": str(tmp_path / "c"), "fused_dir": str(tmp_path / "f")}})
+    (tmp_path / "service.yaml").write_text(config)
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "service.yaml"), *options])
+    assert result.exit_code == 0, result.output
+    assert "corrected 2 timepoints, fused 4 pairs" in result.output
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "service.yaml"), *options])
+    assert result.exit_code == 0 and "fused 0 pairs" in result.output
+    journal = read_journal(ProcessingConfig(acquisition=small_acquisition, fused_dir=tmp_path / "f"))
+    assert sorted(e["event"] for e in journal).count("corrected") == 8

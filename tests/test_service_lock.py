@@ -1,0 +1,32 @@
+import subprocess
+import sys
+
+import pytest
+
+from isoview_core.errors import IsoviewError
+from isoview_core.service.lock import WatcherLock
+
+
+def test_a_second_watcher_is_refused_with_the_holder_named(tmp_path):
+    path = tmp_path / "service" / "watcher.lock"
+    with WatcherLock(path, tmp_path / "acq"), pytest.raises(IsoviewError, match=r"another watcher is already processing it \(\{\"pid\""):
+        with WatcherLock(path, tmp_path / "acq"):
+            pass
+    with WatcherLock(path, tmp_path / "acq"):  # released on exit
+        pass
+
+
+def test_a_killed_holder_does_not_block_the_restart(tmp_path):
+    path = tmp_path / "watcher.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from isoview_core.service.lock import WatcherLock; import time\nwith WatcherLock({str(path)!r}, 'acq'): print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(IsoviewError):
+        WatcherLock(path, "acq").__enter__()
+    holder.kill()
+    holder.wait()
+    with WatcherLock(path, "acq"):
+        pass
