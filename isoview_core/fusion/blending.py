@@ -109,7 +109,7 @@ def blend(
     first_plane : int
         0-based index in the whole stack of the first plane given (slab-wise fusion).
     out : ndarray, optional
-        (Z, Y, X) uint16 destination; may be ``reference`` or ``second`` itself.
+        (Z, Y, X) C-contiguous uint16 destination; may be ``reference`` or ``second`` itself.
 
     Returns
     -------
@@ -148,8 +148,8 @@ def blend(
         raise ValueError(f"empty_mask_fill must be 'zero', 'reference' or 'max', got {empty_mask_fill!r}")
     if out is None:
         out = np.empty(reference.shape, dtype=np.uint16)
-    elif out.shape != reference.shape or out.dtype != np.uint16:
-        raise ValueError(f"out must be uint16 of shape {reference.shape}, got {out.dtype} {out.shape}")
+    elif out.shape != reference.shape or out.dtype != np.uint16 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous uint16 of shape {reference.shape}, got {out.dtype} {out.shape}")
 
     if fusion_type in ("adaptive", "geometric"):
         if transition_map is None:
@@ -163,17 +163,17 @@ def blend(
         if blending_range == 1:
             logger.warning("blending range 1: hard cut at the transition plane, no blending")
         front, back = (reference, second) if front_flag == 1 else (second, reference)
-        zones = _BlendZones(transition_map)
-        for start, stop in _chunks(reference.shape):
-            out[start:stop] = _blend_chunk(
-                front[start:stop],
-                back[start:stop],
-                reference[start:stop],
-                second[start:stop],
+        zones = _BlendZones(transition_map, blending_range, range(first_plane, first_plane + reference.shape[0]))
+        for index in range(reference.shape[0]):
+            _blend_plane(
+                front[index],
+                back[index],
+                reference[index],
+                second[index],
                 zones,
-                first_plane=first_plane + start,
-                blending_range=blending_range,
+                plane=first_plane + index,
                 empty_mask_fill=empty_mask_fill,
+                out=out[index],
             )
     elif fusion_type == "average":
         for start, stop in _chunks(reference.shape):
@@ -217,26 +217,49 @@ def _front_weights(plane_index: np.ndarray, transition_map: np.ndarray, blending
 
 
 class _BlendZones:
-    """Pixels sorted by transition plane, so the pixels with one plane value are one contiguous range.
+    """A transition map prepared for blending a run of planes one by one.
 
     Outside its zone (``|k - m|`` beyond the blending range) a voxel's front weight is exactly 1 or
     0, so the fused value is the front or back camera's value and needs no arithmetic. Inside, the
     weight depends only on ``d = k - m`` (2B values), so each plane is blended as 2B groups of
-    pixels, each with one scalar weight.
+    pixels, each with one scalar weight. The pixels whose zone meets the planes are sorted by
+    transition plane once, which makes each group one contiguous range of the sorted indices.
     """
 
-    def __init__(self, transition_map: np.ndarray) -> None:
-        flat = transition_map.ravel()
-        self.order = np.argsort(flat, kind="stable")
-        self.starts = np.searchsorted(flat[self.order], np.arange(int(flat.max(initial=0)) + 2))
-        self.map = transition_map.astype(np.int32)
+    def __init__(self, transition_map: np.ndarray, blending_range: int, planes: range) -> None:
+        self.map = transition_map
         self.empty = transition_map == 0
+        self.mapped = ~self.empty
+        self.blending_range = blending_range
+        self.hard_cut = blending_range == 1
+        # plane k blends the pixels with k - B < m <= k + B
+        self._low = max(1, planes.start - blending_range + 1)
+        high = planes.stop - 1 + blending_range
+        flat = transition_map.ravel()
+        candidates = np.flatnonzero((flat >= self._low) & (flat <= high))
+        values = flat[candidates]
+        order = np.argsort(values, kind="stable")
+        self._sorted = candidates[order]
+        self._starts = np.searchsorted(values[order], np.arange(self._low, high + 2))
+        self._front = np.empty(transition_map.shape, dtype=bool)
+        self._back = np.empty(transition_map.shape, dtype=bool)
 
     def pixels(self, value: int) -> np.ndarray:
-        """Flat indices of the pixels whose (1-based) transition plane is ``value``."""
-        if value < 1 or value + 1 >= self.starts.size:
-            return self.order[:0]
-        return self.order[self.starts[value] : self.starts[value + 1]]
+        """Flat indices of the pixels whose (1-based) transition plane is ``value`` (those the planes blend)."""
+        index = value - self._low
+        if index < 0 or index + 1 >= self._starts.size:
+            return self._sorted[:0]
+        return self._sorted[self._starts[index] : self._starts[index + 1]]
+
+    def regions(self, plane: int) -> tuple[np.ndarray, np.ndarray]:
+        """Masks of the pixels of ``plane`` that take the front view and of the other mapped pixels.
+
+        Front: ``k < m - B`` (``k < m`` for a hard cut). The masks are scratch buffers,
+        overwritten by the next call.
+        """
+        np.greater(self.map, plane + (0 if self.hard_cut else self.blending_range), out=self._front)
+        np.less(self._front, self.mapped, out=self._back)  # mapped and not front
+        return self._front, self._back
 
 
 def _front_weight(offset: int, blending_range: int) -> np.float32:
@@ -247,47 +270,52 @@ def _front_weight(offset: int, blending_range: int) -> np.float32:
     return max(np.float32(0), np.float32(0.5) - step * np.float32(offset))
 
 
-def _blend_chunk(
+def _blend_zone(front: np.ndarray, back: np.ndarray, zones: _BlendZones, plane: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fused uint16 values of the blend-zone pixels of one (flattened) plane, per group of equal weight."""
+    blended = []
+    for offset in range(-zones.blending_range, zones.blending_range):
+        pixels = zones.pixels(plane - offset)
+        if pixels.size == 0:
+            continue
+        weight = _front_weight(offset, zones.blending_range)
+        fused = front[pixels].astype(np.float32)
+        fused *= weight
+        rest = back[pixels].astype(np.float32)
+        rest *= np.float32(1) - weight
+        fused += rest
+        blended.append((pixels, _to_u16_nonnegative(fused)))
+    return blended
+
+
+def _blend_plane(
     front: np.ndarray,
     back: np.ndarray,
     reference: np.ndarray,
     second: np.ndarray,
     zones: _BlendZones,
     *,
-    first_plane: int,
-    blending_range: int,
+    plane: int,
     empty_mask_fill: EmptyMaskFill,
-) -> np.ndarray:
-    """Adaptive blend of a chunk of planes (absolute first plane ``first_plane``) as uint16."""
-    result = np.empty(front.shape, dtype=np.uint16)
-    hard_cut = blending_range == 1
-    for index in range(front.shape[0]):
-        plane = first_plane + index
-        front_plane, back_plane, out = front[index].ravel(), back[index].ravel(), result[index].ravel()
-        # front view where the plane lies before the zone (k < m - B; k < m for a hard cut), else back
-        np.copyto(out, back_plane)
-        np.copyto(out, front_plane, where=zones.map.ravel() > plane + (0 if hard_cut else blending_range))
-        if hard_cut:
-            continue
-        for offset in range(-blending_range, blending_range):
-            pixels = zones.pixels(plane - offset)
-            if pixels.size == 0:
-                continue
-            weight = _front_weight(offset, blending_range)
-            fused = front_plane[pixels].astype(np.float32)
-            fused *= weight
-            rest = back_plane[pixels].astype(np.float32)
-            rest *= np.float32(1) - weight
-            fused += rest
-            out[pixels] = _to_u16_nonnegative(fused)
-    if zones.empty.any():
-        if empty_mask_fill == "zero":
-            result[:, zones.empty] = 0
-        elif empty_mask_fill == "reference":
-            result[:, zones.empty] = reference[:, zones.empty]
-        else:
-            result[:, zones.empty] = np.maximum(reference[:, zones.empty], second[:, zones.empty])
-    return result
+    out: np.ndarray,
+) -> None:
+    """Adaptive blend of one plane (absolute 0-based index ``plane``) into the uint16 plane ``out``.
+
+    ``out`` may be any of the inputs: the blend zone is computed before anything is written, and
+    every other pixel is written only from the same pixel of an input that is not changed before.
+    """
+    blended = [] if zones.hard_cut else _blend_zone(front.ravel(), back.ravel(), zones, plane)
+    front_region, back_region = zones.regions(plane)
+    np.copyto(out, back, where=back_region)
+    np.copyto(out, front, where=front_region)
+    flat_out = out.reshape(-1)  # a view: blend() takes C-contiguous outputs only
+    for pixels, values in blended:
+        flat_out[pixels] = values
+    if empty_mask_fill == "zero":
+        np.copyto(out, 0, where=zones.empty)
+    elif empty_mask_fill == "reference":
+        np.copyto(out, reference, where=zones.empty)
+    else:
+        np.maximum(reference, second, out=out, where=zones.empty)
 
 
 def _average(reference: np.ndarray, second: np.ndarray, *, saturating: bool) -> np.ndarray:

@@ -52,8 +52,8 @@ MAX_CROSSOVER_OFFSET = 1.5
 The map's roundings move it at most one plane from the midpoint of the two cameras' mean planes;
 the extra half plane absorbs masks that differ slightly from those the map was made of."""
 
-_CHUNK_VOXELS = 1 << 22
-"""Voxels converted to float together when a correction is applied (bounds the scratch memory)."""
+_BLOCK_VOXELS = 1 << 16
+"""Voxels looked up together when a correction is applied (their index array stays in cache)."""
 
 
 class IntensityCorrection(BaseModel):
@@ -366,12 +366,13 @@ def apply_intensity_correction(
 
     ``V <- to_u16(V - bg)``, then, when ``flag == camera``, ``V <- to_u16(V * factor)``: the
     original's two uint16 steps (each rounds half away and saturates). Voxel-wise, so it works on
-    any slab of planes.
+    any slab of planes. Both steps are one lookup in a table of the 65536 corrected values, block
+    by block of rows (about 3 ms per 2048 x 2048 plane instead of 20 ms in float64).
 
     Parameters
     ----------
     volume : ndarray
-        uint16 stack or slab of camera ``camera``.
+        uint16 (..., Y, X) stack, slab or plane of camera ``camera``.
     correction : IntensityCorrection
         Backgrounds, factor and flag.
     camera : {1, 2}
@@ -387,30 +388,43 @@ def apply_intensity_correction(
     Raises
     ------
     ValueError
-        For a camera other than 1 or 2, a non-uint16 volume or a mismatched ``out``.
+        For a camera other than 1 or 2, a non-uint16 volume or one of fewer than 2 dimensions,
+        or a mismatched ``out``.
     """
     if camera not in (1, 2):
         raise ValueError(f"camera must be 1 (reference) or 2 (second), got {camera}")
-    if volume.dtype != np.uint16:
-        raise ValueError(f"camera stacks must be uint16, got {volume.dtype}")
+    if volume.dtype != np.uint16 or volume.ndim < 2:
+        raise ValueError(f"camera stacks must be uint16 planes (..., Y, X), got {volume.dtype} {volume.shape}")
     if out is None:
         out = np.empty(volume.shape, dtype=np.uint16)
     elif out.shape != volume.shape or out.dtype != np.uint16:
         raise ValueError(f"out must be uint16 of shape {volume.shape}, got {out.dtype} {out.shape}")
     background = correction.background_reference if camera == 1 else correction.background_second
     factor = correction.factor if correction.flag == camera else 1.0
-    step = max(1, _CHUNK_VOXELS // max(1, int(np.prod(volume.shape[1:]))))
-    for start in range(0, volume.shape[0], step):
-        chunk = _subtract_background(volume[start : start + step], background)
-        if factor == 1.0:
-            out[start : start + step] = chunk
-            continue
-        scaled = chunk * factor  # float64, as MATLAB's uint16 * double
-        scaled += 0.5
-        np.floor(scaled, out=scaled)  # round half away (non-negative)
-        np.clip(scaled, 0, 65535, out=scaled)
-        out[start : start + step] = scaled
+    table = _correction_table(background, factor)
+    rows = max(1, _BLOCK_VOXELS // max(1, volume.shape[-1]))
+    for plane in np.ndindex(volume.shape[:-2]):
+        for start in range(0, volume.shape[-2], rows):
+            block = (*plane, slice(start, start + rows))
+            # mode="clip" never clips (uint16 indices) but lets numpy skip buffering the output
+            np.take(table, volume[block], out=out[block], mode="clip")
     return out
+
+
+def _correction_table(background: float, factor: float) -> np.ndarray:
+    """The corrected value of every uint16 value: ``to_u16(to_u16(v - bg) * factor)``, as a lookup table.
+
+    Built with the very operations applied to the voxels before (integer background subtraction,
+    float64 product, round half away, saturation), so a lookup gives identical results.
+    """
+    table = _subtract_background(np.arange(65536, dtype=np.uint16), background)
+    if factor == 1.0:
+        return table
+    scaled = table * factor  # float64, as MATLAB's uint16 * double
+    scaled += 0.5
+    np.floor(scaled, out=scaled)  # round half away (non-negative)
+    np.clip(scaled, 0, 65535, out=scaled)
+    return scaled.astype(np.uint16)
 
 
 class _SlabProfile:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,7 +38,7 @@ from isoview_core.fusion.blending import blend, blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
 from isoview_core.fusion.registration import RegistrationResult, estimate_registration
-from isoview_core.fusion.transform import orient_second_camera, transform_plane
+from isoview_core.fusion.transform import orient_second_camera, transform_plane, transform_volume
 from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
 from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
 from isoview_core.temporal import FusionParameters
@@ -158,15 +159,15 @@ class PairData:
                 raise IsoviewError(f"{paths.record}: corrected stack missing (run the correction of TM{pair.timepoint:06d} first)")
         self.records: list[CorrectedStackRecord] = [load_record(paths.record) for paths in self._paths]
         self.shape: tuple[int, int, int] = tuple(read_ome_zarr(self._paths[0].volume).shape)
-        second_shape = tuple(read_ome_zarr(self._paths[1].volume).shape)
-        if second_shape != self.shape and not orientation.rotation:
+        self.second_stored_shape: tuple[int, int, int] = tuple(read_ome_zarr(self._paths[1].volume).shape)
+        if self.second_stored_shape != self.shape and not orientation.rotation:
             raise IsoviewError(
-                f"{self._paths[1].volume}: shape {second_shape} differs from camera {pair.cameras[0]}'s {self.shape}"
+                f"{self._paths[1].volume}: shape {self.second_stored_shape} differs from camera {pair.cameras[0]}'s {self.shape}"
             )
 
-    def reference_planes(self, start: int, stop: int) -> np.ndarray:
-        """Planes ``[start, stop)`` of the reference camera."""
-        return read_ome_zarr_planes(self._paths[0].volume, start, stop)
+    def reference_planes(self, start: int, stop: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Planes ``[start, stop)`` of the reference camera (read into ``out`` when given)."""
+        return read_ome_zarr_planes(self._paths[0].volume, start, stop, out=out)
 
     @property
     def voxel_size_um(self) -> tuple[float, float, float]:
@@ -184,11 +185,17 @@ class PairData:
         second = tifffile.imread(self._paths[1].coordinate_mask("xy"))
         return first, orient_second_camera(second, self.orientation, planes=self.shape[0])
 
-    def second_planes(self, start: int, stop: int) -> np.ndarray:
-        """Planes ``[start, stop)`` of the second camera in the reference orientation."""
+    def second_planes(self, start: int, stop: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Planes ``[start, stop)`` of the second camera in the reference orientation.
+
+        Without ``out``, an oriented copy. With ``out`` (a buffer of the planes as stored,
+        ``(stop - start, *second_stored_shape[1:])``), the planes are read into it and returned
+        as an oriented view of it (flips as negative strides), without a copy.
+        """
         planes = self.shape[0]
         first, last = (planes - stop, planes - start) if self.orientation.flip_z else (start, stop)
-        return orient_second_camera(read_ome_zarr_planes(self._paths[1].volume, first, last), self.orientation)
+        stored = read_ome_zarr_planes(self._paths[1].volume, first, last, out=out)
+        return orient_second_camera(stored, self.orientation, copy=out is None)
 
     def min_intensity_records(self) -> tuple[list[float], list[float]]:
         return self.records[0].min_intensity, self.records[1].min_intensity
@@ -354,6 +361,56 @@ def _applied_intensity(config: FusionConfig, applied: FusionParameters, backgrou
     return IntensityCorrection.from_ratio(applied.intensity_ratio, method="table", background_reference=bg1, background_second=bg2)
 
 
+def _fused_slabs(
+    data: PairData,
+    config: FusionConfig,
+    applied: FusionParameters,
+    intensity: IntensityCorrection,
+    transition: np.ndarray,
+    slab_planes: int,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(first plane, reference, registered second, fused)`` of each slab of ``slab_planes`` planes.
+
+    Both cameras corrected (background, intensity), the second oriented and transformed with the
+    applied parameters, then blended. The planes live in four slab buffers allocated once and
+    reused (valid until the next slab): the second camera is read into its buffer as stored and
+    transformed straight from the oriented view of it, so the flips cost no copy.
+    """
+    planes, rows, cols = data.shape
+    depth = min(slab_planes, planes)
+    reference_buffer, second_buffer, fused_buffer = (np.empty((depth, rows, cols), np.uint16) for _ in range(3))
+    stored_buffer = np.empty((depth, *data.second_stored_shape[1:]), np.uint16)
+    for start in range(0, planes, slab_planes):
+        stop = min(planes, start + slab_planes)
+        count = stop - start
+        reference = data.reference_planes(start, stop, out=reference_buffer[:count])
+        second = second_buffer[:count]
+        transform_volume(
+            data.second_planes(start, stop, out=stored_buffer[:count]),
+            applied.offset_y_px,
+            applied.offset_x_px,
+            applied.rotation_deg,
+            out=second,
+        )
+        apply_intensity_correction(reference, intensity, camera=1, out=reference)
+        apply_intensity_correction(second, intensity, camera=2, out=second)
+        fused = blend(
+            reference,
+            second,
+            transition,
+            fusion_type=config.fusion_type,
+            blending_range=config.blending_range_cameras,
+            front_flag=config.front_flag,
+            empty_mask_fill=config.empty_mask_fill,
+            matlab_saturating_average=config.matlab_saturating_average,
+            wavelet_name=config.wavelet_name,
+            wavelet_level=config.wavelet_level,
+            first_plane=start,
+            out=fused_buffer[:count],
+        )
+        yield start, reference, second, fused
+
+
 def fuse_pair(
     corrected_root: Path,
     pair: PairId,
@@ -408,31 +465,11 @@ def fuse_pair(
         attributes=attributes,
         overwrite=overwrite,
     ) as writer:
-        for start in range(0, planes, slab_planes):
-            stop = min(planes, start + slab_planes)
-            reference = data.reference_planes(start, stop)
-            second = data.second_planes(start, stop)
-            for index in range(second.shape[0]):
-                second[index] = transform_plane(second[index], applied.offset_y_px, applied.offset_x_px, applied.rotation_deg)
-            apply_intensity_correction(reference, intensity, camera=1, out=reference)
-            apply_intensity_correction(second, intensity, camera=2, out=second)
-            fused = blend(
-                reference,
-                second,
-                final_map,
-                fusion_type=config.fusion_type,
-                blending_range=config.blending_range_cameras,
-                front_flag=config.front_flag,
-                empty_mask_fill=config.empty_mask_fill,
-                matlab_saturating_average=config.matlab_saturating_average,
-                wavelet_name=config.wavelet_name,
-                wavelet_level=config.wavelet_level,
-                first_plane=start,
-            )
+        for start, reference, second, fused in _fused_slabs(data, config, applied, intensity, final_map, slab_planes):
             writer.write(start, fused)
             projections.add(start, fused)
             for target, source in zip(preview, (reference, second, fused)):
-                target[start:stop] = source[:, ::step, ::step]
+                target[start : start + len(fused)] = source[:, ::step, ::step]
     for name, image in projections.as_dict().items():
         write_tiff(paths.projection(name), image, overwrite=True)
     if save_diagnostics:

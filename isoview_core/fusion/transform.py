@@ -44,7 +44,9 @@ _BLOCK_PIXELS = 1 << 16
 """Output pixels per block (about 64k: every float64 temporary is 512 KiB and stays in cache)."""
 
 
-def orient_second_camera(volume: np.ndarray, orientation: ViewOrientation, *, planes: int | None = None) -> np.ndarray:
+def orient_second_camera(
+    volume: np.ndarray, orientation: ViewOrientation, *, planes: int | None = None, copy: bool = True
+) -> np.ndarray:
     """Bring the second camera of a pair into the reference camera's orientation (§3.4).
 
     Order: ``flip_z`` (reverse planes), ``rotation`` (+1 = 90° clockwise =
@@ -62,11 +64,14 @@ def orient_second_camera(volume: np.ndarray, orientation: ViewOrientation, *, pl
         Number of planes ``Z`` of the stack a 2-D map belongs to. Needed only when ``flip_z`` is
         set and ``volume`` is 2-D: the map's values are then taken as 1-based plane indices
         (0 = empty) and mirrored, ``v -> Z + 1 - v``.
+    copy : bool
+        False: return a view of ``volume`` where possible (flips as negative strides), to feed
+        :func:`transform_volume` without a copy; a 2-D map with ``flip_z`` is always a new array.
 
     Returns
     -------
     ndarray
-        Oriented C-contiguous copy (a rotation swaps Y and X).
+        Oriented C-contiguous copy, or a view for ``copy=False`` (a rotation swaps Y and X).
 
     Raises
     ------
@@ -89,7 +94,7 @@ def orient_second_camera(volume: np.ndarray, orientation: ViewOrientation, *, pl
         oriented = oriented[..., :, ::-1]
     if orientation.flip_vertical:
         oriented = oriented[..., ::-1, :]
-    return np.ascontiguousarray(oriented)
+    return np.ascontiguousarray(oriented) if copy else oriented
 
 
 def _mirror_plane_indices(plane_map: np.ndarray, planes: int | None) -> np.ndarray:
@@ -254,7 +259,8 @@ def transform_volume(
     Parameters
     ----------
     volume : ndarray
-        (Z, Y, X) stack (camera 2, oriented).
+        (Z, Y, X) stack (camera 2, oriented); any strides, so the flipped view of
+        :func:`orient_second_camera` with ``copy=False`` is read in place.
     offset_y_px, offset_x_px : float
         Row and column offsets in pixels.
     rotation_deg : float
@@ -352,15 +358,15 @@ def _translate_plane(
 ) -> None:
     """θ = 0: out(r, c) = plane(r - offset_rows, c - offset_cols), one 1-D pass per axis.
 
-    Columns first (on the gathered source rows, in their own dtype), then rows on contiguous
-    float64 rows.
+    Columns first (on the source rows, in their own dtype, read in place: ``plane`` may be a
+    flipped view), then rows on contiguous float64 rows.
     """
     height, width = plane.shape
     clamped = outside is None
     r0, r1, row_shift, row_fraction = _axis_sampling(height, offset_rows, clamped)
     c0, c1, col_shift, col_fraction = _axis_sampling(width, offset_cols, clamped)
     if not clamped:
-        out[...] = outside
+        _fill_outside(out, (r0, r1), (c0, c1), outside)
     if r1 <= r0 or c1 <= c0:
         return
     if order == "nearest":
@@ -373,22 +379,41 @@ def _translate_plane(
         cols = np.clip(np.arange(c0, c1) + col_shift, 0, width - 1)
         out[r0:r1, c0:c1] = plane[np.ix_(rows, cols)]
         return
-    taps = 1 if row_fraction == 0.0 else 4
+    taps, before = (1, 0) if row_fraction == 0.0 else (4, 1)  # source rows per output row, and above it
     weights = keys_cubic_weights(row_fraction)
     block_rows = max(1, _BLOCK_PIXELS // width)
+    result = np.empty((block_rows, c1 - c0))
+    term = np.empty_like(result)
     for b0 in range(r0, r1, block_rows):  # blocks of rows whose temporaries stay in cache
         b1 = min(r1, b0 + block_rows)
-        first = b0 + row_shift - (0 if taps == 1 else 1)
-        source = np.take(plane, np.clip(np.arange(first, first + b1 - b0 + taps - 1), 0, height - 1), axis=0)
-        columns = _interpolate_columns(source, c0, c1, col_shift, col_fraction, clamped)
-        if taps == 1:
-            result = columns.astype(np.float64)
-        else:
-            count = b1 - b0
-            result = columns[0:count] * weights[0]
-            for k in range(1, 4):
-                result += columns[k : k + count] * weights[k]
-        _store(result, out[b0:b1, c0:c1])
+        count = b1 - b0
+        wanted = np.arange(b0 + row_shift - before, b1 + row_shift - before + taps - 1)
+        rows = np.clip(wanted, 0, height - 1)
+        # the column pass reads the source rows in place; rows beyond the frame repeat its edge rows
+        columns = _interpolate_columns(plane[rows[0] : rows[-1] + 1], c0, c1, col_shift, col_fraction, clamped)
+        if rows[0] != wanted[0] or rows[-1] != wanted[-1]:
+            columns = columns[rows - rows[0]]
+        if taps == 1:  # columns are float64 here: an integer column shift took the branch above
+            _store(columns, out[b0:b1, c0:c1])
+            continue
+        values, scratch = result[:count], term[:count]
+        np.multiply(columns[0:count], weights[0], out=values)
+        for k in range(1, 4):
+            np.multiply(columns[k : k + count], weights[k], out=scratch)
+            values += scratch
+        _store(values, out[b0:b1, c0:c1])
+
+
+def _fill_outside(out: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], value: float) -> None:
+    """Set every pixel of ``out`` outside rows ``[r0, r1)`` x columns ``[c0, c1)`` to ``value``."""
+    (r0, r1), (c0, c1) = rows, cols
+    if r1 <= r0 or c1 <= c0:
+        out[...] = value
+        return
+    out[:r0] = value
+    out[r1:] = value
+    out[r0:r1, :c0] = value
+    out[r0:r1, c1:] = value
 
 
 def _interpolate_columns(source: np.ndarray, c0: int, c1: int, shift: int, fraction: float, clamped: bool) -> np.ndarray:
