@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from flows.correction import correct_timepoint
 from flows.fusion import fuse_window
+from flows.inputs import flow_config
 from flows.outcomes import failure_message
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
@@ -39,7 +40,7 @@ def process_acquisition(
     A timepoint that fails is reported and the others are still processed.
     """
     logger = get_run_logger()
-    config = config or ProcessingConfig(acquisition=acquisition)
+    config = flow_config(acquisition, config)
     if timepoints is not None:
         config = config.model_copy(update={"timepoints": timepoints})
     selection = list(selected_timepoints(config, discover_acquisition(config.acquisition, config.layout)))

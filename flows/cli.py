@@ -13,13 +13,25 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from isoview_core.cli import _fail, app, console
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion.config import TemporalConfig
-from isoview_core.service.config import ExecutionConfig, ServiceConfig, WatchConfig, example_config_yaml, load_service_config
+from isoview_core.service.config import (
+    ExecutionConfig,
+    ServiceConfig,
+    WatchConfig,
+    example_config_yaml,
+    load_service_config,
+)
 from isoview_core.timepoints import parse_timepoints
 
 __all__ = ["app"]
@@ -31,13 +43,12 @@ class TaskRunnerKind(str, Enum):
 
 
 def _quiet_prefect_console() -> None:
-    """Keep Prefect's per-run INFO lines out of the terminal (they still reach the UI): the progress bars say it."""
-    from prefect.logging.handlers import PrefectConsoleHandler
+    """Keep Prefect's per-run INFO lines out of the terminal (they still reach the UI): the progress bars say it.
 
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.WARNING)
+    Prefect configures its console handler lazily from this setting, so it must be set before Prefect is imported.
+    """
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # not --verbose
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 def _service_config(
@@ -72,6 +83,27 @@ def _temporal(config_file: Path | None, window: int | None) -> dict | None:
     return base.model_copy(update={"window": window}).model_dump()
 
 
+def _processing_overrides(
+    config_file: Path | None, window: int | None, no_diagnostics: bool, archive_raw: bool, delete_raw_after_verify: bool, **fields: object
+) -> dict:
+    """The ``processing`` fields the command line sets (None: keep the config file's value)."""
+    return {
+        **fields,
+        "temporal": _temporal(config_file, window),
+        "save_diagnostics": False if no_diagnostics else None,
+        "archive": _archive(archive_raw, delete_raw_after_verify),
+    }
+
+
+def _archive(archive_raw: bool, delete_raw_after_verify: bool) -> dict | None:
+    """An ``archive`` override from the flags (None keeps the config file's)."""
+    if not archive_raw:
+        if delete_raw_after_verify:
+            _fail("--delete-raw-after-verify needs --archive-raw: raw stacks are deleted only once their archive is verified")
+        return None
+    return {"enabled": True, "delete_raw_after_verify": delete_raw_after_verify}
+
+
 class _WatchDisplay:
     """Live progress of a watcher: bars for timepoints corrected and fused, a line per problem."""
 
@@ -102,10 +134,10 @@ def _watch_progress() -> Progress:
 
 def _run_watcher(config: ServiceConfig, *, expected: int | None = None):
     """Run the watcher with a live display; returns its summary."""
+    _quiet_prefect_console()
     from flows.submission import make_submitter
     from flows.watcher import AcquisitionWatcher
 
-    _quiet_prefect_console()
     with _watch_progress() as progress:
         watcher = AcquisitionWatcher(config, make_submitter(config), on_event=_WatchDisplay(progress, expected))
         try:
@@ -129,17 +161,16 @@ def watch(
     task_runner: TaskRunnerKind | None = typer.Option(None, help="Parallel tasks in threads (default) or on Dask."),
     dask_address: str | None = typer.Option(None, help="Dask scheduler tcp://host:8786 (default: a local cluster)."),
     no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the fusion diagnostic PNGs."),
+    archive_raw: bool = typer.Option(False, "--archive-raw", help="Archive each raw stack losslessly and verify it (beside the acquisition)."),
+    delete_raw_after_verify: bool = typer.Option(False, "--delete-raw-after-verify", help="With --archive-raw: delete each raw stack once its archive is verified."),
 ) -> None:
     """Watch an acquisition as it is recorded: correct each complete timepoint, fuse each filled window."""
     config = _service_config(
         acquisition,
         config_file,
-        processing={
-            "corrected_dir": corrected,
-            "fused_dir": output,
-            "temporal": _temporal(config_file, window),
-            "save_diagnostics": False if no_diagnostics else None,
-        },
+        processing=_processing_overrides(
+            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, corrected_dir=corrected, fused_dir=output
+        ),
         watch={"polling": polling, "idle_timeout_s": idle_timeout},
         execution={"deployment": deployment, "task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
     )
@@ -163,19 +194,19 @@ def run(
     task_runner: TaskRunnerKind | None = typer.Option(None, help="Parallel tasks in threads (default) or on Dask."),
     dask_address: str | None = typer.Option(None, help="Dask scheduler tcp://host:8786 (default: a local cluster)."),
     no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the fusion diagnostic PNGs."),
+    archive_raw: bool = typer.Option(False, "--archive-raw", help="Archive each raw stack losslessly and verify it (beside the acquisition)."),
+    delete_raw_after_verify: bool = typer.Option(False, "--delete-raw-after-verify", help="With --archive-raw: delete each raw stack once its archive is verified."),
 ) -> None:
     """Process a whole acquisition or a range (backfill, reruns) with the service's flows, visible in the Prefect UI."""
     config = _service_config(
         acquisition,
         config_file,
-        processing={
-            "timepoints": parse_timepoints(timepoints),
-            "overwrite": overwrite or None,
-            "temporal": _temporal(config_file, window),
-            "save_diagnostics": False if no_diagnostics else None,
-        },
+        processing=_processing_overrides(
+            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, timepoints=parse_timepoints(timepoints), overwrite=overwrite or None
+        ),
         execution={"task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
     )
+    _quiet_prefect_console()
     from flows.acquisition import process_acquisition
     from flows.runners import make_task_runner
 
@@ -277,3 +308,37 @@ def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -
         highlight=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def doctor(
+    acquisition: Path = typer.Argument(..., help="Acquisition folder to check."),
+    corrected: Path | None = typer.Option(None, "--corrected", help="Corrected root (default: <acquisition>.corrected)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Fused root (default: <acquisition>.fused)."),
+) -> None:
+    """Check an acquisition before a run: layout, XMLs, stack sizes, backgrounds, free disk; exit 1 on any error."""
+    from rich.text import Text
+
+    from isoview_core.doctor import diagnose_acquisition, size_text
+
+    try:
+        config = ProcessingConfig(acquisition=acquisition, corrected_dir=corrected, fused_dir=output)
+    except ValueError as error:
+        _fail(str(error).splitlines()[0])
+    report = diagnose_acquisition(config)
+    styles = {"ok": "green", "warning": "yellow", "error": "red"}
+    for finding in report.checks:
+        console.print(Text.assemble((f"{finding.level:>7}", styles[finding.level]), " ", finding.message), highlight=False, soft_wrap=True)
+    free = ", ".join(f"{size_text(space.free_bytes)} free on {space.path}" for space in report.output_space) or "free space unknown"
+    console.print(
+        f"\n{report.specimens} specimen(s), {report.timepoints} timepoint(s), {report.stacks} stacks, {size_text(report.raw_bytes)} raw; "
+        f"expected output about {size_text(report.expected_output_bytes)} (corrected {size_text(report.expected_corrected_bytes)}, "
+        f"fused {size_text(report.expected_fused_bytes)}); {free}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = Text(f"{errors} error(s), {warnings} warning(s)", style="red" if errors else "yellow" if warnings else "green")
+    console.print(verdict)
+    if errors:
+        raise typer.Exit(1)

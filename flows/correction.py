@@ -7,12 +7,14 @@ from pathlib import Path
 from prefect import flow, tags
 
 from flows.artifacts import publish_correction_table
+from flows.inputs import flow_config
 from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.timepoint import CorrectedStackRecord, copy_channel_xmls
 from isoview_core.errors import IsoviewError
+from tasks.archive import archive_stack_task
 from tasks.correction import correct_stack_task
 
 
@@ -26,9 +28,10 @@ def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: 
 
     Every stack is a task (retried once on I/O errors, cached from its input's identity). A bad
     stack fails its task with a one-line error; the others still finish, then the flow fails with
-    all the errors, so the UI shows exactly which files are wrong.
+    all the errors, so the UI shows exactly which files are wrong. With ``config.archive`` enabled,
+    each corrected raw stack is then archived losslessly and verified (and, only if asked, deleted).
     """
-    config = config or ProcessingConfig(acquisition=acquisition)
+    config = flow_config(acquisition, config)
     files = discover_acquisition(config.acquisition, config.layout).timepoint(specimen, timepoint)
     copy_channel_xmls(config, files)
     with tags(f"SPM{specimen:02d}", f"TM{timepoint:06d}"):
@@ -39,6 +42,10 @@ def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: 
     states = settled_states(futures)
     records = [state.result() for state in states if state.is_completed()]
     errors = list(files.missing) + [failure_message(state) for state in states if not state.is_completed()]
+    if config.archive.enabled:  # after the correction: with deletion on, the raw stack must have been read first
+        corrected = [stack for stack, state in zip(files.stacks, states, strict=True) if state.is_completed()]
+        archives = [archive_stack_task.submit(config, config.archive, stack) for stack in corrected]
+        errors += [failure_message(state) for state in settled_states(archives) if not state.is_completed()]
     publish_correction_table(specimen, timepoint, records, errors)
     if errors:
         raise IsoviewError(f"SPM{specimen:02d} TM{timepoint:06d}: {len(errors)} stack(s) failed: " + " | ".join(errors))

@@ -9,6 +9,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from flows.artifacts import publish_fusion_parameters
+from flows.inputs import flow_config
 from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
@@ -55,7 +56,7 @@ def fuse_window(
     the last timepoint on disk is not the end, and pairs whose window is not complete wait.
     """
     logger = get_run_logger()
-    config = config or ProcessingConfig(acquisition=acquisition)
+    config = flow_config(acquisition, config)
     found = discover_acquisition(config.acquisition, config.layout)
     on_disk = found.timepoints(specimen)
     first, last = on_disk[0], on_disk[-1]

@@ -25,19 +25,29 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from flows.problems import publish_problems
 from flows.submission import ServerUnavailable, Submitter
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
-from isoview_core.naming import output_timepoint_folder
+from isoview_core.naming import output_timepoint_dir_name, output_timepoint_folder
 from isoview_core.service.config import ServiceConfig
-from isoview_core.service.journal import service_dir
+from isoview_core.service.journal import record_problem, service_dir
 from isoview_core.service.lock import WatcherLock
 from isoview_core.service.progress import is_timepoint_corrected, is_timepoint_fused
 from isoview_core.service.readiness import timepoint_readiness
 from isoview_core.service.schedule import FusionSchedule
 
 logger = logging.getLogger(__name__)
+
+DISK_FULL_MARKERS = ("No space left on device", "[Errno 28]", "There is not enough space on the disk")
+"""How a full disk shows in an error message (Linux/macOS errno 28, Windows)."""
+
+
+def is_disk_full(message: str) -> bool:
+    """Whether a job failed because its output disk was full (worth retrying once space is back)."""
+    return any(marker in message for marker in DISK_FULL_MARKERS)
+
 
 EventKind = Literal["waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
 
@@ -109,7 +119,9 @@ class AcquisitionWatcher:
         self._queued: set[tuple[int, int]] = set()
         self._waiting: dict[tuple[int, int], str] = {}
         self._cleaned: set[tuple[int, int]] = set()
+        self._first_seen: dict[tuple[int, int], float] = {}
         self._busy = 0
+        self._retries: list[tuple[float, _Job]] = []
         self._last_change = time.time()
         self._stop = threading.Event()
 
@@ -159,8 +171,9 @@ class AcquisitionWatcher:
         idle_timeout = self.config.watch.idle_timeout_s
         while not self._stop.is_set():
             self._reconcile(acquisition)
+            self._resubmit_due()
             self._drain_inbox(timeout=self.config.watch.scan_interval_s)
-            idle = self._busy == 0 and self._jobs.empty()
+            idle = self._busy == 0 and self._jobs.empty() and not self._retries
             if idle_timeout is not None and idle and time.time() - self._last_change > idle_timeout:
                 self._finish(acquisition)
                 return
@@ -185,6 +198,9 @@ class AcquisitionWatcher:
         job, error = payload
         self._busy -= 1
         self._last_change = time.time()
+        if error is not None and is_disk_full(error):
+            self._retry_later(job, error)
+            return
         if job.kind == "correct":
             [t] = job.timepoints
             self._queued.discard((job.specimen, t))
@@ -242,7 +258,8 @@ class AcquisitionWatcher:
             self._waiting[(specimen, t)] = readiness.reason
             self._last_change = now
             self._emit("waiting", specimen, (t,), readiness.reason)
-        stalled = later_started and readiness.last_write and now - readiness.last_write > self.config.watch.stalled_after_s
+        since = readiness.last_write or self._first_seen.setdefault((specimen, t), now)  # no size yet (e.g. a bad XML): since first seen
+        stalled = later_started and now - since > self.config.watch.stalled_after_s
         if stalled:
             self._waiting.pop((specimen, t), None)
             schedule.settle(t)
@@ -250,6 +267,8 @@ class AcquisitionWatcher:
 
     def _queue_fusions(self, acquisition: Acquisition, specimen: int, ready: list[int], *, acquisition_finished: bool) -> None:
         """Submit the timepoints whose window is filled; those already fused on disk only count as done."""
+        if not self.config.watch.fusion:
+            return
         schedule = self._schedules[specimen]
         if not acquisition_finished:
             done = [t for t in ready if is_timepoint_fused(self.processing, acquisition, specimen, t)]
@@ -257,6 +276,8 @@ class AcquisitionWatcher:
             ready = [t for t in ready if t not in set(done)]
         if not ready:
             return
+        for t in ready:
+            self._clean_partials(specimen, t)
         schedule.submit(ready)
         last_needed = max(ready) + (0 if acquisition_finished else self.processing.temporal.window)
         self._submit(_Job((last_needed, 1, next(self._sequence)), "fuse", specimen, tuple(ready), acquisition_finished))
@@ -281,10 +302,25 @@ class AcquisitionWatcher:
         if (specimen, t) in self._cleaned:
             return
         self._cleaned.add((specimen, t))
-        for root in (self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir()):
-            folder = output_timepoint_folder(root, specimen, t)
+        fused_root = self.processing.resolved_fused_dir()
+        diagnostics = fused_root / "diagnostics" / output_timepoint_dir_name(t)
+        folders = [output_timepoint_folder(root, specimen, t) for root in (self.processing.resolved_corrected_dir(), fused_root)]
+        for folder in [*folders, diagnostics, *(diagnostics.glob("cam*") if diagnostics.is_dir() else [])]:
             for removed in remove_stale_partials(folder, older_than_s=0):
                 logger.info("removed the partial output %s of an interrupted run", removed)
+
+    def _retry_later(self, job: _Job, error: str) -> None:
+        """A full disk is transient: report it, keep the job and submit it again after ``disk_full_retry_s``."""
+        delay = self.config.watch.disk_full_retry_s
+        self._problem(job.specimen, job.timepoints, f"{error} (retrying in {delay:.0f} s)")
+        self._retries.append((time.time() + delay, job))
+
+    def _resubmit_due(self) -> None:
+        now = time.time()
+        due = [job for when, job in self._retries if when <= now]
+        self._retries = [(when, job) for when, job in self._retries if when > now]
+        for job in due:
+            self._submit(job)
 
     # ---------------------------------------------------------------- working
 
@@ -318,8 +354,11 @@ class AcquisitionWatcher:
     # ---------------------------------------------------------------- reporting
 
     def _problem(self, specimen: int, timepoints: tuple[int, ...], message: str) -> None:
+        """Keep the problem in the summary, ``service/problems.jsonl`` and the UI's problem table."""
         self.summary.problems.append(message)
         logger.error("%s", message)
+        record_problem(self.processing, specimen, list(timepoints), message)
+        publish_problems(self.processing)
         self._emit("problem", specimen, timepoints, message)
 
     def _emit(self, kind: EventKind, specimen: int, timepoints: tuple[int, ...], message: str = "") -> None:

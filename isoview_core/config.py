@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from isoview_core.archive import ArchiveConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.fusion.config import FusionConfig, TemporalConfig
@@ -40,6 +41,7 @@ class ProcessingConfig(BaseModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Opt-in lossless, verified archive of the raw stacks.")
     save_diagnostics: bool = Field(True, description="Write the fusion diagnostic PNGs.")
     overwrite: bool = Field(False, description="Recompute outputs that already exist.")
 

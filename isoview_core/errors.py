@@ -19,5 +19,9 @@ class StackSizeError(IsoviewError):
     """A raw ``.stack`` file's size does not match the dimensions its XML declares."""
 
 
+class StackContentError(IsoviewError):
+    """A raw stack has the right size but holds no image (every pixel zero)."""
+
+
 class FormatError(IsoviewError):
     """A volume file cannot be read or written in the requested format."""

@@ -41,3 +41,19 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def raw_data_guard():
+    """Fail the session if isoview code modified or deleted raw data (rules: tests/raw_guard.py).
+
+    Only ``isoview_core.archive._delete_verified_raw`` may delete raw data; tests and the
+    simulator may write it. Violations are collected during the session and reported here.
+    """
+    from raw_guard import GUARD
+
+    GUARD.start()
+    yield GUARD
+    GUARD.stop()
+    if GUARD.violations:
+        pytest.fail(GUARD.report(), pytrace=False)

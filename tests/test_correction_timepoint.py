@@ -87,3 +87,12 @@ def test_klb_output_round_trips_the_same_volume(corrected, small_acquisition, tm
     ome = corrected_paths(zarr_config.resolved_corrected_dir(), 0, 0, 0, 0)
     assert np.array_equal(read_volume(klb.volume), np.asarray(read_volume(ome.volume)))
     assert json.loads(klb.record.read_text())["format"] == "klb"
+
+
+def test_an_all_zero_stack_is_an_error_naming_it_and_the_others_are_corrected(acquisition_copy, tmp_path):
+    stack = next((acquisition_copy / "SPM00" / "TM00000" / "ANG000").glob("*CM1*.stack"))
+    stack.write_bytes(bytes(stack.stat().st_size))
+    reports = process_dataset(ProcessingConfig(acquisition=acquisition_copy, corrected_dir=tmp_path / "out", timepoints=[0]))
+    [error] = reports[0].errors
+    assert [r.camera for r in reports[0].records] == [0, 2, 3]
+    assert error.startswith(str(stack)) and "every pixel of all 48 planes is 0" in error

@@ -42,3 +42,19 @@ def test_run_corrects_and_fuses_then_skips_finished_work(prefect_harness, small_
     assert result.exit_code == 0 and "fused 0 pairs" in result.output
     journal = read_journal(ProcessingConfig(acquisition=small_acquisition, fused_dir=tmp_path / "f"))
     assert sorted(e["event"] for e in journal).count("corrected") == 8
+
+
+def test_run_with_archive_verifies_each_raw_stack_and_deletes_only_then(prefect_harness, acquisition_copy, tmp_path):
+    import json
+
+    stacks = sorted(acquisition_copy.rglob("*.stack"))
+    result = runner.invoke(app, ["run", str(acquisition_copy), "--no-fusion", "--archive-raw", "--delete-raw-after-verify"])
+    assert result.exit_code == 0, result.output
+    assert not [stack for stack in stacks if stack.exists()]  # every raw stack archived, verified, then deleted
+    records = [json.loads(path.read_text()) for path in (tmp_path / "acquisition.archive").rglob("*.archive.json")]
+    assert len(records) == len(stacks) and all(r["verified"] and r["deleted_raw"] for r in records)
+
+
+def test_delete_raw_without_archive_is_refused(small_acquisition):
+    result = runner.invoke(app, ["run", str(small_acquisition), "--delete-raw-after-verify"])
+    assert result.exit_code == 2 and "needs --archive-raw" in result.output

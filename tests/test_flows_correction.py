@@ -59,3 +59,17 @@ def test_the_flow_publishes_a_table_of_its_stacks(prefect_harness, small_acquisi
     assert [row["camera"] for row in rows] == [record.camera for record in records]
     assert [row["dead pixels"] for row in rows] == [record.defective_pixels for record in records]
     assert rows[0]["compression"] == round(records[0].compression_ratio, 2)
+
+
+def test_a_flow_refuses_paths_outside_the_data_roots(prefect_harness, small_acquisition, tmp_path, monkeypatch):
+    import pytest
+
+    from isoview_core.errors import IsoviewError
+
+    monkeypatch.setenv("ISOVIEW_DATA_ROOTS", str(tmp_path))
+    with pytest.raises(IsoviewError, match="outside the allowed data roots"):
+        correct_timepoint(small_acquisition, 0, 0, ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "c"))
+    other = ProcessingConfig(acquisition=tmp_path / "elsewhere")
+    monkeypatch.delenv("ISOVIEW_DATA_ROOTS")
+    with pytest.raises(IsoviewError, match="config given is for another acquisition"):
+        correct_timepoint(small_acquisition, 0, 0, other)

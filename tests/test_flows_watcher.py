@@ -124,34 +124,101 @@ def _start_watcher(root: Path, prefect_home: Path) -> subprocess.Popen:
     return subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_mid_timepoint(config: ProcessingConfig, watcher: subprocess.Popen, timeout_s: float = 300) -> int:
-    """Wait until one timepoint after the first has some but not all of its stacks corrected; return it."""
+def _wait_for(condition, watcher: subprocess.Popen, what: str, timeout_s: float = 300) -> None:
+    """Poll `condition()` every 20 ms while the watcher runs."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert watcher.poll() is None, watcher.stdout.read()
-        done = Counter(e["timepoint"] for e in read_journal(config) if e["event"] == "corrected")
-        partly = [t for t, count in done.items() if t > 0 and 0 < count < 4]
-        if partly:
-            return partly[0]
+        if condition():
+            return
+        assert watcher.poll() is None, f"the watcher ended before {what}: {watcher.stdout.read()}"
         time.sleep(0.02)
-    raise AssertionError("the watcher never reached the middle of a timepoint")
+    raise AssertionError(f"the watcher never reached {what}")
 
 
-def test_watcher_killed_in_the_middle_of_a_timepoint_resumes_with_nothing_missing_or_repeated(prefect_harness, batch_reference, tmp_path):
+def _journal_counts(config: ProcessingConfig, event: str) -> Counter:
+    return Counter(e["timepoint"] for e in read_journal(config) if e["event"] == event)
+
+
+def test_watcher_killed_in_catch_up_correction_and_fusion_resumes_with_nothing_missing_or_repeated(prefect_harness, batch_reference, tmp_path):
     root = tmp_path / "acquisition"
     simulate_acquisition(root, LIVE)
     config = processing_config(root)
-    first = _start_watcher(root, tmp_path / "prefect")
-    interrupted = _wait_mid_timepoint(config, first)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
-    before = {e["timepoint"] for e in read_journal(config) if e["event"] == "corrected"}
-    assert interrupted in before
+    lock = config.resolved_fused_dir() / "service" / "watcher.lock"
+    kill_points = {
+        "the catch-up scan": lambda: lock.is_file() and lock.stat().st_size > 0,
+        "the middle of a timepoint's correction": lambda: any(0 < n < 4 for t, n in _journal_counts(config, "corrected").items() if t > 0),
+        "the middle of a fusion": lambda: 0 < sum(_journal_counts(config, "fused").values()) < 2 * LIVE.timepoints,
+    }
+    for what, reached in kill_points.items():
+        watcher = _start_watcher(root, tmp_path / "prefect")
+        _wait_for(reached, watcher, what)
+        os.killpg(watcher.pid, signal.SIGKILL)
+        watcher.wait()
 
-    second = _start_watcher(root, tmp_path / "prefect")
-    output, _ = second.communicate(timeout=600)
-    assert second.returncode == 0, output
+    last = _start_watcher(root, tmp_path / "prefect")
+    output, _ = last.communicate(timeout=600)
+    assert last.returncode == 0, output
 
     assert_each_step_done_once(config)
     assert_same_outputs(config, batch_reference)
     assert_no_partial_outputs(config)
+
+
+class RecordingSubmitter:
+    """Records the jobs the watcher submits, in order, and does no work (scheduling only)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        self.calls.append(("correct", timepoint))
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        self.calls.append(("fuse", tuple(timepoints), acquisition_finished))
+
+
+def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: AcquisitionWatcher) -> None:
+    """A flat-layout acquisition growing one timepoint per interval, stacks written in two halves;
+    every write also floods the watcher with duplicate wake-ups."""
+    from isoview_core.metadata import write_channel_xml
+    from isoview_core.naming import raw_stack_name
+
+    shape = (4, 16, 12)
+    for channel, cameras in {0: (0, 1), 1: (2, 3)}.items():
+        attributes = {"dimensions": ",".join([f"{shape[2]}x{shape[1]}x{shape[0]}"] * 2), "z_step": "2.0", "camera": "".join(map(str, cameras))}
+        write_channel_xml(root / f"ch{channel:02d}_spec00.xml", {**attributes, "stack_direction": "Z" if channel == 0 else "Y"})
+    plane = np.zeros(shape[1:], "<u2").tobytes()
+    for t in range(count):
+        for half in range(2):
+            for camera in range(4):
+                with open(root / raw_stack_name(0, t, camera, camera // 2), "ab") as stack:
+                    stack.write(plane * (shape[0] // 2))
+                for _ in range(5):
+                    flood._inbox.put(("wake", None))
+            time.sleep(interval_s / 2)
+
+
+def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+    root = tmp_path / "flat"
+    root.mkdir()
+    config = ServiceConfig(
+        processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
+        watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2, idle_timeout_s=1.5),
+    )
+    submitter = RecordingSubmitter()
+    watcher = AcquisitionWatcher(config, submitter)
+    microscope = threading.Thread(target=_write_flat_timepoints, args=(root, 6, 0.4, watcher))
+    microscope.start()
+    summary = watcher.run()
+    microscope.join()
+
+    corrections = [call[1] for call in submitter.calls if call[0] == "correct"]
+    assert corrections == list(range(6))
+    fusions = [call for call in submitter.calls if call[0] == "fuse"]
+    fused = [t for call in fusions for t in call[1]]
+    assert sorted(fused) == list(range(6))  # every timepoint fused exactly once
+    assert [call[2] for call in fusions].count(True) == 1 and fusions[-1][1] == (5,)  # only the tail waits for the end
+    for call in fusions[:-1]:  # a live fusion comes after the correction of the last timepoint of its windows
+        last_in_window = min(max(call[1]) + 1, 5)
+        assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
+    assert summary.problems == []

@@ -34,6 +34,7 @@ from isoview_core.correction.orientation import Orientation
 from isoview_core.correction.projections import CoordinateMasks, MaxProjections
 from isoview_core.correction.segmentation import ReducedSegmentation, ThresholdLevel, segment_full_resolution
 from isoview_core.correction.stats import hazen_percentile, matlab_subsample, matlab_subsample_indices, round_half_away
+from isoview_core.errors import StackContentError
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,9 @@ def correct_stack(
         if background_frame is None:
             samples = matlab_subsample(slab, config.subsample_factor, start)
             raw_samples.append(samples[samples > 0])
+    if statistics.count and not statistics.mean().any():
+        name = getattr(source, "path", "stack")
+        raise StackContentError(f"{name}: every pixel of all {planes} planes is 0 (camera off, or no exposure?): nothing to correct")
     if background_frame is not None:
         background_value, background_source = scalar_background(background_frame, config.background_file_percentile), "image"
     else:

@@ -19,12 +19,14 @@ class WatchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    fusion: bool = Field(True, description="Fuse each filled window; off = correction and compression only (fuse later with `isoview run`).")
     polling: bool = Field(False, description="Poll the folder instead of OS events (network drives, SMB/NFS shares).")
     scan_interval_s: float = Field(2.0, gt=0, description="Reconciliation scan period: events are hints, the scan is the truth.")
     settle_s: float = Field(2.0, ge=0, description="A full-size stack counts as written once unchanged this long (or once the next timepoint starts).")
     stalled_after_s: float = Field(
         600.0, gt=0, description="A timepoint still incomplete this long after a later one completed is given up and reported as a problem."
     )
+    disk_full_retry_s: float = Field(60.0, gt=0, description="A job that failed on a full disk is retried after this long (its partial output is removed).")
     idle_timeout_s: float | None = Field(
         None, gt=0, description="End of acquisition: after this long without new data, fuse the tail with one-sided windows and stop. None = run until stopped."
     )

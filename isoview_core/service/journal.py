@@ -1,6 +1,6 @@
-"""An append-only journal of the work the service did (one JSON line per corrected stack, estimate
-and fused pair), beside the fused outputs: what ran when, on which host, and proof that nothing
-was processed twice."""
+"""Append-only logs beside the fused outputs: the journal of the work the service did (one JSON
+line per corrected stack, estimate and fused pair: what ran when, on which host, and proof that
+nothing was processed twice) and the problems it met (one line each, naming file and problem)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from isoview_core.config import ProcessingConfig
 
 JOURNAL_NAME = "journal.jsonl"
+PROBLEMS_NAME = "problems.jsonl"
 
 
 def service_dir(config: ProcessingConfig) -> Path:
@@ -21,21 +22,21 @@ def service_dir(config: ProcessingConfig) -> Path:
     return config.resolved_fused_dir() / "service"
 
 
-def record_work(config: ProcessingConfig, event: str, **fields: Any) -> None:
-    """Append one line ``{"time", "event", "host", "pid", **fields}`` to the journal (one ``write``: atomic when appending)."""
+def _append(config: ProcessingConfig, name: str, entry: dict[str, Any]) -> None:
+    """Append one JSON line with time, host and pid (one ``write``: atomic when appending)."""
     folder = service_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"time": time.time(), "event": event, "host": socket.gethostname(), "pid": os.getpid(), **fields}) + "\n"
-    descriptor = os.open(folder / JOURNAL_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    line = json.dumps({"time": time.time(), "host": socket.gethostname(), "pid": os.getpid(), **entry}) + "\n"
+    descriptor = os.open(folder / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(descriptor, line.encode())
     finally:
         os.close(descriptor)
 
 
-def read_journal(config: ProcessingConfig) -> list[dict[str, Any]]:
-    """Every journal entry, oldest first (a torn last line from a killed process is skipped)."""
-    path = service_dir(config) / JOURNAL_NAME
+def _read(config: ProcessingConfig, name: str) -> list[dict[str, Any]]:
+    """Every entry of a log, oldest first (a torn last line from a killed process is skipped)."""
+    path = service_dir(config) / name
     if not path.is_file():
         return []
     entries = []
@@ -45,3 +46,23 @@ def read_journal(config: ProcessingConfig) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return entries
+
+
+def record_work(config: ProcessingConfig, event: str, **fields: Any) -> None:
+    """Journal one piece of work done: ``event`` (corrected, estimated, fused, archived) and what it was about."""
+    _append(config, JOURNAL_NAME, {"event": event, **fields})
+
+
+def read_journal(config: ProcessingConfig) -> list[dict[str, Any]]:
+    """Every journal entry, oldest first."""
+    return _read(config, JOURNAL_NAME)
+
+
+def record_problem(config: ProcessingConfig, specimen: int, timepoints: list[int], message: str) -> None:
+    """Log a problem the service met: the timepoints it concerns and the one-line message."""
+    _append(config, PROBLEMS_NAME, {"specimen": specimen, "timepoints": timepoints, "message": message})
+
+
+def read_problems(config: ProcessingConfig) -> list[dict[str, Any]]:
+    """Every problem logged, oldest first."""
+    return _read(config, PROBLEMS_NAME)
