@@ -368,6 +368,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     }
     return {
         "settings": settings,
+        "acquisition_root": str(root),
+        "started_unix": microscope.started,
         "raw_bytes_per_timepoint": raw_bytes,
         "raw_mb_per_timepoint": raw_bytes / 1e6,
         "prefect_startup_s": prefect_startup_s,

@@ -4,6 +4,8 @@ of the deployments served by ``isoview serve`` on a Prefect server and its worke
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from isoview_core.errors import IsoviewError
@@ -72,21 +74,35 @@ class DeploymentSubmitter:
         }
         self._run("fuse", parameters, lambda fallback: fallback.fuse(specimen, timepoints, acquisition_finished=acquisition_finished))
 
-    def _run(self, kind: str, parameters: dict, fallback) -> None:
+    def _run(self, kind: str, parameters: dict, fallback: Callable[[InProcessSubmitter], None]) -> None:
+        import httpx
         from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
 
         name = f"{FLOW_NAMES[kind]}/{self.deployment}"
         try:
             flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False)
-        except Exception as error:
-            if self._fallback is not None:
-                logger.warning("Prefect server unavailable (%s): running %s in this process", error, name)
+        except ObjectNotFound as error:
+            raise IsoviewError(f"{name}: no such deployment on the Prefect server (start `isoview serve --name {self.deployment}`)") from error
+        except (httpx.TransportError, OSError) as error:
+            if self._fallback is None:
+                raise ServerUnavailable(f"{name}: cannot reach the Prefect server ({error})") from error
+            logger.warning("Prefect server unavailable (%s): running %s in this process, embedded", error, name)
+            with _embedded_prefect():
                 fallback(self._fallback)
-                return
-            raise ServerUnavailable(f"{name}: cannot submit to the Prefect server ({error})") from error
+            return
         if not flow_run.state or not flow_run.state.is_completed():
             message = flow_run.state.message if flow_run.state else "no final state"
             raise IsoviewError(f"{name} run {flow_run.name}: {message}")
+
+
+@contextmanager
+def _embedded_prefect() -> Iterator[None]:
+    """Run flows on Prefect's embedded server (its local database) while the configured one is down."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        yield
 
 
 def make_submitter(config: ServiceConfig) -> Submitter:

@@ -111,3 +111,65 @@ def test_a_full_disk_fails_cleanly_and_is_retried_once_space_is_back(prefect_har
     assert not list(outputs.rglob(f"*{PARTIAL_MARKER}*"))  # the failed write left nothing behind
     assert len(list(outputs.glob("SPM00/TM*/*.ome.zarr"))) == 8
     assert _checksums(root) == before
+
+
+class FlakyServerSubmitter:
+    """A Prefect server that is down for the first `outages` submissions, then accepts them."""
+
+    def __init__(self, outages: int) -> None:
+        self.outages = outages
+        self.done: list[tuple] = []
+
+    def _submit(self, job: tuple) -> None:
+        from flows.submission import ServerUnavailable
+
+        if self.outages:
+            self.outages -= 1
+            raise ServerUnavailable("correct-timepoint/isoview: cannot reach the Prefect server ([Errno 111] Connection refused)")
+        self.done.append(job)
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        self._submit(("correct", timepoint))
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        self._submit(("fuse", tuple(timepoints)))
+
+
+def test_a_server_outage_keeps_the_queue_and_submits_when_it_is_back(tiny_acquisition):
+    config = ServiceConfig(
+        processing=ProcessingConfig(acquisition=tiny_acquisition, fused_dir=tiny_acquisition.parent / "outage.fused"),
+        watch=WatchConfig(scan_interval_s=0.05, settle_s=0.0, idle_timeout_s=1.0),
+    )
+    submitter = FlakyServerSubmitter(outages=3)
+    summary = AcquisitionWatcher(config, submitter).run()
+    corrections = [job[1] for job in submitter.done if job[0] == "correct"]
+    fused = sorted(t for job in submitter.done if job[0] == "fuse" for t in job[1])
+    assert corrections == list(range(TINY.timepoints)) and fused == list(range(TINY.timepoints))
+    assert summary.problems == [] and submitter.outages == 0
+
+
+def test_the_deployment_submitter_reports_a_dead_server_or_falls_back_to_in_process(tmp_path, monkeypatch):
+    import flows.submission
+    from flows.submission import DeploymentSubmitter, ServerUnavailable
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    ran: list[tuple] = []
+
+    class RecordingInProcess:
+        def __init__(self, config: ServiceConfig) -> None:
+            pass
+
+        def correct(self, specimen: int, timepoint: int) -> None:
+            from prefect.settings import PREFECT_API_URL
+
+            ran.append((timepoint, PREFECT_API_URL.value()))  # the fallback runs embedded, not on the dead server
+
+    monkeypatch.setattr(flows.submission, "InProcessSubmitter", RecordingInProcess)
+    processing = ProcessingConfig(acquisition=tmp_path)
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
+        down = ServiceConfig(processing=processing, execution={"deployment": "isoview"})
+        with pytest.raises(ServerUnavailable, match="correct-timepoint/isoview: cannot reach the Prefect server"):
+            DeploymentSubmitter(down, "isoview").correct(0, 3)
+        fallback = ServiceConfig(processing=processing, execution={"deployment": "isoview", "fallback_in_process": True})
+        DeploymentSubmitter(fallback, "isoview").correct(0, 3)
+    assert ran == [(3, None)]

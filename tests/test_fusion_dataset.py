@@ -97,3 +97,20 @@ def test_missing_corrected_stack_is_a_one_line_error(small_acquisition, tmp_path
     report = fuse(config)
     assert report.fused == [] and len(report.errors) >= 2
     assert all("\n" not in error and "corrected stack missing" in error for error in report.errors[:2])
+
+
+def test_a_failed_registration_is_a_one_line_error_naming_the_pair(fused, monkeypatch, tmp_path):
+    import isoview_core.fusion.pair as pair_module
+
+    config, _ = fused
+
+    def no_overlap(*args, **kwargs):
+        raise ValueError("registration: the two cameras' slabs do not overlap at the estimated offset")
+
+    monkeypatch.setattr(pair_module, "estimate_registration", no_overlap)
+    retry = config.model_copy(update={"fused_dir": tmp_path / "fused", "timepoints": [0]})
+    report = fuse(retry)
+    estimation_errors = [error for error in report.errors if "do not overlap" in error]
+    expected = [f"{FusedPaths(tmp_path / 'fused', pair_id(0, pair)).estimate}: registration: the two cameras' slabs do not overlap" for pair in (0, 1)]
+    assert [error.split(" at the")[0] for error in estimation_errors] == expected
+    assert report.fused == []  # without an estimate nothing is fused, and the run still ends with its report

@@ -287,9 +287,12 @@ def estimate_pair_parameters(
     timings = {"read": time.perf_counter() - tic}
 
     tic = time.perf_counter()
-    registration = estimate_registration(
-        reference, second, transition_map=_shift_map(pre_map, first), scaling=data.scaling, config=config, method=config.registration_method
-    )
+    try:
+        registration = estimate_registration(
+            reference, second, transition_map=_shift_map(pre_map, first), scaling=data.scaling, config=config, method=config.registration_method
+        )
+    except ValueError as error:  # e.g. no overlap left: name the pair, keep the service going
+        raise IsoviewError(f"{FusedPaths(output_root, pair).estimate}: {error}") from error
     timings["registration"] = time.perf_counter() - tic
 
     tic = time.perf_counter()
