@@ -114,3 +114,22 @@ def test_a_failed_registration_is_a_one_line_error_naming_the_pair(fused, monkey
     expected = [f"{FusedPaths(tmp_path / 'fused', pair_id(0, pair)).estimate}: registration: the two cameras' slabs do not overlap" for pair in (0, 1)]
     assert [error.split(" at the")[0] for error in estimation_errors] == expected
     assert report.fused == []  # without an estimate nothing is fused, and the run still ends with its report
+
+
+def test_estimates_with_nan_measures_round_trip_through_their_json(fused, tmp_path):
+    import math
+
+    from isoview_core.fusion.dataset import known_estimates
+    from isoview_core.fusion.pair import load_estimate
+
+    config, _ = fused
+    source = FusedPaths(config.resolved_fused_dir(), pair_id(0, 0)).estimate
+    estimate = load_estimate(source)
+    nan_parameters = estimate.parameters.model_copy(update={"intensity_ratio": float("nan")})
+    broken = estimate.model_copy(update={"parameters": nan_parameters, "registration": estimate.registration.model_copy(update={"correlation": float("nan")})})
+    target = FusedPaths(tmp_path, pair_id(0, 0)).estimate
+    target.parent.mkdir(parents=True)
+    target.write_text(broken.model_dump_json())
+    reread = load_estimate(target)
+    assert math.isnan(reread.registration.correlation) and math.isnan(reread.parameters.intensity_ratio)
+    assert math.isnan(known_estimates(tmp_path, pair_id(0, 0))[0].intensity_ratio)

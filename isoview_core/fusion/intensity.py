@@ -62,7 +62,7 @@ class IntensityCorrection(BaseModel):
     ``flag`` says which camera is multiplied by ``factor`` (>= 1): 2 camera 2, 1 camera 1, 0 none.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # NaN round-trips through JSON records
 
     background_reference: float = Field(0.0, ge=0, description="Background subtracted from camera 1 (§3.8).")
     background_second: float = Field(0.0, ge=0, description="Background subtracted from camera 2 (§3.8).")

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 import tifffile
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from isoview_core.correction.projections import MaxProjections
 from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
@@ -111,6 +111,8 @@ class FusedPaths:
 class PairEstimate(BaseModel):
     """The parameters estimated for one pair at one timepoint (``estimate.json``, the parameter store)."""
 
+    model_config = ConfigDict(ser_json_inf_nan="constants")  # NaN (a failed measure) round-trips as NaN, not null
+
     timepoint: int
     cameras: tuple[int, int]
     view: int
@@ -123,6 +125,8 @@ class PairEstimate(BaseModel):
 
 class FusionRecord(BaseModel):
     """The ``fusion.json`` contract: what was estimated for a timepoint and what was applied to fuse it."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")  # NaN (a failed measure) round-trips as NaN, not null
 
     timepoint: int
     cameras: tuple[int, int]

@@ -130,7 +130,7 @@ PYRAMID_TOLERANCE_PX = 0.25
 class RegistrationResult(BaseModel):
     """Estimated transform of the second camera onto the reference (§3.7), with its quality."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # NaN round-trips through JSON records
 
     offset_y_px: float = Field(description="Row offset (offset_rows; the original's bestXOffset).")
     offset_x_px: float = Field(description="Column offset (offset_cols; the original's bestYOffset).")

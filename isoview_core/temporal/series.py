@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class FusionParameters(BaseModel):
     """The fusion parameters of one camera pair at one timepoint (§4.1), with the factor/flag folded into ρ."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # NaN round-trips through JSON records
 
     offset_x_px: float = Field(description="Column shift of camera 2 in pixels (MATLAB bestYOffset).")
     offset_y_px: float = Field(description="Row shift of camera 2 in pixels (MATLAB bestXOffset).")
