@@ -34,7 +34,9 @@ def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: 
     config = flow_config(acquisition, config)
     files = discover_acquisition(config.acquisition, config.layout).timepoint(specimen, timepoint)
     copy_channel_xmls(config, files)
-    with tags(f"SPM{specimen:02d}", f"TM{timepoint:06d}"):
+    # tags from a bounded set only (specimen, camera, channel): Prefect 3.8 keeps one concurrency-lease
+    # thread alive per distinct tag set, so a tag per timepoint leaks threads; the TM is in the run names
+    with tags(f"SPM{specimen:02d}"):
         futures = [
             correct_stack_task.with_options(tags={f"CM{stack.camera:02d}", f"CHN{stack.channel:02d}"}).submit(config, stack)
             for stack in files.stacks

@@ -73,14 +73,14 @@ def fuse_window(
 
     needed = [t for t in estimation_timepoints(timepoints, first_timepoint=first, last_timepoint=last, temporal=config.temporal) if t in set(on_disk)]
     to_estimate = pairs_to_estimate(config.resolved_fused_dir(), pairs_of(needed), overwrite=config.overwrite)
-    with tags(f"SPM{specimen:02d}"):
-        estimates = [estimate_pair_task.with_options(tags={f"TM{pair.timepoint:06d}"}).submit(config, pair) for pair in to_estimate]
+    with tags(f"SPM{specimen:02d}"):  # no per-timepoint tags (see flows/correction.py): the TM is in the task run names
+        estimates = [estimate_pair_task.submit(config, pair) for pair in to_estimate]
         for state in settled_states(estimates):
             if not state.is_completed():  # a missing estimate is imputed by the smoothing
                 errors.append(failure_message(state))
         targets = pairs_of(timepoints)
         plan = smooth_window_task(config, specimen, sorted(timepoints), targets, first, last if acquisition_finished else None)
-        fusions = [fuse_pair_task.with_options(tags={f"TM{job.pair.timepoint:06d}"}).submit(config, job) for job in plan.jobs]
+        fusions = [fuse_pair_task.submit(config, job) for job in plan.jobs]
         states = settled_states(fusions)
     records = [state.result() for state in states if state.is_completed()]
     errors += plan.errors + [failure_message(state) for state in states if not state.is_completed()]
