@@ -42,6 +42,16 @@ class TaskRunnerKind(str, Enum):
     dask = "dask"
 
 
+# options shared by `watch` and `run`
+TASK_RUNNER_OPTION = typer.Option(None, help="Parallel tasks in threads (default) or on Dask.")
+DASK_ADDRESS_OPTION = typer.Option(None, help="Dask scheduler tcp://host:8786 (default: a local cluster).")
+NO_DIAGNOSTICS_OPTION = typer.Option(False, "--no-diagnostics", help="Skip the fusion diagnostic PNGs.")
+ARCHIVE_RAW_OPTION = typer.Option(False, "--archive-raw", help="Archive each raw stack losslessly and verify it (beside the acquisition).")
+DELETE_RAW_OPTION = typer.Option(
+    False, "--delete-raw-after-verify", help="With --archive-raw: delete each raw stack once its archive is verified."
+)
+
+
 def _quiet_prefect_console() -> None:
     """Keep Prefect's per-run INFO lines out of the terminal (they still reach the UI): the progress bars say it.
 
@@ -158,11 +168,11 @@ def watch(
     polling: bool | None = typer.Option(None, "--polling", help="Poll instead of OS events (network drives)."),
     idle_timeout: float | None = typer.Option(None, help="Seconds without new data after which the tail is fused and the watcher stops."),
     deployment: str | None = typer.Option(None, help="Submit to the deployments of `isoview serve --name NAME` instead of running in-process."),
-    task_runner: TaskRunnerKind | None = typer.Option(None, help="Parallel tasks in threads (default) or on Dask."),
-    dask_address: str | None = typer.Option(None, help="Dask scheduler tcp://host:8786 (default: a local cluster)."),
-    no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the fusion diagnostic PNGs."),
-    archive_raw: bool = typer.Option(False, "--archive-raw", help="Archive each raw stack losslessly and verify it (beside the acquisition)."),
-    delete_raw_after_verify: bool = typer.Option(False, "--delete-raw-after-verify", help="With --archive-raw: delete each raw stack once its archive is verified."),
+    task_runner: TaskRunnerKind | None = TASK_RUNNER_OPTION,
+    dask_address: str | None = DASK_ADDRESS_OPTION,
+    no_diagnostics: bool = NO_DIAGNOSTICS_OPTION,
+    archive_raw: bool = ARCHIVE_RAW_OPTION,
+    delete_raw_after_verify: bool = DELETE_RAW_OPTION,
 ) -> None:
     """Watch an acquisition as it is recorded: correct each complete timepoint, fuse each filled window."""
     config = _service_config(
@@ -191,11 +201,11 @@ def run(
     window: int | None = typer.Option(None, help="Temporal window half-width w (default 5)."),
     overwrite: bool = typer.Option(False, help="Redo finished work."),
     no_fusion: bool = typer.Option(False, "--no-fusion", help="Correct only."),
-    task_runner: TaskRunnerKind | None = typer.Option(None, help="Parallel tasks in threads (default) or on Dask."),
-    dask_address: str | None = typer.Option(None, help="Dask scheduler tcp://host:8786 (default: a local cluster)."),
-    no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the fusion diagnostic PNGs."),
-    archive_raw: bool = typer.Option(False, "--archive-raw", help="Archive each raw stack losslessly and verify it (beside the acquisition)."),
-    delete_raw_after_verify: bool = typer.Option(False, "--delete-raw-after-verify", help="With --archive-raw: delete each raw stack once its archive is verified."),
+    task_runner: TaskRunnerKind | None = TASK_RUNNER_OPTION,
+    dask_address: str | None = DASK_ADDRESS_OPTION,
+    no_diagnostics: bool = NO_DIAGNOSTICS_OPTION,
+    archive_raw: bool = ARCHIVE_RAW_OPTION,
+    delete_raw_after_verify: bool = DELETE_RAW_OPTION,
 ) -> None:
     """Process a whole acquisition or a range (backfill, reruns) with the service's flows, visible in the Prefect UI."""
     config = _service_config(
