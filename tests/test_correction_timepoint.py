@@ -96,3 +96,13 @@ def test_an_all_zero_stack_is_an_error_naming_it_and_the_others_are_corrected(ac
     [error] = reports[0].errors
     assert [r.camera for r in reports[0].records] == [0, 2, 3]
     assert error.startswith(str(stack)) and "every pixel of all 48 planes is 0" in error
+
+
+def test_a_volume_left_without_its_record_by_a_killed_run_is_redone(small_acquisition, tmp_path):
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "out", timepoints=[0])
+    [first] = process_dataset(config)
+    paths = corrected_paths(config.resolved_corrected_dir(), 0, 0, 1, 0)
+    paths.record.unlink()  # killed after the volume was published, before the record
+    [again] = process_dataset(config)
+    assert again.errors == [] and [r.camera for r in again.records] == [1] and paths.record.is_file()
+    assert again.records[0].defective_pixels == next(r for r in first.records if r.camera == 1).defective_pixels

@@ -201,7 +201,8 @@ def correct_camera_stack(
             pyramid_levels=config.output.pyramid_levels,
             label_name=label_name,
             attributes=attributes,
-            overwrite=config.overwrite,
+            # the record is written last: a volume without one was left by an interrupted run and is replaced
+            overwrite=config.overwrite or not paths.record.is_file(),
         ) as writer:
             result = correct_stack(source, sink=writer, **options)
     else:
