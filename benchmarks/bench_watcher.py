@@ -115,6 +115,7 @@ def use_private_prefect(home: Path) -> None:
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"  # a busy 2-core machine may need more than 20 s
     os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # as isoview watch: no telemetry from an offline machine
 
 
 def start_prefect() -> float:
@@ -339,6 +340,17 @@ def print_table(report: dict) -> None:
         print(f"\nproblems: {report['problems']}")
 
 
+def add_acquisition_arguments(parser: argparse.ArgumentParser, *, timepoints: int, interval_s: float, shape: list[int], drift: list[float]) -> None:
+    """The simulated acquisition's options, shared with ``soak.py`` (each with its own defaults)."""
+    parser.add_argument("--timepoints", type=int, default=timepoints)
+    parser.add_argument("--interval", type=float, default=interval_s, help="Seconds between timepoints (the acquisition interval).")
+    parser.add_argument("--shape", type=int, nargs=3, default=shape, metavar=("Z", "Y", "X"), help="Stack shape of each of the 4 cameras.")
+    parser.add_argument(
+        "--drift", type=float, nargs=3, default=drift, metavar=("DZ", "DY", "DX"), help="Specimen drift per timepoint in view-0 voxels."
+    )
+    parser.add_argument("--window", type=int, default=2, help="Temporal window half-width w.")
+
+
 def run(args: argparse.Namespace, tmp: Path) -> dict:
     """Start Prefect, the microscope and the watcher; measure once the watcher has ended."""
     use_private_prefect(tmp / "prefect")
@@ -353,7 +365,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     )
     prefect_startup_s = start_prefect()
     submitter = TimedSubmitter(config)
-    microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0), args.interval)
+    microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift)), args.interval)
     summary = AcquisitionWatcher(config, submitter, on_event=print_event(microscope.started)).run()
     wall_s = time.time() - microscope.started
     thread.join()
@@ -362,7 +374,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     raw_bytes = 4 * int(np.prod(shape)) * 2
     rows = timepoint_rows(microscope, submitter.jobs, *output_times(config.processing), args.interval, args.window)
     settings = {
-        "timepoints": args.timepoints, "interval_s": args.interval, "shape": list(shape), "window": args.window, "diagnostics": not args.no_diagnostics,
+        "timepoints": args.timepoints, "interval_s": args.interval, "shape": list(shape), "drift_px_per_timepoint": list(args.drift), "window": args.window, "diagnostics": not args.no_diagnostics,
         "scan_interval_s": SCAN_INTERVAL_S, "settle_s": SETTLE_S, "idle_timeout_s": idle_timeout_s,
         "task_runner": config.execution.task_runner, "max_workers": config.execution.max_workers,
     }
@@ -382,10 +394,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timepoints", type=int, default=50)
-    parser.add_argument("--interval", type=float, default=25.0, help="Seconds between timepoints (the acquisition interval).")
-    parser.add_argument("--shape", type=int, nargs=3, default=[64, 512, 512], metavar=("Z", "Y", "X"), help="Stack shape of each of the 4 cameras.")
-    parser.add_argument("--window", type=int, default=2, help="Temporal window half-width w.")
+    add_acquisition_arguments(parser, timepoints=50, interval_s=25.0, shape=[64, 512, 512], drift=list(SimulationConfig().drift_px_per_timepoint))
     parser.add_argument("--no-diagnostics", action="store_true", help="Skip the fusion diagnostic PNGs (written by default, as for a user).")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "watcher_latency.json")
     args = parser.parse_args()

@@ -52,13 +52,15 @@ DELETE_RAW_OPTION = typer.Option(
 )
 
 
-def _quiet_prefect_console() -> None:
-    """Keep Prefect's per-run INFO lines out of the terminal (they still reach the UI): the progress bars say it.
+def _prefect_defaults() -> None:
+    """Prefect settings for a terminal user on a microscope PC, unless set otherwise; before Prefect is imported.
 
-    Prefect configures its console handler lazily from this setting, so it must be set before Prefect is imported.
+    Prefect's per-run INFO lines stay out of the terminal (they still reach the UI): the progress bars say it.
+    The embedded server's telemetry is off: microscope PCs are often offline, where it logs an error every 10 minutes.
     """
     if logging.getLogger().getEffectiveLevel() > logging.INFO:  # not --verbose
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _service_config(
@@ -144,7 +146,7 @@ def _watch_progress() -> Progress:
 
 def _run_watcher(config: ServiceConfig, *, expected: int | None = None):
     """Run the watcher with a live display; returns its summary."""
-    _quiet_prefect_console()
+    _prefect_defaults()
     from flows.submission import make_submitter
     from flows.watcher import AcquisitionWatcher
 
@@ -216,7 +218,7 @@ def run(
         ),
         execution={"task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
     )
-    _quiet_prefect_console()
+    _prefect_defaults()
     from flows.acquisition import process_acquisition
     from flows.runners import make_task_runner
 

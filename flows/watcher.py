@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,15 @@ class _Wake(FileSystemEventHandler):
         self.inbox.put(("wake", None))
 
 
+def silence_duplicate_watch_warnings() -> None:
+    """Hide watchdog's warning that a new folder was watched twice: harmless, but it prints every watched folder.
+
+    Its inotify backend warns when a folder's creation event arrives after the recursive scan of the new parent
+    has already added it (a ``TM``/``ANG`` pair made at once); the message grows with the acquisition.
+    """
+    warnings.filterwarnings("ignore", message="Callback with id .* already exists for watch", category=RuntimeWarning, module="watchdog")
+
+
 class AcquisitionWatcher:
     """Watch one acquisition folder, correct each complete timepoint and fuse each filled window.
 
@@ -161,6 +171,7 @@ class AcquisitionWatcher:
                 self._stop.wait(self.config.watch.scan_interval_s)
 
     def _start_observer(self, root: Path):
+        silence_duplicate_watch_warnings()
         observer = PollingObserver(timeout=self.config.watch.scan_interval_s) if self.config.watch.polling else Observer()
         observer.schedule(_Wake(self._inbox), str(root), recursive=True)
         observer.daemon = True

@@ -1,3 +1,5 @@
+import os
+
 import yaml
 from typer.testing import CliRunner
 
@@ -58,3 +60,16 @@ def test_run_with_archive_verifies_each_raw_stack_and_deletes_only_then(prefect_
 def test_delete_raw_without_archive_is_refused(small_acquisition):
     result = runner.invoke(app, ["run", str(small_acquisition), "--delete-raw-after-verify"])
     assert result.exit_code == 2 and "needs --archive-raw" in result.output
+
+
+def test_prefect_defaults_turn_telemetry_off_unless_the_user_chose(monkeypatch):
+    from flows.cli import _prefect_defaults
+
+    for name in ("PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
+        monkeypatch.setenv(name, "")  # restored (or removed) after the test
+        monkeypatch.delenv(name)
+    _prefect_defaults()
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")
+    _prefect_defaults()
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"

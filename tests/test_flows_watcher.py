@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import zarr
 
 from flows.acquisition import process_acquisition
 from flows.submission import InProcessSubmitter
-from flows.watcher import AcquisitionWatcher
+from flows.watcher import AcquisitionWatcher, silence_duplicate_watch_warnings
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import PARTIAL_MARKER
 from isoview_core.fusion.config import TemporalConfig
@@ -222,3 +223,13 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
         last_in_window = min(max(call[1]) + 1, 5)
         assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
     assert summary.problems == []
+
+
+def test_watchdogs_duplicate_watch_warning_is_hidden_and_its_other_warnings_are_not():
+    duplicate = "Callback with id '140470965642000' already exists for watch <Watch(wd=306, ...)>. It will be Overwritten."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_duplicate_watch_warnings()
+        for message, module in [(duplicate, "watchdog.observers.inotify"), ("inotify watch limit reached", "watchdog.observers.inotify"), (duplicate, "isoview_core")]:
+            warnings.warn_explicit(message, RuntimeWarning, "inotify.py", 365, module=module)
+    assert [(str(w.message)[:14], w.filename) for w in caught] == [("inotify watch ", "inotify.py"), ("Callback with ", "inotify.py")]
