@@ -247,8 +247,8 @@ def test_real_time_mode_writes_growing_files(tmp_path: Path) -> None:
     writer.join()
     growing = sorted({size for size in sizes if 0 < size < full_size})
     assert xml_before_stack
-    assert len(growing) >= 3, sizes
-    assert all(size % (2 * 64 * 48) == 0 for size in growing)
+    plane_aligned = [size for size in growing if size % (2 * 64 * 48) == 0]
+    assert len(plane_aligned) >= 3, sizes  # whole planes appended; a stat during a write can also see part of one
     assert sizes == sorted(sizes)
     assert [timepoint for timepoint, _ in completed] == [0, 1]
     assert completed[1][1] >= 2 * interval * 0.9
