@@ -10,7 +10,7 @@ throughput measures). Beside it a sampler thread records every second:
 * their open file descriptors, and this process's threads;
 * the size of Prefect's SQLite database (``$PREFECT_HOME/prefect.db`` with its write-ahead log): the server's
   memory is judged against it, as SQLite keeps the pages it reads and writes in its page cache (Prefect sets
-  20000 pages per connection), which grows with the run history until that cap -- bounded, not a leak.
+  20000 pages per connection), which grows with the run history up to that cap.
 
 At the end:
 
@@ -412,7 +412,7 @@ def print_soak_table(report: dict) -> None:
         bound = "" if tolerance is None else f"< {tolerance / scale:g}{unit}" + (" or the database's" if key == "children_rss" else "")
         judged = "" if tolerance is None else verdict(result["no_growth"]) + (" (no faster than the database)" if result.get("within_database_growth") else "")
         if result["per_hour"] is None:
-            print(f"| {label} | | | | | | n/a | n/a | {bound} | {judged and 'not judged'} |")
+            print(f"| {label} | | | | | | n/a | n/a | {bound} | {'' if tolerance is None else 'not judged'} |")
             continue
         values = [number(result[name] / scale, 1) for name in ("first", "last", "min", "max", "residual_std")]
         print(
