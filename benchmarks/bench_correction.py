@@ -35,7 +35,11 @@ VARIANTS = {
     "with 2 pyramid levels": {"codec": "blosc-zstd:1:shuffle", "pyramid": 2, "downsample": 4},
     "blosc-zstd:3:bitshuffle": {"codec": "blosc-zstd:3:bitshuffle", "pyramid": 0, "downsample": 4},
     "segmentation at 1/2 resolution": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 2},
+    "default, fixed 128 KiB mmap threshold": {
+        "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "environment": {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)},
+    },
 }
+"""A variant's ``environment`` is added to its child's: the last one measures what the soak's memory setting costs (README)."""
 
 
 def _rss_mb() -> float:
@@ -135,7 +139,7 @@ def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: P
         output = tmp_path / f"{planes}_{len(rows)}.ome.zarr"
         child = subprocess.run(
             [sys.executable, __file__, "--planes", str(planes), "--size", str(size), "--child", str(stack), str(frame), str(output), json.dumps(variant)],
-            check=True, capture_output=True, text=True,
+            check=True, capture_output=True, text=True, env=os.environ | variant.get("environment", {}),
         )
         measured = json.loads(child.stdout.strip().splitlines()[-1])
         for run in ("cold", "steady"):

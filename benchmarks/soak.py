@@ -32,7 +32,10 @@ default drift, 0.05 px per timepoint (a sixth of the generator's), keeps the syn
 fusions run on featureless slabs (a second run showed it). The summary prints the busy seconds per timepoint
 to choose another interval.
 
-Run: ``python benchmarks/soak.py [--timepoints 200] [--interval 12] [--shape 16 96 80] [--drift 0 0.05 0.05]
+The README's run sets ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment, as the systemd unit of the watcher does;
+without it (glibc's adaptive threshold) the watcher's memory grows with the heap's fragmentation. The report records which.
+
+Run: ``[MALLOC_MMAP_THRESHOLD_=131072] python benchmarks/soak.py [--timepoints 200] [--interval 12] [--shape 16 96 80] [--drift 0 0.05 0.05]
 [--window 2] [--diagnostics] [--output benchmarks/results/soak.json]`` (also writes ``soak.png``: memory,
 descriptors and latency over time).
 """
@@ -67,6 +70,8 @@ MIN_VERDICT_TIMEPOINTS = 20
 COUNT_TOLERANCE_PER_100 = 1.0
 """Descriptors and threads: growth below one per 100 timepoints (a fit of integer counts; none leaked)."""
 MB = 1e6
+MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
+"""glibc reads it at start-up: a fixed threshold gives image buffers their own mappings (README, "Soak test")."""
 STARTUP_S, TAIL_S = 30.0, 20.0
 """For the expected duration: imports and Prefect's start-up; the tail fusions after the idle timeout."""
 
@@ -302,6 +307,12 @@ def soak_summary(report: dict, samples: list[dict], journal: dict, rss_tolerance
     }
 
 
+def allocator(settings: dict) -> str:
+    """glibc's mmap threshold in the run: adaptive (the default) or fixed by ``MALLOC_MMAP_THRESHOLD_``."""
+    threshold = settings.get("malloc_mmap_threshold")
+    return "adaptive mmap threshold" if threshold is None else f"mmap threshold fixed at {int(threshold) // 1024} KiB"
+
+
 def plot(report: dict, path: Path) -> None:
     """Memory, descriptors and threads, and latencies, against the time from the acquisition start; the fitted half shaded."""
     import matplotlib
@@ -361,7 +372,7 @@ def plot(report: dict, path: Path) -> None:
     verdict = {True: "passed", False: "FAILED", None: "not judged"}[soak["passed"]]
     memory.set_title(
         f"isoview soak: {settings['timepoints']} timepoints of 4 x {shape} every {settings['interval_s']:g} s, window {settings['window']}, "
-        f"diagnostics {'on' if settings['diagnostics'] else 'off'}: {verdict}",
+        f"diagnostics {'on' if settings['diagnostics'] else 'off'}\nglibc's {allocator(settings)}: {verdict}",
         fontsize=10,
     )
     figure.savefig(path, dpi=120)
@@ -395,7 +406,7 @@ def print_soak_table(report: dict) -> None:
     span = "none" if grown["fitted_timepoints"] is None else "{}..{}".format(*grown["fitted_timepoints"])
     print(
         f"\nGrowth: linear fit over {lo:.0f}..{hi:.0f} s from the acquisition start (timepoints {span}, "
-        f"{grown['seconds_per_timepoint']:.2f} s per timepoint)"
+        f"{grown['seconds_per_timepoint']:.2f} s per timepoint; glibc's {allocator(report['settings'])})"
         + ("" if grown["judged"] else f"; fewer than {MIN_VERDICT_TIMEPOINTS} timepoints: no verdict")
     )
     print("\n| | first | last | min | max | residual std | per hour | per 100 timepoints | tolerance per 100 tp | no growth |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -455,7 +466,11 @@ def main() -> None:
     started = report["started_unix"]
     samples = [{"t_s": sample["time"] - started} | sample for sample in recorded]
     report["machine"] = machine_info()
-    report["settings"] |= {"sample_period_s": SAMPLE_PERIOD_S, "rss_tolerance_mb_per_100_timepoints": args.rss_tolerance_mb}
+    report["settings"] |= {
+        "sample_period_s": SAMPLE_PERIOD_S,
+        "rss_tolerance_mb_per_100_timepoints": args.rss_tolerance_mb,
+        "malloc_mmap_threshold": os.environ.get(MMAP_THRESHOLD_VARIABLE),
+    }
     report["soak"] = soak_summary(report, samples, journal, args.rss_tolerance_mb)
     report["samples"] = samples
     args.output.parent.mkdir(parents=True, exist_ok=True)
