@@ -32,8 +32,8 @@ default drift, 0.05 px per timepoint (a sixth of the generator's), keeps the syn
 fusions run on featureless slabs (a second run showed it). The summary prints the busy seconds per timepoint
 to choose another interval.
 
-The README's run sets ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment, as the systemd unit of the watcher does;
-without it (glibc's adaptive threshold) the watcher's memory grows with the heap's fragmentation. The report records which.
+The README's run sets ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment (a fixed glibc mmap threshold), which kept
+the watcher's memory lower than glibc's adaptive default did; the report records which was used.
 
 Run: ``[MALLOC_MMAP_THRESHOLD_=131072] python benchmarks/soak.py [--timepoints 200] [--interval 12] [--shape 16 96 80] [--drift 0 0.05 0.05]
 [--window 2] [--diagnostics] [--output benchmarks/results/soak.json]`` (also writes ``soak.png``: memory,
