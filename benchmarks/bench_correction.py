@@ -28,7 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from machine import machine_info  # noqa: E402
+from machine import child_environment, machine_info  # noqa: E402
 
 VARIANTS = {
     "default (blosc-zstd:1:shuffle)": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4},
@@ -36,10 +36,11 @@ VARIANTS = {
     "blosc-zstd:3:bitshuffle": {"codec": "blosc-zstd:3:bitshuffle", "pyramid": 0, "downsample": 4},
     "segmentation at 1/2 resolution": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 2},
     "default, fixed 128 KiB mmap threshold": {
-        "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "environment": {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)},
+        "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "mmap_threshold_bytes": 128 * 1024,
     },
 }
-"""A variant's ``environment`` is added to its child's: the last one measures what the soak's memory setting costs (README)."""
+"""Each variant's child runs with glibc's adaptive mmap threshold unless it names ``mmap_threshold_bytes``: the last one
+measures what the soak's memory setting costs (README)."""
 
 
 def _rss_mb() -> float:
@@ -139,7 +140,7 @@ def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: P
         output = tmp_path / f"{planes}_{len(rows)}.ome.zarr"
         child = subprocess.run(
             [sys.executable, __file__, "--planes", str(planes), "--size", str(size), "--child", str(stack), str(frame), str(output), json.dumps(variant)],
-            check=True, capture_output=True, text=True, env=os.environ | variant.get("environment", {}),
+            check=True, capture_output=True, text=True, env=child_environment(variant.get("mmap_threshold_bytes")),
         )
         measured = json.loads(child.stdout.strip().splitlines()[-1])
         for run in ("cold", "steady"):

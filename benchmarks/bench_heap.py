@@ -1,6 +1,6 @@
 """Memory of a process running the flows timepoint after timepoint, with glibc's adaptive and a fixed mmap threshold.
 
-The watcher runs every flow in its own process for days. This isolates that part, without the watcher or the
+The watcher runs every flow inside its own process, for days. This isolates that part, without the watcher or the
 simulator: one acquisition is written first, then two child processes, side by side in this run, each with its
 own Prefect home and output folders, correct timepoint t and fuse timepoint t - w, as the watcher does once the
 window is filled. One child has glibc's default, adaptive threshold; the other ``MALLOC_MMAP_THRESHOLD_=131072``
@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import machine_info
+from machine import child_environment, machine_info
 
 WINDOW = 2
-MODES = {"adaptive (glibc default)": {}, "fixed at 128 KiB": {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}}
+MODES = {"adaptive (glibc default)": None, "fixed at 128 KiB": 128 * 1024}
+"""glibc's mmap threshold of each child, in bytes (None: glibc's adaptive default)."""
 MB = 1e6
 
 
@@ -117,9 +118,9 @@ def main() -> None:
         children = {
             mode: subprocess.Popen(
                 [sys.executable, __file__, "--timepoints", str(args.timepoints), "--child", str(acquisition), str(Path(tmp) / f"mode{index}")],
-                stdout=subprocess.PIPE, text=True, env={key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"} | setting,
+                stdout=subprocess.PIPE, text=True, env=child_environment(threshold),
             )
-            for index, (mode, setting) in enumerate(MODES.items())
+            for index, (mode, threshold) in enumerate(MODES.items())
         }
         outputs = {mode: child.communicate()[0] for mode, child in children.items()}
         if any(child.returncode for child in children.values()):

@@ -1,4 +1,5 @@
-"""The machine a benchmark ran on, recorded in every benchmark's JSON (figures quote it)."""
+"""The machine a benchmark ran on, recorded in every benchmark's JSON (figures quote it), and the allocator setting
+of the child processes that benchmarks compare."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
+
+
+MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
+"""glibc reads it at start-up: a fixed threshold gives every larger block its own memory mapping (README, "Soak test")."""
+
+
+def child_environment(mmap_threshold_bytes: int | None) -> dict[str, str]:
+    """This process's environment for a child, with glibc's mmap threshold fixed, or adaptive (its default) for None.
+
+    An inherited ``MALLOC_MMAP_THRESHOLD_`` is dropped, so that a side-by-side comparison compares what it says.
+    """
+    environment = {name: value for name, value in os.environ.items() if name != MMAP_THRESHOLD_VARIABLE}
+    if mmap_threshold_bytes is not None:
+        environment[MMAP_THRESHOLD_VARIABLE] = str(mmap_threshold_bytes)
+    return environment

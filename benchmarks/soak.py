@@ -57,7 +57,7 @@ import bench_watcher
 import numpy as np
 import psutil
 from bench_watcher import SPECIMEN, add_acquisition_arguments, print_table
-from machine import machine_info
+from machine import MMAP_THRESHOLD_VARIABLE, machine_info
 
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
@@ -70,8 +70,6 @@ MIN_VERDICT_TIMEPOINTS = 20
 COUNT_TOLERANCE_PER_100 = 1.0
 """Descriptors and threads: growth below one per 100 timepoints (a fit of integer counts; none leaked)."""
 MB = 1e6
-MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
-"""glibc reads it at start-up: a fixed threshold gives image buffers their own mappings (README, "Soak test")."""
 STARTUP_S, TAIL_S = 30.0, 20.0
 """For the expected duration: imports and Prefect's start-up; the tail fusions after the idle timeout."""
 
