@@ -5,8 +5,9 @@ simulator: one acquisition is written first, then two child processes, side by s
 own Prefect home and output folders, correct timepoint t and fuse timepoint t - w, as the watcher does once the
 window is filled. One child has glibc's default, adaptive threshold; the other ``MALLOC_MMAP_THRESHOLD_=131072``
 (the README soak's setting). After every timepoint each records its resident memory (RSS), the part of it in
-the main heap (``[heap]`` in ``/proc/self/smaps``) and the interpreter's count of Python memory blocks. Reported:
-the growth per 100 timepoints, a linear fit over the second half.
+the main heap (``[heap]`` in ``/proc/self/smaps``), the bytes malloc has handed out and holds free (``mallinfo2``)
+and the interpreter's count of Python memory blocks. Reported: the growth per 100 timepoints, a linear fit over
+the second half.
 
 Run: ``python benchmarks/bench_heap.py [--timepoints 60] [--shape 16 96 80] [--output benchmarks/results/heap.json]``
 (also writes ``heap.png``).
@@ -15,6 +16,7 @@ Run: ``python benchmarks/bench_heap.py [--timepoints 60] [--shape 16 96 80] [--o
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -44,6 +46,24 @@ def heap_kib() -> int:
     return 0
 
 
+class MallocInfo(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (glibc 2.33 and later): byte counts over all of malloc's arenas."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_bytes() -> dict[str, int]:
+    """Bytes malloc has handed out and not had back (``in_use``) and bytes it holds free in its arenas (``free``).
+
+    Python's small objects live in pymalloc's own mmapped arenas and are not counted; its large objects, NumPy's
+    buffers and C libraries' allocations are. Growth of ``free`` with flat ``in_use`` is fragmentation, not a leak.
+    """
+    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    mallinfo2.restype = MallocInfo
+    info = mallinfo2()
+    return {"malloc_in_use": info.uordblks + info.hblkhd, "malloc_free": info.fordblks}
+
+
 def run_child(acquisition: Path, output: Path, timepoints: int) -> None:
     """Correct and fuse every timepoint in this process, printing one JSON line of memory figures after each."""
     import psutil
@@ -67,7 +87,8 @@ def run_child(acquisition: Path, output: Path, timepoints: int) -> None:
         submitter.correct(0, t)
         if t >= 2 * WINDOW:  # the first filled window fuses its first w + 1 timepoints at once
             submitter.fuse(0, list(range(WINDOW + 1)) if t == 2 * WINDOW else [t - WINDOW], acquisition_finished=False)
-        print(json.dumps({"timepoint": t, "rss": process.memory_info().rss, "heap_kib": heap_kib(), "python_blocks": sys.getallocatedblocks()}), flush=True)
+        row = {"timepoint": t, "rss": process.memory_info().rss, "heap_kib": heap_kib(), "python_blocks": sys.getallocatedblocks(), **malloc_bytes()}
+        print(json.dumps(row), flush=True)
 
 
 def growth(rows: list[dict], key: str, scale: float) -> float:
@@ -78,22 +99,25 @@ def growth(rows: list[dict], key: str, scale: float) -> float:
 
 
 def plot(report: dict, path: Path) -> None:
-    """RSS against the timepoint, one line per mode."""
+    """RSS (left) and malloc's bytes in use and free (right) against the timepoint, one colour per mode."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    for mode, result in report["modes"].items():
-        rows = result["rows"]
-        axes.plot([row["timepoint"] for row in rows], [row["rss"] / MB for row in rows], label=f"{mode}: {result['rss_mb_per_100_timepoints']:+.1f} MB / 100 tp")
-    axes.axvspan(report["timepoints"] // 2, report["timepoints"] - 1, color="0.92", zorder=0)
-    axes.set_xlabel("timepoint (shaded: fitted half)")
-    axes.set_ylabel("RSS, MB")
+    figure, (rss_axes, malloc_axes) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", sharex=True)
+    for (mode, result), colour in zip(report["modes"].items(), ("tab:blue", "tab:orange")):
+        timepoints = [row["timepoint"] for row in result["rows"]]
+        rss_axes.plot(timepoints, [row["rss"] / MB for row in result["rows"]], color=colour, label=f"{mode}: {result['rss_mb_per_100_timepoints']:+.1f} MB / 100 tp")
+        malloc_axes.plot(timepoints, [row["malloc_in_use"] / MB for row in result["rows"]], color=colour, label=f"{mode}, in use: {result['malloc_in_use_mb_per_100_timepoints']:+.1f} MB / 100 tp")
+        malloc_axes.plot(timepoints, [row["malloc_free"] / MB for row in result["rows"]], color=colour, linestyle="--", label=f"{mode}, free: {result['malloc_free_mb_per_100_timepoints']:+.1f} MB / 100 tp")
+    for axes, label in ((rss_axes, "RSS, MB"), (malloc_axes, "malloc (mallinfo2), MB")):
+        axes.axvspan(report["timepoints"] // 2, report["timepoints"] - 1, color="0.92", zorder=0)
+        axes.set_xlabel("timepoint (shaded: fitted half)")
+        axes.set_ylabel(label)
+        axes.legend(fontsize=8)
     shape = " x ".join(str(n) for n in report["shape"])
-    axes.set_title(f"flows of {report['timepoints']} timepoints of 4 x {shape} in one process: glibc's mmap threshold", fontsize=10)
-    axes.legend(fontsize=8)
+    figure.suptitle(f"flows of {report['timepoints']} timepoints of 4 x {shape} in one process: glibc's mmap threshold", fontsize=10)
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
@@ -132,6 +156,8 @@ def main() -> None:
             "rss_mb_per_100_timepoints": growth(rows, "rss", MB),
             "heap_mb_per_100_timepoints": growth(rows, "heap_kib", 1e3),
             "python_blocks_per_100_timepoints": growth(rows, "python_blocks", 1.0),
+            "malloc_in_use_mb_per_100_timepoints": growth(rows, "malloc_in_use", MB),
+            "malloc_free_mb_per_100_timepoints": growth(rows, "malloc_free", MB),
             "rss_mb_last": rows[-1]["rss"] / MB,
             "rows": rows,
         }
@@ -140,10 +166,11 @@ def main() -> None:
     args.output.write_text(json.dumps(report, indent=2))
     plot(report, args.output.with_suffix(".png"))
     print(f"\nFlows of {args.timepoints} timepoints in one process, side by side; growth per 100 timepoints, fitted over the second half")
-    print("\n| glibc mmap threshold | RSS, MB | main heap, MB | Python memory blocks | RSS at the end, MB |\n|---|---:|---:|---:|---:|")
+    print("\n| glibc mmap threshold | RSS, MB | main heap, MB | malloc in use, MB | malloc free, MB | Python memory blocks | RSS at the end, MB |\n|---|---:|---:|---:|---:|---:|---:|")
     for mode, result in modes.items():
         print(
             f"| {mode} | {result['rss_mb_per_100_timepoints']:+.2f} | {result['heap_mb_per_100_timepoints']:+.2f} "
+            f"| {result['malloc_in_use_mb_per_100_timepoints']:+.2f} | {result['malloc_free_mb_per_100_timepoints']:+.2f} "
             f"| {result['python_blocks_per_100_timepoints']:+.0f} | {result['rss_mb_last']:.1f} |"
         )
     print(f"results in {args.output} and {args.output.with_suffix('.png')}")
