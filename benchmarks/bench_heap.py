@@ -53,7 +53,7 @@ class MallocInfo(ctypes.Structure):
 
 
 def malloc_bytes() -> dict[str, int]:
-    """Bytes malloc has handed out and not had back (``in_use``) and bytes it holds free in its arenas (``free``).
+    """Bytes malloc has handed out and not had back (``malloc_in_use``) and holds free in its arenas (``malloc_free``).
 
     Python's small objects live in pymalloc's own mmapped arenas and are not counted; its large objects, NumPy's
     buffers and C libraries' allocations are. Growth of ``free`` with flat ``in_use`` is fragmentation, not a leak.
