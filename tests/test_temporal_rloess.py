@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from isoview_core.temporal import rloess
@@ -237,7 +237,7 @@ def test_matches_a_literal_transcription_of_the_toolbox(seed: int, span: float) 
     y[rng.integers(0, n, size=2)] += rng.choice([-1, 1], size=2) * 15  # gross outliers
     if seed % 2:
         y[rng.choice(n, size=max(1, n // 8), replace=False)] = np.nan
-    np.testing.assert_allclose(rloess(y, span), _matlab_transcription(y, span), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rloess(y, span, stable=False), _matlab_transcription(y, span), rtol=1e-9, atol=1e-9)
 
 
 def test_short_series_matches_the_transcription() -> None:
@@ -261,3 +261,153 @@ def test_noise_free_quadratic_is_returned(a: float, b: float, c: float, n: int, 
     y = a + b * x + c * x**2
     scale = max(1.0, float(np.abs(y).max()))
     np.testing.assert_allclose(rloess(y, span), y, rtol=0, atol=1e-8 * scale)
+
+
+# --- the stable fits: no invented values ----------------------------------------------------------
+
+
+def _span_samples(n: int, span: float, valid: np.ndarray) -> int:
+    """The number of samples per local fit, as §4.3 step 1-2 computes it."""
+    s = math.ceil(span * n) if span < 1 else span
+    s = min(math.floor(s), n)
+    return 2 * (s // 2) + 1 if valid.all() else s
+
+
+def _window(y: np.ndarray, i: int, s: int) -> np.ndarray:
+    """The valid samples of sample i's nominal window: s shifted consecutive samples, or the s nearest valid ones."""
+    n = y.size
+    valid = ~np.isnan(y)
+    if valid.all():
+        first = min(max(i - s // 2, 0), max(n - s, 0))
+        return y[first : first + s]
+    distance = np.abs(np.arange(n) - i)[valid]
+    kth = np.sort(distance)[min(s, distance.size) - 1]
+    return y[valid][distance <= kth]
+
+
+def _outside_their_windows(y: np.ndarray, smoothed: np.ndarray, span: float) -> list[int]:
+    """Samples whose smoothed value leaves their window's range widened by the window's spread on either side.
+
+    A NaN value (a missing sample left missing) is not outside.
+    """
+    s = _span_samples(y.size, span, ~np.isnan(y))
+    outside = []
+    for i, value in enumerate(smoothed):
+        if np.isnan(value):
+            continue
+        window = _window(y, i, s)
+        spread = np.ptp(window)
+        tolerance = 1e-9 * max(1.0, np.abs(window).max())
+        if not window.min() - spread - tolerance <= value <= window.max() + spread + tolerance:
+            outside.append(i)
+    return outside
+
+
+def test_nearly_constant_short_series_keeps_its_value() -> None:
+    """The demo's five x offsets: the toolbox's rank-deficient robust fits gave 3.656 at samples 1 and 3."""
+    y = np.array([7.3165, 7.3099, 7.3086, 7.3092, 7.3155])
+    smoothed = rloess(y, 5)
+    assert smoothed.min() >= y.min() and smoothed.max() <= y.max()
+    assert np.abs(rloess(y, 5, stable=False) - y).max() > 3  # the toolbox's fits invent values here
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_short_span_toolbox_fits_invent_values_that_stable_fits_do_not(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(12, 60))
+    y = np.cumsum(rng.normal(size=n)) + rng.standard_t(2, size=n)
+    y[rng.integers(0, n, size=2)] += rng.choice([-1, 1], size=2) * 15
+    assert _outside_their_windows(y, _matlab_transcription(y, 5), 5)  # the toolbox's fits at the series' start
+    assert _outside_their_windows(y, rloess(y, 5), 5) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("span", [8, 20, 0.4])
+def test_stable_fits_equal_the_toolbox_where_its_fits_are_sound(seed: int, span: float) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(12, 60))
+    y = np.cumsum(rng.normal(size=n)) + rng.standard_t(2, size=n)
+    y[rng.integers(0, n, size=2)] += rng.choice([-1, 1], size=2) * 15
+    if seed % 2:
+        y[rng.choice(n, size=max(1, n // 8), replace=False)] = np.nan
+    np.testing.assert_allclose(rloess(y, span), _matlab_transcription(y, span), rtol=1e-9, atol=1e-9)
+
+
+_FIT = {
+    "span": st.one_of(st.integers(1, 41), st.floats(0.05, 0.99)),
+    "degree": st.sampled_from([1, 2]),
+    "robust_iterations": st.integers(0, 5),
+}
+
+
+@st.composite
+def _parameter_series(draw: st.DrawFn) -> np.ndarray:
+    """Constant, nearly constant, linear or outlier-laden series of 1-60 samples, some with NaN."""
+    n = draw(st.integers(1, 60))
+    level = draw(st.floats(-100, 100))
+    kind = draw(st.sampled_from(["constant", "nearly constant", "linear", "outliers"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    y = np.full(n, level)
+    if kind == "nearly constant":
+        y += rng.normal(scale=draw(st.floats(1e-4, 1.0)), size=n)
+    elif kind == "linear":
+        y += draw(st.floats(-5, 5)) * np.arange(n)
+    elif kind == "outliers":
+        y += rng.normal(scale=0.01, size=n)
+        outliers = rng.random(n) < draw(st.floats(0.0, 0.4))
+        y[outliers] += rng.choice([-1, 1], size=outliers.sum()) * draw(st.floats(1, 50))
+    if draw(st.booleans()):
+        y[rng.random(n) < draw(st.floats(0.0, 0.5))] = np.nan
+    return y
+
+
+def _imputed_or_left_missing(y: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+    """Where to compare: every sample, but a missing one left missing (span 1, too few samples) is skipped."""
+    left_missing = np.isnan(smoothed)
+    assert (~left_missing | np.isnan(y)).all()  # a valid sample never becomes NaN
+    return ~left_missing
+
+
+@settings(max_examples=300, deadline=None)
+@given(y=_parameter_series(), **_FIT)
+def test_smoothed_values_stay_within_each_window_widened_by_its_spread(
+    y: np.ndarray, span: float, degree: int, robust_iterations: int
+) -> None:
+    smoothed = rloess(y, span, degree=degree, robust_iterations=robust_iterations)
+    _imputed_or_left_missing(y, smoothed)
+    assert _outside_their_windows(y, smoothed, span) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(level=st.floats(-1e6, 1e6), n=st.integers(1, 60), missing=st.floats(0, 0.5), seed=st.integers(0, 2**32 - 1), **_FIT)
+def test_a_constant_series_is_returned_exactly(
+    level: float, n: int, missing: float, seed: int, span: float, degree: int, robust_iterations: int
+) -> None:
+    y = np.full(n, level)
+    y[np.random.default_rng(seed).random(n) < missing] = np.nan
+    smoothed = rloess(y, span, degree=degree, robust_iterations=robust_iterations)
+    assert (smoothed[_imputed_or_left_missing(y, smoothed)] == level).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=st.floats(-100, 100), b=st.floats(-5, 5), n=st.integers(1, 60), missing=st.floats(0, 0.5),
+    seed=st.integers(0, 2**32 - 1), **_FIT,
+)
+def test_a_linear_trend_is_followed(
+    a: float, b: float, n: int, missing: float, seed: int, span: float, degree: int, robust_iterations: int
+) -> None:
+    line = a + b * np.arange(n)
+    y = line.copy()
+    y[np.random.default_rng(seed).random(n) < missing] = np.nan
+    # With missing samples, a window of fewer than 4 valid samples can hold a single one of positive
+    # weight (those at the largest distance get tricube weight 0): no fit can follow a trend there.
+    valid = ~np.isnan(y)
+    assume(valid.all() or min(_span_samples(n, span, valid), np.count_nonzero(valid)) >= 4)
+    smoothed = rloess(y, span, degree=degree, robust_iterations=robust_iterations)
+    compared = _imputed_or_left_missing(y, smoothed)
+    # beyond the first or last valid sample a trend is not followed further than the window's spread
+    valid_positions = np.flatnonzero(~np.isnan(y))
+    compared[: valid_positions.min(initial=n)] = compared[valid_positions.max(initial=-1) + 1 :] = False
+    scale = max(1.0, float(np.abs(line).max()))
+    np.testing.assert_allclose(smoothed[compared], line[compared], rtol=0, atol=1e-8 * scale)

@@ -116,6 +116,11 @@ class TemporalConfig(BaseModel):
     smoothing_window: float = Field(20, gt=0, description="rloess span in estimates (forced odd for complete series); < 1 = fraction.")
     loess_degree: Literal[1, 2] = Field(2)
     robust_iterations: int = Field(5, ge=0)
+    loess_stable: bool = Field(
+        True,
+        description="Fall back to a lower degree where a local fit is rank-deficient or would leave its window's "
+        "range by more than the window's spread; False: the toolbox's fits, which can invent values.",
+    )
     param_median_filter_range: int = Field(0, ge=0, description="Temporal median prefilter (odd window); 0 = off.")
     temporal_interpolation: bool = Field(True, description="Fill non-reference timepoints by distance-weighted neighbours.")
     averaging: Literal["mean", "median"] = Field("mean")
@@ -128,3 +133,7 @@ class TemporalConfig(BaseModel):
     read_factors: bool = Field(True)
     generate_lookup_table: bool = Field(True)
     window: int = Field(5, ge=0, description="Half-width w of the live window: timepoints t-w .. t+w.")
+
+    def loess_options(self) -> dict[str, int | bool]:
+        """The keyword arguments of :func:`isoview_core.temporal.rloess` these settings select."""
+        return {"degree": self.loess_degree, "robust_iterations": self.robust_iterations, "stable": self.loess_stable}

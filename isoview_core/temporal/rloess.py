@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 _EPS = np.finfo(np.float64).eps
 
 
-def rloess(y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: int = 5) -> np.ndarray:
+def rloess(
+    y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: int = 5, stable: bool = True
+) -> np.ndarray:
     """Smooth a series by robust locally weighted regression (MATLAB ``smooth(y, span, 'rloess')``).
 
     Parameters
@@ -37,6 +39,12 @@ def rloess(y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: in
     robust_iterations : int, optional
         Robust re-fits after the initial fit (the toolbox uses 5); 0 gives the
         non-robust ``loess``.
+    stable : bool, optional
+        Fall back to a lower degree wherever a local fit is rank-deficient or
+        its value would leave its window's data range by more than the
+        window's spread (see Notes); the default. False solves every fit at
+        `degree` like the toolbox, which can invent values far outside the
+        data on short or robustly down-weighted windows.
 
     Returns
     -------
@@ -72,11 +80,27 @@ def rloess(y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: in
       weights ``(1 - (r / 6 scale)^2)^2`` (0 beyond ``6 scale``), then refits
       every sample on the previous window (NaN positions removed) with weights
       tricube × bisquare. A window holding a sample of robust weight 0 is
-      replaced by the ``s`` nearest samples of positive robust weight.
+      replaced by the ``s`` nearest samples of positive robust weight. Where
+      tricube × bisquare vanishes on a whole window, the bisquare weights alone
+      are used (the toolbox would divide by zero).
+    * Port safeguard (``stable=True``, the default): every smoothed value stays
+      within its window's range widened by the window's spread on either side
+      (``[min - spread, max + spread]`` of the window's valid samples). A local
+      fit that is rank-deficient (smallest singular value of its weighted
+      design, on offsets scaled to [-1, 1], below 1e-8 of the largest) or whose
+      value leaves that interval falls back to degree 1, then to the weighted
+      mean. A robust refit whose weighted mean still leaves it (its window
+      replaced by far samples) keeps the previous iteration's value. The
+      toolbox's robust fits invent values where down-weighting leaves a
+      quadratic too few effective samples: quadratic fits on 5-sample windows
+      interpolate, the median residual is 0 and every sample not fitted
+      exactly is rejected (``[7.3165, 7.3099, 7.3086, 7.3092, 7.3155]`` with
+      span 5 gives 3.656 at samples 2 and 4). Where no fit falls back the
+      result equals the toolbox's.
 
-    Rank-deficient local fits (spans below 3) use the minimum-norm least-squares
-    solution; the toolbox's basic solution can differ from it at imputed NaN
-    positions only.
+    With ``stable=False`` every fit is solved at `degree`, rank-deficient ones by
+    their minimum-norm least-squares solution (the toolbox's basic solution can
+    differ from it).
 
     References
     ----------
@@ -114,12 +138,13 @@ def rloess(y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: in
     if valid.all():
         s = 2 * (s // 2) + 1
         windows, in_window = _shifted_windows(n, s)
-        # Beyond n the toolbox's end windows keep their nominal reach s - i (one more than the
-        # largest distance present), so no sample of the window gets weight 0.
-        fitted = _local_fit(y, windows, in_window, degree=degree, reach_margin=1.0 if s > n else 0.0)
     else:
         windows, in_window = _nearest_windows(positions[valid], positions, s)
-        fitted = _local_fit(y, windows, in_window, degree=degree)
+    bounds = _widened_window_ranges(y, windows, in_window) if stable else None
+    # Beyond n the toolbox's end windows keep their nominal reach s - i (one more than the
+    # largest distance present), so no sample of the window gets weight 0.
+    reach_margin = 1.0 if valid.all() and s > n else 0.0
+    fitted = _local_fit(y, windows, in_window, degree=degree, bounds=bounds, reach_margin=reach_margin)
 
     max_abs_y = np.nanmax(np.abs(y))
     for _ in range(robust_iterations):
@@ -133,8 +158,17 @@ def rloess(y: np.ndarray, span: float, *, degree: int = 2, robust_iterations: in
             refit_in = _pad(in_window, width)
             refit_windows[rejected] = _pad(kept_windows, width)
             refit_in[rejected] = _pad(kept_in, width)
-        fitted = _local_fit(y, refit_windows, refit_in, degree=degree, robust=robust)
+        refitted = _local_fit(y, refit_windows, refit_in, degree=degree, bounds=bounds, robust=robust)
+        # a window replaced by far samples can leave no fit inside the bounds: keep the last value
+        fitted = np.where(np.isnan(refitted) & ~np.isnan(fitted), fitted, refitted)
     return fitted
+
+
+def _widened_window_ranges(y: np.ndarray, windows: np.ndarray, in_window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, its window's range widened by the window's spread on either side: ``(min - spread, max + spread)``."""
+    values = np.where(in_window, y[windows], np.nan)
+    lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    return lo - (hi - lo), hi + (hi - lo)
 
 
 def _shifted_windows(n: int, s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -196,10 +230,17 @@ def _local_fit(
     in_window: np.ndarray,
     *,
     degree: int,
+    bounds: tuple[np.ndarray, np.ndarray] | None,
     robust: np.ndarray | None = None,
     reach_margin: float = 0.0,
 ) -> np.ndarray:
-    """Constant term of the weighted local polynomial fit of every sample on its window."""
+    """Constant term of the weighted local polynomial fit of every sample on its window.
+
+    With `bounds` (``(low, high)`` per sample), a fit that is rank-deficient or whose value
+    leaves its bounds falls back to the next lower degree, and a sample whose weighted mean
+    (degree 0) still leaves them (a window of far samples) is NaN. Without, every fit is solved
+    at `degree` (minimum-norm if rank-deficient).
+    """
     centres = np.arange(windows.shape[0])
     offsets = (windows - centres[:, None]).astype(np.float64)
     distance = np.where(in_window, np.abs(offsets), 0.0)
@@ -209,10 +250,48 @@ def _local_fit(
     unweighted = ((weight < _EPS) | ~in_window).all(axis=1)
     weight[unweighted] = in_window[unweighted]
     if robust is not None:
-        weight = weight * np.where(in_window, robust[windows], 0.0)
+        robust_in_window = np.where(in_window, robust[windows], 0.0)
+        weight = weight * robust_in_window
+        # tricube x bisquare can vanish on a whole window (its only inliers at the tricube's edge)
+        lost = (weight <= 0).all(axis=1)
+        weight[lost] = robust_in_window[lost]
 
+    if bounds is None:
+        kernel, _ = _equivalent_kernel(offsets, weight, degree)
+        return (kernel * np.where(weight > 0, np.nan_to_num(y[windows]), 0.0)).sum(axis=1)
+    # Centring on the series' median makes a constant series come back exactly (a kernel
+    # sums to 1 only up to rounding).
+    centre = float(np.nanmedian(y))
+    samples = np.where(weight > 0, np.nan_to_num(y[windows] - centre), 0.0)
+    low, high = bounds
+    fitted = np.full(windows.shape[0], np.nan)
+    pending = (weight > 0).any(axis=1)
+    for fit_degree in range(degree, -1, -1):
+        rows = np.flatnonzero(pending)
+        if rows.size == 0:
+            break
+        # offsets scaled to [-1, 1] let the rank test weigh the polynomial's terms evenly
+        kernel, full_rank = _equivalent_kernel(offsets[rows] / reach[rows], weight[rows], fit_degree)
+        value = (kernel * samples[rows]).sum(axis=1) + centre
+        accepted = (full_rank | (fit_degree == 0)) & (low[rows] <= value) & (value <= high[rows])
+        fitted[rows[accepted]] = value[accepted]
+        pending[rows[accepted]] = False
+    return fitted
+
+
+def _equivalent_kernel(offsets: np.ndarray, weight: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the weights ``k`` with ``fit(0) = sum_j k_j y_j`` of the weighted polynomial fit, and its full rank.
+
+    A rank-deficient fit gets the minimum-norm least-squares kernel (singular values below
+    ``1e-15`` of the largest dropped, as ``numpy.linalg.pinv``); it is flagged rank-deficient
+    when its smallest singular value is below ``1e-8`` of the largest, since the minimum-norm
+    solution then splits the value between the constant and the higher terms.
+    """
     root = np.sqrt(weight)
     design = root[:, :, None] * offsets[:, :, None] ** np.arange(degree + 1)
-    target = np.where(weight > 0, root * np.nan_to_num(y[windows]), 0.0)
-    coefficients = np.linalg.pinv(design) @ target[:, :, None]
-    return coefficients[:, 0, 0]
+    u, singular, vt = np.linalg.svd(design, full_matrices=False)
+    largest = singular[:, :1]
+    inverse = np.divide(1.0, singular, out=np.zeros_like(singular), where=singular > 1e-15 * largest)
+    # first row of pinv(design) = V[0, :] diag(1/s) U^T
+    kernel = np.einsum("rk,rk,rjk->rj", vt[:, :, 0], inverse, u) * root
+    return kernel, singular[:, -1] > 1e-8 * largest[:, 0]

@@ -227,7 +227,7 @@ def smooth_parameters(
         series = np.column_stack([_sliding_average(column, half, "median", "omit") for column in raw.T])
         series[np.isnan(raw)] = np.nan
     if config.temporal_smoothing:
-        fit = {"degree": config.loess_degree, "robust_iterations": config.robust_iterations}
+        fit = config.loess_options()
         series = np.column_stack([rloess(column, config.smoothing_window, **fit) for column in series.T])
     smoothed = _lookup(references, series, table_timepoints, interpolate=config.temporal_interpolation)
     ranges = _averaging_ranges(config)

@@ -295,8 +295,7 @@ def _window_value(
     for column, samples in enumerate(series.T):
         valid = ~np.isnan(samples)
         if config.temporal_smoothing and np.count_nonzero(valid) > config.loess_degree:
-            fit = {"degree": config.loess_degree, "robust_iterations": config.robust_iterations}
-            samples = rloess(samples, samples.size, **fit)
+            samples = rloess(samples, samples.size, **config.loess_options())
             valid = ~np.isnan(samples)
         if valid.any():
             values[column] = _lookup(positions[valid], samples[valid, None], np.array([t]), interpolate=True)[0, 0]

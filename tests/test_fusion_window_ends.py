@@ -1,0 +1,38 @@
+"""`isoview fuse --window 2` end to end: the applied parameters at every timepoint, the first and last included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from isoview_core.synthetic import GroundTruth, SimulationConfig, simulate_acquisition
+
+TIMEPOINTS = 5  # one window of 2 w + 1: every timepoint is an end or next to one
+
+
+@pytest.fixture(scope="module")
+def fused_with_window_two(tmp_path_factory):
+    """A 5-timepoint simulated acquisition corrected and fused by the CLI with ``--window 2``."""
+    acquisition = tmp_path_factory.mktemp("window") / "acquisition"
+    simulate_acquisition(acquisition, SimulationConfig(shape=(48, 192, 160), timepoints=TIMEPOINTS, seed=7))
+    runner = CliRunner()
+    for command in (["correct", str(acquisition)], ["fuse", str(acquisition), "--window", "2", "--no-diagnostics"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+    return acquisition
+
+
+@pytest.mark.parametrize("pair", [0, 1])
+def test_every_applied_parameter_is_the_truth(fused_with_window_two, pair: int) -> None:
+    truth = GroundTruth.load(fused_with_window_two / "ground_truth.json").pairs[pair]
+    records = sorted(fused_with_window_two.parent.glob(f"acquisition.fused/SPM00/TM*/*CM0{2 * pair}_CM0{2 * pair + 1}*.fusion.json"))
+    assert len(records) == TIMEPOINTS
+    for path in records:
+        record = json.loads(path.read_text())
+        applied = record["applied"]
+        assert abs(applied["offset_x_px"] - truth.offset_x_px) <= 0.1, (path.name, applied)
+        assert abs(applied["offset_y_px"] - truth.offset_y_px) <= 0.1, (path.name, applied)
+        assert abs(applied["intensity_ratio"] / truth.intensity_ratio - 1) <= 0.01, (path.name, applied)
