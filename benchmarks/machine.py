@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,29 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+MEASURED_SOURCES = ("isoview_core", "flows", "tasks", "benchmarks", "pyproject.toml")
+"""What a benchmark measures: the code whose last commit its results must not predate."""
+
+
+def source_revision() -> dict:
+    """The git commit measured, and the files of :data:`MEASURED_SOURCES` that differ from it (uncommitted)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *MEASURED_SOURCES).splitlines()]
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "uncommitted_changes": [path for path in changed if not path.startswith("benchmarks/results/")],
+    }
+
+
 def machine_info() -> dict:
-    """CPU, cores, memory, platform and the versions that matter for the numbers."""
+    """CPU, cores, memory, platform, the versions that matter for the numbers, and the commit measured."""
     memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
     return {
+        **source_revision(),
         "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "memory_gib": round(memory_bytes / 2**30, 1),

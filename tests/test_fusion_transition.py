@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from isoview_core.correction.config import CorrectionConfig
-from isoview_core.correction.stack_correction import ArraySource, correct_stack
-from pair_helpers import OFFSET_X, OFFSET_Y, CollectingSink, align_second
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.transition import (
     effective_blending_range,
@@ -22,7 +20,9 @@ from isoview_core.fusion.transition import (
     unsegmented_mask,
     unsegmented_masks,
 )
-from isoview_core.synthetic import PairConfig, SimulationConfig, dark_frame, foreground_mask, render_camera_stack
+from isoview_core.synthetic import foreground_mask
+
+from pair_helpers import align_second, corrected_camera, pair_simulation
 
 Z = 20  # planes of the hand examples; B = 4 keeps 1-based values 4 .. 16
 
@@ -203,26 +203,8 @@ def test_native_uint16_filter_is_within_rounding_of_the_precise_filter():
 @pytest.fixture(scope="module")
 def unmasked_pair():
     """Config and corrected, unmasked stacks of camera 1 and of camera 2 as recorded (not flipped)."""
-    config = SimulationConfig(
-        shape=(48, 128, 112),
-        timepoints=1,
-        seed=3,
-        pairs=(
-            PairConfig(offset_x_px=OFFSET_X, offset_y_px=OFFSET_Y, intensity_ratio=1.25),
-            PairConfig(offset_x_px=0, offset_y_px=0, intensity_ratio=1),
-        ),
-    )
-    stacks = []
-    for camera in (0, 1):
-        sink = CollectingSink(config.shape)
-        correct_stack(
-            ArraySource(render_camera_stack(config, 0, camera)),
-            config=CorrectionConfig(apply_segmentation_mask=False),
-            scaling=4.92,
-            background_frame=dark_frame(config, camera),
-            sink=sink,
-        )
-        stacks.append(sink.volume)
+    config = pair_simulation((48, 128, 112), ratio=1.25)
+    stacks = [corrected_camera(config, camera, CorrectionConfig(apply_segmentation_mask=False))[0] for camera in (0, 1)]
     return config, stacks[0], stacks[1]
 
 

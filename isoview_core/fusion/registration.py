@@ -29,8 +29,9 @@ translation ``(offset_y_px, offset_x_px)`` (rows, columns; the original's ``best
     The original's filter, optimiser and cost options (``registration_median_range``,
     ``registration_gauss_*``, ``optimizer*``, ``registration_cost_*``) do not apply.
 
-Why the fast method differs (and is more precise: ≤ 0.03 px and ≤ 0.015° on the simulator for
-offsets up to 40 px, against ~0.1 px and up to 0.14° of spurious rotation for the original):
+Why the fast method differs (and is more precise: ≤ 0.04 px and ≤ 0.01° on the simulator for
+offsets up to 45 px, ``benchmarks/results/fusion_accuracy.json``, against ~0.1 px and up to 0.14°
+of spurious rotation for the original):
 
 * The original samples camera 2's slab at the transition plane of the *same pixel*, not of the
   same specimen point: with an offset ``o`` the two slabs of a pixel come from planes
