@@ -12,8 +12,12 @@ from isoview_core.correction.dead_pixels import (
     median_filter_2d,
     replace_defective_pixels,
 )
+from isoview_core.synthetic import SimulationConfig
 from isoview_core.synthetic.camera import camera_defects, dark_frame, render_camera_stack
 from isoview_core.synthetic.optics import foreground_mask
+
+#: The shared small acquisition's geometry with a specimen four times as bright.
+BRIGHT = SimulationConfig(shape=(48, 192, 160), timepoints=1, seed=3, nucleus_peak_adu=4800.0, cytoplasm_adu=1200.0)
 
 
 @settings(max_examples=40, deadline=None)
@@ -45,18 +49,21 @@ def test_z_statistics_of_slabs_equal_numpy():
     assert np.allclose(stats.std(), volume.astype(float).std(axis=0, ddof=1), rtol=1e-6)
 
 
+def _camera_stack(config, camera):
+    """Raw stack, its z statistics, the simulator's defects, where the camera sees signal, and its scalar background."""
+    stack = render_camera_stack(config, 0, camera)
+    stats = ZStatistics(stack.shape[1:])
+    stats.add(stack)
+    stats.advance(stack.shape[0])
+    truth = camera_defects(config, camera)
+    signal = foreground_mask(config, 0, camera).any(axis=0)
+    return stack, stats, truth, signal, float(np.percentile(dark_frame(config, camera), 3))
+
+
 @pytest.fixture(scope="module")
 def camera_stacks(small_config):
-    """Raw stacks, their statistics and the defects the simulator put in them, for all four cameras."""
-    result = []
-    for camera in range(4):
-        stack = render_camera_stack(small_config, 0, camera)
-        stats = ZStatistics(stack.shape[1:])
-        stats.add(stack)
-        truth = camera_defects(small_config, camera)
-        signal = foreground_mask(small_config, 0, camera).any(axis=0)
-        result.append((stack, stats, truth, signal, float(np.percentile(dark_frame(small_config, camera), 3))))
-    return result
+    """``_camera_stack`` of all four cameras of the shared small acquisition."""
+    return [_camera_stack(small_config, camera) for camera in range(4)]
 
 
 def _detectable(truth, signal, shape):
@@ -70,23 +77,50 @@ def _detectable(truth, signal, shape):
     return detectable
 
 
+def _scores(mask, truth, signal):
+    """Precision and recall (of the detectable defects) of a defect mask, and its rate of false positives."""
+    defects = np.zeros_like(mask)
+    defects[truth.rows, truth.cols] = True
+    detectable = _detectable(truth, signal, mask.shape)
+    precision = np.count_nonzero(mask & defects) / max(np.count_nonzero(mask), 1)
+    recall = np.count_nonzero(mask & detectable) / np.count_nonzero(detectable)
+    false_positive_rate = np.count_nonzero(mask & ~defects) / np.count_nonzero(~defects)
+    return precision, recall, false_positive_rate
+
+
 def test_defective_pixels_found_with_high_recall_and_few_false_positives(camera_stacks):
     for stack, stats, truth, signal, background in camera_stacks:
         found = detect_defective_pixels(stats.std(), stats.mean(), background, planes=stats.count)
-        detectable = _detectable(truth, signal, found.mask.shape)
-        all_defects = np.zeros_like(found.mask)
-        all_defects[truth.rows, truth.cols] = True
-        recall = np.count_nonzero(found.mask & detectable) / np.count_nonzero(detectable)
-        false_positive_fraction = np.count_nonzero(found.mask & ~all_defects) / found.mask.size
+        precision, recall, false_positive_rate = _scores(found.mask, truth, signal)
         assert recall >= 0.95, recall
-        assert false_positive_fraction < 0.001, false_positive_fraction
+        assert precision >= 0.6, precision
+        assert false_positive_rate < 0.001, false_positive_rate
 
 
-def test_original_knee_method_remains_available(camera_stacks):
-    stack, stats, truth, signal, background = camera_stacks[0]
-    found = detect_defective_pixels(stats.std(), stats.mean(), background, planes=stats.count, method="knee")
-    hot_rows, hot_cols, _ = truth.of_kind("hot")
-    assert found.mask[hot_rows, hot_cols].all()  # the mean test of the original finds every hot pixel
+def test_default_std_test_beats_the_original_knee_on_a_bright_specimen():
+    stack, stats, truth, signal, background = _camera_stack(BRIGHT, 0)
+    default, original = (
+        detect_defective_pixels(stats.std(), stats.mean(), background, planes=stats.count, method=method) for method in ("noise", "knee")
+    )
+    precision, recall, false_positive_rate = _scores(default.mask, truth, signal)
+    knee_precision, knee_recall, knee_false_positive_rate = _scores(original.mask, truth, signal)
+    assert recall >= knee_recall >= 0.95  # the original's mean test alone finds the defects
+    assert precision >= 0.6 and knee_precision < 0.1, (precision, knee_precision)
+    assert false_positive_rate < 0.001 and knee_false_positive_rate > 0.005, (false_positive_rate, knee_false_positive_rate)
+    knee_false_positives = original.mask.copy()
+    knee_false_positives[truth.rows, truth.cols] = False
+    assert np.count_nonzero(knee_false_positives & signal) >= 0.95 * np.count_nonzero(knee_false_positives)  # in the specimen's noise
+
+    # The std test alone (a flat mean map flags nothing): the knee misses the stuck pixels in the dark background.
+    flat = np.ones_like(stats.mean())
+    std_default, std_original = (
+        detect_defective_pixels(stats.std(), flat, 0.0, planes=stats.count, method=method).mask for method in ("noise", "knee")
+    )
+    rows, cols, _ = truth.of_kind("dead")
+    dark = ~signal[rows, cols]
+    rows, cols = rows[dark], cols[dark]
+    assert rows.size >= 3
+    assert std_default[rows, cols].all() and not std_original[rows, cols].any()
 
 
 def test_corrected_defects_are_within_noise_of_their_neighbours(camera_stacks):

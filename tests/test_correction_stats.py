@@ -54,5 +54,8 @@ def test_knee_threshold_finds_the_elbow_of_an_l_curve():
 
 
 def test_knee_threshold_subsamples_long_inputs_with_matlab_step():
-    values = np.arange(200_000, dtype=float)  # step round(200000 / 50000) = 4, a straight line
-    assert knee_threshold(values) % 4 == 0
+    # 225 000 values: MATLAB's step round(4.5) = 5 (NumPy's round would give 4). An L-curve whose corner
+    # (index 150 007) is no multiple of 5: the knee is the last flat sample kept, 150 005 (step 4: 151 007).
+    flat = np.arange(150_008, dtype=float)
+    values = np.concatenate([flat, flat[-1] + 1000.0 * np.arange(1, 225_000 - flat.size + 1)])
+    assert knee_threshold(np.random.default_rng(0).permutation(values)) == 150_005

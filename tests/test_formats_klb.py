@@ -58,8 +58,11 @@ def test_non_contiguous_input_and_2d_image(tmp_path: Path, volume: np.ndarray) -
 
 def test_columns_are_the_fast_klb_axis(tmp_path: Path) -> None:
     volume = np.arange(2 * 3 * 5, dtype=np.uint16).reshape(2, 3, 5)
-    header = read_klb_header(write_klb(tmp_path / "v.klb", volume, compression="none"))
-    assert header.shape == (2, 3, 5)
+    path = write_klb(tmp_path / "v.klb", volume, compression="none")
+    assert read_klb_header(path).shape == (2, 3, 5)
+    raw = path.read_bytes()
+    assert struct.unpack("<5I", raw[1:21]) == (5, 3, 2, 1, 1)  # xyzct
+    assert raw.endswith(volume.tobytes())  # one uncompressed block, x fastest, then y, then z
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@ import pytest
 import zarr
 
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr_planes, write_ome_zarr
+from isoview_core.formats import omezarr
+from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_labels, read_ome_zarr_planes, write_ome_zarr
 from isoview_core.formats.shards import PlaneShardWriter
 
 
@@ -41,11 +42,18 @@ def test_direct_shards_are_byte_identical_to_zarr(tmp_path, codec, dtype):
     assert np.array_equal(zarr.open_array(str(tmp_path / "direct"), mode="r")[:], volume)
 
 
-def test_the_writer_takes_the_direct_path_for_its_default_layout(tmp_path):
-    volume = np.zeros((16, 8, 8), np.uint16)
+def test_the_writer_takes_the_direct_path_for_its_default_layout(tmp_path, monkeypatch):
+    def zarr_path(*args):
+        raise AssertionError("slab written through zarr, not the direct shard writers")
+
+    monkeypatch.setattr(omezarr, "_store_all", zarr_path)
+    volume = np.random.default_rng(2).poisson(40, (16, 8, 8)).astype(np.uint16)
+    labels = (volume > 40).astype(np.uint8)
     with OmeZarrWriter(tmp_path / "v.ome.zarr", volume.shape, label_name="segmentation", pyramid_levels=1) as writer:
-        assert writer._shard_writers is not None  # image, labels and their pyramid levels
-        writer.write(0, volume, volume.astype(np.uint8))
+        writer.write(0, volume, labels)  # image, labels and their pyramid levels
+    assert np.array_equal(read_ome_zarr(writer.path)[:], volume)
+    assert np.array_equal(read_ome_zarr_labels(writer.path)[:], labels)
+    assert np.array_equal(read_ome_zarr_labels(writer.path, level=1)[:], labels[:, ::2, ::2])
 
 
 def test_unsupported_layouts_fall_back_to_zarr(tmp_path):
