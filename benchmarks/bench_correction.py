@@ -9,7 +9,12 @@ child processes (one per variant, all in this run) and reports:
 * peak memory: growth of the child's peak RSS during the correction, as a multiple of the stack size;
 * the reduced-resolution segmentation's agreement (Dice) with the full-resolution original.
 
-Run: ``python benchmarks/bench_correction.py [--planes 64 256] [--size 2048] [--output benchmarks/results/correction.json]``
+Every variant fsyncs its output before publishing it (the default, ``OutputConfig.fsync``) except
+"default without fsync", which measures what durability costs on the disk of the temporary folder
+(``BENCH_TMP``, recorded in the JSON).
+
+Run: ``python benchmarks/bench_correction.py [--planes 64 256] [--size 2048] [--variants NAME ...]
+[--output benchmarks/results/correction.json]``
 """
 
 from __future__ import annotations
@@ -38,9 +43,12 @@ VARIANTS = {
     "default, fixed 128 KiB mmap threshold": {
         "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "mmap_threshold_bytes": 128 * 1024,
     },
+    # last: the data it leaves unwritten in the page cache must not slow the variants that fsync
+    "default without fsync": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "fsync": False},
 }
-"""Each variant's child runs with glibc's adaptive mmap threshold unless it names ``mmap_threshold_bytes``: the last one
-measures what the soak's memory setting costs (README)."""
+"""Each variant's child runs with glibc's adaptive mmap threshold unless it names ``mmap_threshold_bytes``, and fsyncs
+its outputs unless it says ``"fsync": False``: "default, fixed 128 KiB mmap threshold" measures what the soak's memory
+setting costs (README), "default without fsync" what durable publishing costs."""
 
 
 def _rss_mb() -> float:
@@ -58,9 +66,11 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
     from isoview_core.correction.config import CorrectionConfig
     from isoview_core.correction.stack_correction import correct_stack
     from isoview_core.formats import StackFile
+    from isoview_core.formats.atomic import set_fsync
     from isoview_core.formats.codecs import CodecConfig
     from isoview_core.formats.omezarr import OmeZarrWriter
 
+    set_fsync(variant.get("fsync", True))
     background = tifffile.imread(frame)
     source = StackFile(stack, shape[2], shape[1], expected_depth=shape[0])
     config = CorrectionConfig(segmentation_downsample=variant["downsample"])
@@ -74,7 +84,10 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
             pyramid_levels=variant["pyramid"], label_name="segmentation",
         ) as writer:
             result = correct_stack(source, config=config, scaling=4.923, background_frame=background, sink=writer)
-        runs.append({"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0, "timings_s": result.timings_s})
+            closing = time.perf_counter()
+        end = time.perf_counter()
+        # publish: closing the writer and publishing its output (the fsyncs, when on)
+        runs.append({"wall_s": end - wall0, "cpu_s": time.process_time() - cpu0, "timings_s": {**result.timings_s, "publish": end - closing}})
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stored = sum(path.stat().st_size for path in target.rglob("*") if path.is_file())
     return {
@@ -147,7 +160,7 @@ def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: P
             measured[run]["throughput_mb_s_per_core"] = stack_mb / max(measured[run]["wall_s"], measured[run]["cpu_s"])
         measured["peak_memory_x_stack"] = (measured["peak_rss_mb"] - measured["baseline_rss_mb"]) * 1.048576 / stack_mb
         measured["compression_ratio"] = stack_mb * 1e6 / measured["stored_bytes"]
-        rows[name] = {**variant, **measured}
+        rows[name] = {"fsync": True, **variant, **measured}
     result = {"shape": shape, "stack_mb": stack_mb, "variants": rows}
     if agreement:
         result["segmentation_agreement"] = segmentation_agreement(stack, frame, shape)
@@ -155,10 +168,25 @@ def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: P
     return result
 
 
+def disk_of(path: Path) -> dict:
+    """Device, file system and mount options of the folder the outputs are written to (Linux), else empty."""
+    mounts = Path("/proc/mounts")
+    if not mounts.is_file():
+        return {}
+    resolved = str(path.resolve())
+    entries = [line.split()[:4] for line in mounts.read_text().splitlines()]
+    inside = [entry for entry in entries if resolved == entry[1] or resolved.startswith(entry[1].rstrip("/") + "/")]
+    device, mount_point, file_system, options = max(inside, key=lambda entry: len(entry[1]))
+    return {"device": device, "mount_point": mount_point, "file_system": file_system, "options": options}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--planes", type=int, nargs="+", default=[64, 256], help="Stack depths to measure (the first runs every variant).")
     parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="NAME", help="Variants to run at the first depth (default: all)."
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "correction.json")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -169,26 +197,30 @@ def main() -> None:
         return
 
     default_name = next(iter(VARIANTS))
+    selected = {name: VARIANTS[name] for name in args.variants}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        disk = disk_of(Path(tmp))
         depths = [
-            measure_depth(planes, args.size, VARIANTS if index == 0 else {default_name: VARIANTS[default_name]}, Path(tmp), agreement=index == 0)
+            measure_depth(planes, args.size, selected if index == 0 else {default_name: VARIANTS[default_name]}, Path(tmp), agreement=index == 0)
             for index, planes in enumerate(args.planes)
         ]
-    report = {"machine": machine_info(), "depths": depths}
+    report = {"machine": machine_info(), "output_disk": disk, "depths": depths}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nCorrection + OME-Zarr write of one 2048 x 2048 uint16 camera stack, one core, {report['machine']['cpu_model']}")
-    print(f"{'planes':>6s} {'variant':34s} {'MB/s/core':>9s} {'(cold)':>7s} {'cpu s':>6s} {'wall s':>7s} {'peak xstack':>12s} {'ratio':>6s}")
+    print(f"outputs on {disk.get('device', '?')} ({disk.get('file_system', '?')}, mounted on {disk.get('mount_point', '?')})")
+    print(f"{'planes':>6s} {'variant':34s} {'MB/s/core':>9s} {'(cold)':>7s} {'cpu s':>6s} {'wall s':>7s} {'publish s':>9s} {'peak xstack':>12s} {'ratio':>6s}")
     for depth in depths:
         for name, row in depth["variants"].items():
             steady, cold = row["steady"], row["cold"]
             print(
                 f"{depth['shape'][0]:6d} {name:34s} {steady['throughput_mb_s_per_core']:9.0f} {cold['throughput_mb_s_per_core']:7.0f} "
-                f"{steady['cpu_s']:6.2f} {steady['wall_s']:7.2f} {row['peak_memory_x_stack']:12.2f} {row['compression_ratio']:6.2f}"
+                f"{steady['cpu_s']:6.2f} {steady['wall_s']:7.2f} {steady['timings_s']['publish']:9.3f} {row['peak_memory_x_stack']:12.2f} {row['compression_ratio']:6.2f}"
             )
     agreement = depths[0]["segmentation_agreement"]
     print("segmentation Dice vs full resolution: " + ", ".join(f"{k}={v:.4f}" for k, v in agreement.items()))
-    print("MB/s/core = raw MB / max(wall, CPU) seconds, steady state (second stack in the process); (cold) = first stack.")
+    print("MB/s/core = raw MB / max(wall, CPU) seconds, steady state (second stack in the process); (cold) = first stack;")
+    print("publish s = closing the writer and publishing its output (with its fsyncs), steady state.")
     print(f"targets: >= 200 MB/s per core, peak memory <= 1.5x stack; results in {args.output}")
 
 

@@ -15,8 +15,11 @@ half of the live timepoints and the backlog growth (slope of the correction late
 show the steady state. The target is latency below one acquisition interval with no growing backlog:
 the service keeps up with the microscope indefinitely.
 
+The watcher runs with the service's execution defaults, glibc's mmap threshold included (``--mmap-threshold``
+changes it; the JSON records the one used, with the scan interval and settle time).
+
 Run: ``python benchmarks/bench_watcher.py [--timepoints 50] [--interval 25] [--shape 64 512 512]
-[--window 2] [--no-diagnostics] [--output benchmarks/results/watcher_latency.json]``
+[--window 2] [--mmap-threshold BYTES|adaptive] [--no-diagnostics] [--output benchmarks/results/watcher_latency.json]``
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from isoview_core.correction.timepoint import corrected_paths
 from isoview_core.fusion.config import TemporalConfig
 from isoview_core.fusion.dataset import timepoint_pairs
 from isoview_core.fusion.pair import FusedPaths
-from isoview_core.service.config import ServiceConfig, WatchConfig
+from isoview_core.service.config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.window import window_bounds
 
@@ -349,11 +352,19 @@ def add_acquisition_arguments(parser: argparse.ArgumentParser, *, timepoints: in
         "--drift", type=float, nargs=3, default=drift, metavar=("DZ", "DY", "DX"), help="Specimen drift per timepoint in view-0 voxels."
     )
     parser.add_argument("--window", type=int, default=2, help="Temporal window half-width w.")
+    parser.add_argument(
+        "--mmap-threshold",
+        type=lambda text: None if text == "adaptive" else int(text),
+        default=ExecutionConfig().malloc_mmap_threshold_bytes,
+        metavar="BYTES|adaptive",
+        help="glibc's mmap threshold of the watcher (execution.malloc_mmap_threshold_bytes; default: the service's).",
+    )
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict:
     """Start Prefect, the microscope and the watcher; measure once the watcher has ended."""
     use_private_prefect(tmp / "prefect")
+    from flows.memory import apply_mmap_threshold
     from flows.watcher import AcquisitionWatcher
 
     root = tmp / "acquisition"
@@ -362,7 +373,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=args.window), save_diagnostics=not args.no_diagnostics),
         watch=WatchConfig(scan_interval_s=SCAN_INTERVAL_S, settle_s=SETTLE_S, idle_timeout_s=idle_timeout_s),
+        execution=ExecutionConfig(malloc_mmap_threshold_bytes=args.mmap_threshold),
     )
+    mmap_threshold = apply_mmap_threshold(config.execution.malloc_mmap_threshold_bytes)  # as `isoview watch` does
     prefect_startup_s = start_prefect()
     submitter = TimedSubmitter(config)
     microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift)), args.interval)
@@ -377,6 +390,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         "timepoints": args.timepoints, "interval_s": args.interval, "shape": list(shape), "drift_px_per_timepoint": list(args.drift), "window": args.window, "diagnostics": not args.no_diagnostics,
         "scan_interval_s": SCAN_INTERVAL_S, "settle_s": SETTLE_S, "idle_timeout_s": idle_timeout_s,
         "task_runner": config.execution.task_runner, "max_workers": config.execution.max_workers,
+        "malloc_mmap_threshold": {"bytes": mmap_threshold.bytes, "source": mmap_threshold.source},
     }
     return {
         "settings": settings,

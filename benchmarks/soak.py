@@ -32,12 +32,14 @@ default drift, 0.05 px per timepoint (a sixth of the generator's), keeps the syn
 fusions run on featureless slabs (a second run showed it). The summary prints the busy seconds per timepoint
 to choose another interval.
 
-The README's run sets ``MALLOC_MMAP_THRESHOLD_=131072`` in the environment (a fixed glibc mmap threshold), which kept
-the watcher's memory lower than glibc's adaptive default did; the report records which was used.
+The watcher fixes glibc's mmap threshold itself, as the service does (``execution.malloc_mmap_threshold_bytes``,
+128 KiB), which keeps its memory lower than glibc's adaptive default; ``--mmap-threshold adaptive`` runs it with the
+default instead (a ``MALLOC_MMAP_THRESHOLD_`` in the environment wins over both). The report records the threshold
+the watcher used and where it came from (``settings.malloc_mmap_threshold``).
 
-Run: ``[MALLOC_MMAP_THRESHOLD_=131072] python benchmarks/soak.py [--timepoints 200] [--interval 12] [--shape 16 96 80] [--drift 0 0.05 0.05]
-[--window 2] [--diagnostics] [--output benchmarks/results/soak.json]`` (also writes ``soak.png``: memory,
-descriptors and latency over time).
+Run: ``python benchmarks/soak.py [--timepoints 200] [--interval 12] [--shape 16 96 80] [--drift 0 0.05 0.05]
+[--window 2] [--mmap-threshold BYTES|adaptive] [--diagnostics] [--output benchmarks/results/soak.json]`` (also writes
+``soak.png``: memory, descriptors and latency over time).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ import bench_watcher
 import numpy as np
 import psutil
 from bench_watcher import SPECIMEN, add_acquisition_arguments, print_table
-from machine import MMAP_THRESHOLD_VARIABLE, machine_info
+from machine import machine_info
 
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
@@ -306,9 +308,12 @@ def soak_summary(report: dict, samples: list[dict], journal: dict, rss_tolerance
 
 
 def allocator(settings: dict) -> str:
-    """glibc's mmap threshold in the run: adaptive (the default) or fixed by ``MALLOC_MMAP_THRESHOLD_``."""
-    threshold = settings.get("malloc_mmap_threshold")
-    return "adaptive mmap threshold" if threshold is None else f"mmap threshold fixed at {int(threshold) // 1024} KiB"
+    """glibc's mmap threshold in the run: adaptive (glibc's default) or fixed, and by what."""
+    threshold = settings["malloc_mmap_threshold"]
+    if threshold["bytes"] is None:
+        return "adaptive mmap threshold"
+    by = "MALLOC_MMAP_THRESHOLD_" if threshold["source"] == "environment" else "the service config"
+    return f"mmap threshold fixed at {threshold['bytes'] // 1024} KiB ({by})"
 
 
 def plot(report: dict, path: Path) -> None:
@@ -467,7 +472,6 @@ def main() -> None:
     report["settings"] |= {
         "sample_period_s": SAMPLE_PERIOD_S,
         "rss_tolerance_mb_per_100_timepoints": args.rss_tolerance_mb,
-        "malloc_mmap_threshold": os.environ.get(MMAP_THRESHOLD_VARIABLE),
     }
     report["soak"] = soak_summary(report, samples, journal, args.rss_tolerance_mb)
     report["samples"] = samples

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
+from flows.artifacts import RunProgressArtifact
 from flows.correction import correct_timepoint
 from flows.fusion import fuse_window
 from flows.inputs import flow_config
@@ -46,17 +46,16 @@ def process_acquisition(
     selection = list(selected_timepoints(config, discover_acquisition(config.acquisition, config.layout)))
     specimens = sorted({specimen for specimen, _ in selection})
     steps = len(selection) + (len(specimens) if fuse else 0)
-    progress = create_progress_artifact(0.0, description=f"{config.acquisition}: {len(selection)} timepoints")
+    progress = RunProgressArtifact(f"{config.acquisition}: {len(selection)} timepoints", steps)
     errors: list[str] = []
-    corrected = fused = done = 0
+    corrected = fused = 0
     for specimen, timepoint in selection:
         state = correct_timepoint(config.acquisition, specimen, timepoint, config, return_state=True)
         if state.is_completed():
             corrected += 1
         else:
             errors.append(failure_message(state))
-        done += 1
-        update_progress_artifact(progress, 100.0 * done / max(steps, 1))
+        progress.record(state.is_completed())
     for specimen in specimens if fuse else []:
         chosen = [t for s, t in selection if s == specimen]
         state = fuse_window(config.acquisition, specimen, chosen, config, acquisition_finished=True, return_state=True)
@@ -64,8 +63,7 @@ def process_acquisition(
             fused += len(state.result())
         else:
             errors.append(failure_message(state))
-        done += 1
-        update_progress_artifact(progress, 100.0 * done / max(steps, 1))
+        progress.record(state.is_completed())
     logger.info("%d timepoints corrected, %d pairs fused, %d errors", corrected, fused, len(errors))
     if errors:
         raise IsoviewError(f"{config.acquisition}: {len(errors)} error(s): " + " | ".join(errors))

@@ -1,13 +1,14 @@
-"""What a person sees in the Prefect UI for each flow run: tables, parameter comparisons, links."""
+"""What a person sees in the Prefect UI for each flow run: tables, parameter comparisons, links, progress."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from isoview_core.correction.timepoint import CorrectedStackRecord
 from isoview_core.fusion.pair import FusedPaths, FusionRecord, PairId
+from isoview_core.service.progress import StepCounts
 from isoview_core.temporal import PARAMETER_NAMES
 
 
@@ -59,6 +60,7 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
         description=f"Fusion parameters of SPM{specimen:02d} TM{first:06d}..TM{last:06d}: estimated vs applied (smoothed)",
     )
     lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{first:06d}..TM{last:06d}", ""]
+    fused_root = fused_root.resolve()  # links are file URIs, which need absolute paths
     for path in sorted((fused_root / "diagnostics").glob("parameters_over_time_*.png")):
         lines.append(f"- parameters over time: [{path.name}]({path.as_uri()})")
     for record in records:
@@ -67,3 +69,29 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
         figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in sorted(folder.glob("*.png")))
         lines.append(f"- TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {figures or 'no figures'}")
     create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="Links to the diagnostic PNGs")
+
+
+class RunProgressArtifact:
+    """The progress bar of a run in the UI: the share of its steps that succeeded, and in its description how many
+    succeeded and failed (a run with failures ends below 100 %).
+
+    Parameters
+    ----------
+    what : str
+        What the run works on, the start of the description: ``/data/larva: 12 timepoints``.
+    steps : int
+        Steps the run has.
+    """
+
+    def __init__(self, what: str, steps: int) -> None:
+        self.what = what
+        self.counts = StepCounts(total=steps)
+        self.artifact_id = create_progress_artifact(0.0, description=self._description())
+
+    def record(self, succeeded: bool) -> None:
+        """Count one finished step and update the bar."""
+        self.counts.record(succeeded)
+        update_progress_artifact(self.artifact_id, self.counts.percent, description=self._description())
+
+    def _description(self) -> str:
+        return f"{self.what}; {self.counts.describe()}"

@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,9 +22,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from isoview_core.cli import _fail, app, console
-from isoview_core.config import ProcessingConfig
+from isoview_core.cli import NO_FSYNC_OPTION, _fail, _selected_acquisition, app, console
+from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.errors import IsoviewError
+from isoview_core.formats.atomic import set_fsync
 from isoview_core.fusion.config import TemporalConfig
 from isoview_core.service.config import (
     ExecutionConfig,
@@ -32,6 +34,7 @@ from isoview_core.service.config import (
     example_config_yaml,
     load_service_config,
 )
+from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.timepoints import parse_timepoints
 
 __all__ = ["app"]
@@ -52,14 +55,30 @@ DELETE_RAW_OPTION = typer.Option(
 )
 
 
+class _RunFailuresReportedOnce(logging.Filter):
+    """Keeps Prefect's reports of failed flow and task runs (a traceback each) out of the terminal.
+
+    The commands print every failure themselves, in one line; the reports still reach the UI, whose log
+    handler sits on Prefect's run loggers, not on the terminal's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
 def _prefect_defaults() -> None:
     """Prefect settings for a terminal user on a microscope PC, unless set otherwise; before Prefect is imported.
 
-    Prefect's per-run INFO lines stay out of the terminal (they still reach the UI): the progress bars say it.
+    Prefect's per-run INFO lines stay out of the terminal (they still reach the UI): the progress bars say it,
+    and so do its reports of failed runs: the command prints each failure in one line.
     The embedded server's telemetry is off: microscope PCs are often offline, where it logs an error every 10 minutes.
     """
     if logging.getLogger().getEffectiveLevel() > logging.INFO:  # not --verbose
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        for handler in logging.getLogger().handlers:
+            terminal = isinstance(handler, RichHandler)  # isoview_core.cli's; other handlers (files, tests) keep everything
+            if terminal and not any(isinstance(existing, _RunFailuresReportedOnce) for existing in handler.filters):
+                handler.addFilter(_RunFailuresReportedOnce())
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -93,6 +112,14 @@ def _temporal(config_file: Path | None, window: int | None) -> dict | None:
         return None
     base = load_service_config(config_file).processing.temporal if config_file else TemporalConfig()
     return base.model_copy(update={"window": window}).model_dump()
+
+
+def _output(config_file: Path | None, no_fsync: bool) -> dict | None:
+    """An ``output`` override for ``--no-fsync`` that keeps the file's other output settings."""
+    if not no_fsync:
+        return None
+    base = load_service_config(config_file).processing.output if config_file else OutputConfig()
+    return base.model_copy(update={"fsync": False}).model_dump()
 
 
 def _processing_overrides(
@@ -138,6 +165,8 @@ class _WatchDisplay:
             self.progress.advance(self.fused, len(keys))
         elif event.kind == "problem":
             self.progress.console.print(f"[red]problem:[/red] {event.message}", highlight=False, soft_wrap=True)
+        elif event.kind == "waiting_for_acquisition":
+            self.progress.console.print(event.message, highlight=False, soft_wrap=True)
 
 
 def _watch_progress() -> Progress:
@@ -145,11 +174,13 @@ def _watch_progress() -> Progress:
 
 
 def _run_watcher(config: ServiceConfig, *, expected: int | None = None):
-    """Run the watcher with a live display; returns its summary."""
+    """Run the watcher with a live display, with the service's memory settings; returns its summary."""
     _prefect_defaults()
+    from flows.memory import apply_mmap_threshold
     from flows.submission import make_submitter
     from flows.watcher import AcquisitionWatcher
 
+    apply_mmap_threshold(config.execution.malloc_mmap_threshold_bytes)
     with _watch_progress() as progress:
         watcher = AcquisitionWatcher(config, make_submitter(config), on_event=_WatchDisplay(progress, expected))
         try:
@@ -168,25 +199,29 @@ def watch(
     output: Path | None = typer.Option(None, "--output", "-o", help="Fused root (default: <acquisition>.fused)."),
     window: int | None = typer.Option(None, help="Temporal window half-width w (timepoints t-w .. t+w; default 5)."),
     polling: bool | None = typer.Option(None, "--polling", help="Poll instead of OS events (network drives)."),
-    idle_timeout: float | None = typer.Option(None, help="Seconds without new data after which the tail is fused and the watcher stops."),
+    idle_timeout: float | None = typer.Option(None, help="Seconds without new data after which the tail is fused and the watcher stops (also the longest wait for a folder not created yet)."),
     deployment: str | None = typer.Option(None, help="Submit to the deployments of `isoview serve --name NAME` instead of running in-process."),
     task_runner: TaskRunnerKind | None = TASK_RUNNER_OPTION,
     dask_address: str | None = DASK_ADDRESS_OPTION,
     no_diagnostics: bool = NO_DIAGNOSTICS_OPTION,
     archive_raw: bool = ARCHIVE_RAW_OPTION,
     delete_raw_after_verify: bool = DELETE_RAW_OPTION,
+    no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Watch an acquisition as it is recorded: correct each complete timepoint, fuse each filled window."""
     config = _service_config(
         acquisition,
         config_file,
         processing=_processing_overrides(
-            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, corrected_dir=corrected, fused_dir=output
+            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, corrected_dir=corrected, fused_dir=output,
+            output=_output(config_file, no_fsync),
         ),
         watch={"polling": polling, "idle_timeout_s": idle_timeout},
         execution={"deployment": deployment, "task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
     )
+    set_fsync(config.processing.output.fsync)
     try:
+        require_watchable_acquisition(config.processing.acquisition)  # at once, before Prefect starts
         summary = _run_watcher(config)
     except IsoviewError as error:
         _fail(str(error))
@@ -208,16 +243,20 @@ def run(
     no_diagnostics: bool = NO_DIAGNOSTICS_OPTION,
     archive_raw: bool = ARCHIVE_RAW_OPTION,
     delete_raw_after_verify: bool = DELETE_RAW_OPTION,
+    no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Process a whole acquisition or a range (backfill, reruns) with the service's flows, visible in the Prefect UI."""
     config = _service_config(
         acquisition,
         config_file,
         processing=_processing_overrides(
-            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, timepoints=parse_timepoints(timepoints), overwrite=overwrite or None
+            config_file, window, no_diagnostics, archive_raw, delete_raw_after_verify, timepoints=parse_timepoints(timepoints), overwrite=overwrite or None,
+            output=_output(config_file, no_fsync),
         ),
         execution={"task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
     )
+    set_fsync(config.processing.output.fsync)
+    _selected_acquisition(config.processing)  # a one-line error before Prefect starts (its flow would log a traceback first)
     _prefect_defaults()
     from flows.acquisition import process_acquisition
     from flows.runners import make_task_runner
@@ -241,8 +280,10 @@ def serve(
 ) -> None:
     """Serve the three flows as deployments of the Prefect server (start it with `prefect server start`)."""
     execution = load_service_config(config_file).execution if config_file else ExecutionConfig()
+    from flows.memory import apply_mmap_threshold
     from flows.runners import environment_for
 
+    apply_mmap_threshold(execution.malloc_mmap_threshold_bytes)  # exported to the served runs too
     os.environ.update(environment_for(execution))  # served runs are subprocesses: they read these
     from prefect import serve as prefect_serve
 

@@ -12,7 +12,11 @@ from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import CorrectedStackRecord, copy_channel_xmls
+from isoview_core.correction.timepoint import (
+    CorrectedStackRecord,
+    copy_channel_xmls,
+    timepoint_file_errors,
+)
 from isoview_core.errors import IsoviewError
 from tasks.archive import archive_stack_task
 from tasks.correction import correct_stack_task
@@ -27,8 +31,9 @@ def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: 
     """Correct and compress the camera stacks of one timepoint to OME-Zarr.
 
     Every stack is a task (retried once on I/O errors, cached from its input's identity). A bad
-    stack fails its task with a one-line error; the others still finish, then the flow fails with
-    all the errors, so the UI shows exactly which files are wrong. With ``config.archive`` enabled,
+    stack fails its task with a one-line error, a channel whose XML is missing or unreadable is one
+    error for all its stacks; the others still finish, then the flow fails with all the errors, so
+    the UI shows exactly which files are wrong. With ``config.archive`` enabled,
     each corrected raw stack is then archived losslessly and verified (and, only if asked, deleted).
     """
     config = flow_config(acquisition, config)
@@ -43,12 +48,12 @@ def correct_timepoint(acquisition: Path, specimen: int, timepoint: int, config: 
         ]
     states = settled_states(futures)
     records = [state.result() for state in states if state.is_completed()]
-    errors = list(files.missing) + [failure_message(state) for state in states if not state.is_completed()]
+    errors = timepoint_file_errors(files) + [failure_message(state) for state in states if not state.is_completed()]
     if config.archive.enabled:  # after the correction: with deletion on, the raw stack must have been read first
         corrected = [stack for stack, state in zip(files.stacks, states, strict=True) if state.is_completed()]
         archives = [archive_stack_task.submit(config, config.archive, stack) for stack in corrected]
         errors += [failure_message(state) for state in settled_states(archives) if not state.is_completed()]
     publish_correction_table(specimen, timepoint, records, errors)
     if errors:
-        raise IsoviewError(f"SPM{specimen:02d} TM{timepoint:06d}: {len(errors)} stack(s) failed: " + " | ".join(errors))
+        raise IsoviewError(f"SPM{specimen:02d} TM{timepoint:06d}: {len(errors)} error(s): " + " | ".join(errors))
     return sorted(records, key=lambda record: (record.camera, record.channel))

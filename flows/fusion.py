@@ -21,6 +21,7 @@ from isoview_core.fusion.dataset import (
     plot_parameters,
     series_key,
     timepoint_pairs,
+    unfusable_pairs,
 )
 from isoview_core.fusion.pair import FusionRecord, PairId
 from tasks.fusion import estimate_pair_task, fuse_pair_task, smooth_window_task
@@ -53,7 +54,8 @@ def fuse_window(
     The estimates every window needs are made first (those already on disk are reused), the
     robust LOESS over each window gives the applied values, and each pair whose applied values
     differ from its ``fusion.json`` is fused. ``acquisition_finished=False`` (a live acquisition):
-    the last timepoint on disk is not the end, and pairs whose window is not complete wait.
+    the last timepoint on disk is not the end, and pairs whose window is not complete wait; an
+    estimate that failed (or whose channel XML did) counts as missing, imputed, not as awaited.
     """
     logger = get_run_logger()
     config = flow_config(acquisition, config)
@@ -79,7 +81,10 @@ def fuse_window(
             if not state.is_completed():  # a missing estimate is imputed by the smoothing
                 errors.append(failure_message(state))
         targets = pairs_of(timepoints)
-        plan = smooth_window_task(config, specimen, sorted(timepoints), targets, first, last if acquisition_finished else None)
+        for t in sorted(set(timepoints) & set(on_disk)):  # their channel's XML failed the correction, which reported it
+            for reason in unfusable_pairs(found, config, specimen, t):
+                logger.warning("%s", reason)
+        plan = smooth_window_task(config, specimen, sorted(timepoints), targets, first, last if acquisition_finished else None, needed)
         fusions = [fuse_pair_task.submit(config, job) for job in plan.jobs]
         states = settled_states(fusions)
     records = [state.result() for state in states if state.is_completed()]

@@ -35,6 +35,7 @@ from isoview_core.naming import output_timepoint_dir_name, output_timepoint_fold
 from isoview_core.service.config import ServiceConfig
 from isoview_core.service.journal import record_problem, service_dir
 from isoview_core.service.lock import WatcherLock
+from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.service.progress import is_timepoint_corrected, is_timepoint_fused
 from isoview_core.service.readiness import timepoint_readiness
 from isoview_core.service.schedule import FusionSchedule
@@ -50,7 +51,7 @@ def is_disk_full(message: str) -> bool:
     return any(marker in message for marker in DISK_FULL_MARKERS)
 
 
-EventKind = Literal["waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
+EventKind = Literal["waiting_for_acquisition", "waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,31 @@ class AcquisitionWatcher:
         self._cleaned: set[tuple[int, int]] = set()
         self._first_seen: dict[tuple[int, int], float] = {}
         self._busy = 0
-        self._retries: list[tuple[float, _Job]] = []
-        self._last_change = time.time()
+        self._retries: list[tuple[float, _Job]] = []  # (time.monotonic() when due, job)
+        self._last_change = time.monotonic()  # intervals and timeouts on the monotonic clock; file times are wall-clock
         self._stop = threading.Event()
+        self._ended = threading.Event()
 
     # ---------------------------------------------------------------- running
 
     def run(self) -> WatchSummary:
-        """Catch up with what is on disk, then follow the acquisition until idle timeout or :meth:`stop`."""
+        """Catch up with what is on disk, then follow the acquisition until idle timeout, :meth:`end_acquisition` or :meth:`stop`.
+
+        An acquisition folder that does not exist yet, or holds no stack yet, is waited for (said once, as a
+        ``waiting_for_acquisition`` event), at most ``watch.idle_timeout_s``.
+
+        Raises
+        ------
+        IsoviewError
+            The path is a file or its parent folder does not exist; another watcher holds the acquisition; no
+            acquisition appeared within the idle timeout.
+        """
         root = Path(self.processing.acquisition)
+        require_watchable_acquisition(root)
         with WatcherLock(service_dir(self.processing) / "watcher.lock", root):
             acquisition = self._wait_for_acquisition(root)
+            if acquisition is None:
+                return self.summary
             observer = self._start_observer(root)
             worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
             worker.start()
@@ -160,15 +175,40 @@ class AcquisitionWatcher:
         self._stop.set()
         self._inbox.put(("wake", None))
 
-    def _wait_for_acquisition(self, root: Path) -> Acquisition:
-        while True:
+    def end_acquisition(self) -> None:
+        """The microscope has finished: process what it wrote, fuse the tail and stop, without waiting for the idle timeout.
+
+        Every stack written at full size counts as complete at once (no settling), and a timepoint still incomplete
+        is reported as a problem.
+        """
+        self._ended.set()
+        self._inbox.put(("wake", None))
+
+    def _wait_for_acquisition(self, root: Path) -> Acquisition | None:
+        """The acquisition once its folder holds a stack; None when stopped first.
+
+        Raises
+        ------
+        IsoviewError
+            No acquisition appeared within ``watch.idle_timeout_s``.
+        """
+        idle_timeout = self.config.watch.idle_timeout_s
+        deadline = None if idle_timeout is None else time.monotonic() + idle_timeout
+        said = False
+        while not self._stop.is_set():
             try:
                 return discover_acquisition(root, self.processing.layout)
             except IsoviewError as error:
-                if self._stop.is_set():
-                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise IsoviewError(f"{error}; no acquisition appeared within the idle timeout ({idle_timeout:g} s)") from error
+                if not said:
+                    limit = "" if deadline is None else f" (for at most {idle_timeout:g} s, the idle timeout)"
+                    self._emit("waiting_for_acquisition", -1, (), f"{error}; waiting for the microscope to write it{limit}")
+                    said = True
                 logger.info("waiting for the acquisition: %s", error)
-                self._stop.wait(self.config.watch.scan_interval_s)
+                wait_s = self.config.watch.scan_interval_s if deadline is None else min(self.config.watch.scan_interval_s, deadline - time.monotonic())
+                self._stop.wait(max(wait_s, 0.0))
+        return None
 
     def _start_observer(self, root: Path):
         silence_duplicate_watch_warnings()
@@ -181,13 +221,15 @@ class AcquisitionWatcher:
     def _follow(self, acquisition: Acquisition) -> None:
         idle_timeout = self.config.watch.idle_timeout_s
         while not self._stop.is_set():
-            self._reconcile(acquisition)
+            ended = self._ended.is_set()  # before the scan: a scan that follows the end has seen every file
+            self._reconcile(acquisition, ended=ended)
             self._resubmit_due()
-            self._drain_inbox(timeout=self.config.watch.scan_interval_s)
-            idle = self._busy == 0 and self._jobs.empty() and not self._retries
-            if idle_timeout is not None and idle and time.time() - self._last_change > idle_timeout:
+            idle = self._busy == 0 and self._jobs.empty() and not self._retries  # and the scan found nothing to do
+            timed_out = idle_timeout is not None and time.monotonic() - self._last_change > idle_timeout
+            if idle and (ended or timed_out):
                 self._finish(acquisition)
                 return
+            self._drain_inbox(timeout=self.config.watch.scan_interval_s)
 
     def _drain_inbox(self, timeout: float) -> None:
         """Wait for a wake-up or a finished job, then take everything else already there."""
@@ -208,7 +250,7 @@ class AcquisitionWatcher:
             return
         job, error = payload
         self._busy -= 1
-        self._last_change = time.time()
+        self._last_change = time.monotonic()
         if error is not None and is_disk_full(error):
             self._retry_later(job, error)
             return
@@ -227,21 +269,24 @@ class AcquisitionWatcher:
 
     # ---------------------------------------------------------------- deciding
 
-    def _reconcile(self, acquisition: Acquisition) -> None:
-        """Compare the folder and the outputs with what is known; queue what became possible."""
+    def _reconcile(self, acquisition: Acquisition, *, ended: bool) -> None:
+        """Compare the folder and the outputs with what is known; queue what became possible.
+
+        ``ended``: the microscope has finished (:meth:`end_acquisition`), so no stack is still being written.
+        """
         try:
             acquisition.refresh()
         except IsoviewError as error:
             logger.warning("%s", error)
             return
-        now = time.time()
+        now = time.time()  # wall clock: compared with the stacks' modification times
         for specimen in self._specimens(acquisition):
             timepoints = acquisition.timepoints(specimen)
             schedule = self._schedules.setdefault(specimen, FusionSchedule(self.processing.temporal, timepoints[0]))
             for t in timepoints:
                 if t in schedule.settled or (specimen, t) in self._queued:
                     continue
-                self._consider(acquisition, schedule, specimen, t, later_started=t < timepoints[-1], now=now)
+                self._consider(acquisition, schedule, specimen, t, later_started=ended or t < timepoints[-1], now=now)
             self._queue_fusions(acquisition, specimen, schedule.ready(), acquisition_finished=False)
 
     def _specimens(self, acquisition: Acquisition) -> list[int]:
@@ -267,7 +312,7 @@ class AcquisitionWatcher:
             return
         if self._waiting.get((specimen, t)) != readiness.reason:
             self._waiting[(specimen, t)] = readiness.reason
-            self._last_change = now
+            self._last_change = time.monotonic()
             self._emit("waiting", specimen, (t,), readiness.reason)
         since = readiness.last_write or self._first_seen.setdefault((specimen, t), now)  # no size yet (e.g. a bad XML): since first seen
         stalled = later_started and now - since > self.config.watch.stalled_after_s
@@ -324,10 +369,10 @@ class AcquisitionWatcher:
         """A full disk is transient: report it, keep the job and submit it again after ``disk_full_retry_s``."""
         delay = self.config.watch.disk_full_retry_s
         self._problem(job.specimen, job.timepoints, f"{error} (retrying in {delay:.0f} s)")
-        self._retries.append((time.time() + delay, job))
+        self._retries.append((time.monotonic() + delay, job))
 
     def _resubmit_due(self) -> None:
-        now = time.time()
+        now = time.monotonic()
         due = [job for when, job in self._retries if when <= now]
         self._retries = [(when, job) for when, job in self._retries if when > now]
         for job in due:

@@ -81,6 +81,24 @@ class CameraStack(BaseModel):
         return self.metadata.path.name
 
 
+class UnreadableChannel(BaseModel):
+    """A channel of a timepoint whose stacks cannot be processed: its XML is missing or cannot be read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: int
+    xml: Path
+    """The channel XML that is unreadable, or the one expected when none is on disk."""
+    xml_found: bool
+    """Whether the XML is on disk (then it is malformed or invalid); else the microscope may still write it."""
+    stacks: list[Path]
+    """This channel's stacks on disk, left out of :attr:`TimepointFiles.stacks`."""
+    cameras: list[int]
+    """Cameras of those stacks, sorted."""
+    message: str
+    """One line naming the XML and the problem, e.g. ``.../TM00001/ch0.xml: malformed XML (...)``."""
+
+
 class TimepointFiles(BaseModel):
     """The raw files of one timepoint of one specimen."""
 
@@ -91,11 +109,13 @@ class TimepointFiles(BaseModel):
     folder: Path
     """Nested layout: the ``TM#####`` folder; flat layout: the acquisition root."""
     stacks: list[CameraStack]
-    """Stacks on disk, sorted by (camera, channel, angle)."""
+    """Stacks on disk of the channels whose XML could be read, sorted by (camera, channel, angle)."""
     channel_xmls: dict[int, Path]
-    """Channel number → the XML used for it."""
+    """Channel number → the XML read for it."""
     missing: list[str]
     """Stacks some channel XML declares (through its cameras) that are not on disk."""
+    unreadable: list[UnreadableChannel] = []
+    """Channels whose XML is missing or cannot be read, by channel: only their own stacks are left out."""
 
 
 class _StackEntry(NamedTuple):
@@ -194,47 +214,43 @@ class Acquisition(BaseModel):
     def timepoint(self, specimen: int, timepoint: int) -> TimepointFiles:
         """Raw stacks and channel XMLs of one timepoint, with the stacks still missing.
 
+        A channel whose XML is missing (while it has stacks) or cannot be read does not stop the
+        others: it is listed in :attr:`TimepointFiles.unreadable` with its stacks.
+
         Raises
         ------
         LayoutError
             If the specimen or timepoint is unknown.
-        MetadataError
-            If a channel has stacks but no XML, or its XML cannot be read.
         """
         folder = self.timepoint_folder(specimen, timepoint)
         entries, channel_xmls, angles = self._list_timepoint(folder, specimen, timepoint)
-        disk_cameras: dict[int, set[int]] = {}
+        by_channel: dict[int, list[_StackEntry]] = {}
         for entry in entries:
-            disk_cameras.setdefault(entry.tokens.channel, set()).add(entry.tokens.camera)
-        channels_without_xml = sorted(disk_cameras.keys() - channel_xmls.keys())
-        if channels_without_xml:
-            raise MetadataError(self._missing_xml_message(folder, specimen, timepoint, channels_without_xml[0]))
+            by_channel.setdefault(entry.tokens.channel, []).append(entry)
 
-        metadata = {
-            channel: self._metadata(path, disk_cameras.get(channel, set())) for channel, path in channel_xmls.items()
-        }
+        metadata: dict[int, ChannelMetadata] = {}
         stacks: list[CameraStack] = []
-        for entry in entries:
-            channel_metadata = metadata[entry.tokens.channel]
-            processed = _processed_cameras(channel_metadata, disk_cameras[entry.tokens.channel])
-            stacks.append(
-                CameraStack(
-                    path=entry.path,
-                    specimen=specimen,
-                    timepoint=timepoint,
-                    angle=entry.tokens.angle,
-                    camera=entry.tokens.camera,
-                    channel=entry.tokens.channel,
-                    metadata=channel_metadata,
-                    dimensions=channel_metadata.dimensions_for_camera(entry.tokens.camera, processed),
-                )
-            )
+        unreadable: list[UnreadableChannel] = []
+        for channel in sorted(by_channel.keys() | channel_xmls.keys()):
+            channel_entries = by_channel.get(channel, [])
+            if channel not in channel_xmls:
+                unreadable.append(self._missing_xml(folder, specimen, timepoint, channel, channel_entries))
+                continue
+            xml = channel_xmls[channel]
+            try:
+                channel_metadata = self._metadata(xml, {entry.tokens.camera for entry in channel_entries})
+                stacks += _channel_stacks(channel_metadata, channel_entries, specimen, timepoint)
+            except MetadataError as error:
+                del channel_xmls[channel]  # not read: not the XML used for the channel
+                unreadable.append(_unreadable_channel(channel, xml, channel_entries, str(error), found=True))
+                continue
+            metadata[channel] = channel_metadata
         stacks.sort(key=lambda stack: (stack.camera, stack.channel, stack.angle))
         present = {(stack.angle, stack.camera, stack.channel) for stack in stacks}
         missing = [
             self._missing_message(folder, specimen, timepoint, angle, camera, channel_metadata)
             for channel, channel_metadata in metadata.items()
-            for angle in sorted(angles | {stack.angle for stack in stacks} or {0})
+            for angle in sorted(angles | {entry.tokens.angle for entry in entries} or {0})
             for camera in channel_metadata.cameras
             if (angle, camera, channel) not in present
         ]
@@ -245,6 +261,7 @@ class Acquisition(BaseModel):
             stacks=stacks,
             channel_xmls=channel_xmls,
             missing=missing,
+            unreadable=unreadable,
         )
 
     def _list_timepoint(
@@ -272,15 +289,18 @@ class Acquisition(BaseModel):
             return metadata.model_copy(update={"cameras": sorted(disk_cameras)})
         return metadata
 
-    def _missing_xml_message(self, folder: Path, specimen: int, timepoint: int, channel: int) -> str:
-        """Name the XML a channel with stacks needs, e.g. ``.../TM00003/ch1.xml: channel XML not found``."""
+    def _missing_xml(
+        self, folder: Path, specimen: int, timepoint: int, channel: int, entries: list[_StackEntry]
+    ) -> UnreadableChannel:
+        """A channel with stacks but no XML, naming the XML it needs, e.g. ``.../TM00003/ch1.xml: channel XML not found``."""
         plain = f"ch{channel}.xml"
         numbered = f"ch{channel:02d}_spec{specimen:02d}.xml"
         expected, alternative = (folder / plain, numbered) if self.layout == "nested" else (folder / numbered, plain)
-        return (
+        message = (
             f"{expected}: channel XML not found (nor {alternative}), "
             f"needed for the CHN{channel:02d} stacks of specimen {specimen} timepoint {timepoint}"
         )
+        return _unreadable_channel(channel, expected, entries, message, found=False)
 
     def _missing_message(
         self, folder: Path, specimen: int, timepoint: int, angle: int, camera: int, metadata: ChannelMetadata
@@ -447,6 +467,46 @@ def _belongs(entry: _StackEntry, expected: tuple[int, int]) -> bool:
         return True
     logger.warning("%s: name does not match specimen %d timepoint %d of its folder, skipped", entry.path, *expected)
     return False
+
+
+def _channel_stacks(
+    metadata: ChannelMetadata, entries: list[_StackEntry], specimen: int, timepoint: int
+) -> list[CameraStack]:
+    """The stacks of one channel with the dimensions its XML declares for each camera.
+
+    Raises
+    ------
+    MetadataError
+        If the XML's ``dimensions`` cannot be matched to a camera.
+    """
+    processed = _processed_cameras(metadata, {entry.tokens.camera for entry in entries})
+    return [
+        CameraStack(
+            path=entry.path,
+            specimen=specimen,
+            timepoint=timepoint,
+            angle=entry.tokens.angle,
+            camera=entry.tokens.camera,
+            channel=entry.tokens.channel,
+            metadata=metadata,
+            dimensions=metadata.dimensions_for_camera(entry.tokens.camera, processed),
+        )
+        for entry in entries
+    ]
+
+
+def _unreadable_channel(
+    channel: int, xml: Path, entries: list[_StackEntry], message: str, *, found: bool
+) -> UnreadableChannel:
+    """Describe a channel whose XML is missing (``found=False``) or cannot be read, with its stacks on disk."""
+    return UnreadableChannel(
+        channel=channel,
+        xml=xml,
+        xml_found=found,
+        stacks=sorted(entry.path for entry in entries),
+        cameras=sorted({entry.tokens.camera for entry in entries}),
+        message=message,
+    )
 
 
 def _processed_cameras(metadata: ChannelMetadata, disk_cameras: set[int]) -> list[int]:

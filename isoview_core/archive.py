@@ -14,9 +14,10 @@ by isoview's writer and reader cannot hide) and compared plane by plane with a s
 the raw file; the two SHA-256 digests, the sizes and the raw file's size and modification time
 must all agree. The outcome is written to ``<stem>.archive.json`` (an :class:`ArchiveRecord`),
 atomically. Only a verified archive, and only with ``delete_raw_after_verify``, lets
-:func:`_delete_verified_raw` remove the raw stack, after checking once more that the file is
-the one that was verified. Nothing else in isoview deletes or modifies raw data (the test
-suite's raw-data guard, ``tests/raw_guard.py``, asserts it).
+:func:`_delete_verified_raw` remove the raw stack, once the archive and its record are fsync'ed
+(even with ``--no-fsync``) and after checking once more that the file is the one that was
+verified. Nothing else in isoview deletes or modifies raw data (the test suite's raw-data
+guard, ``tests/raw_guard.py``, asserts it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from isoview_core.acquisition import CameraStack
 from isoview_core.errors import FormatError, IsoviewError
-from isoview_core.formats.atomic import is_complete, write_text_atomically
+from isoview_core.formats.atomic import is_complete, make_durable, write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr
 from isoview_core.formats.stack import STACK_DTYPE, StackFile
@@ -266,6 +267,11 @@ def archive_stack(stack: CameraStack, acquisition_root: Path, config: ArchiveCon
         raise ArchiveVerificationError(record.message)
     logger.info("%s", record.message)
     if config.delete_raw_after_verify:
+        # The archive is about to become the only copy: on disk for good first, with its record,
+        # whether this run fsyncs or an earlier one wrote them without.
+        archive_root = config.resolved_root(acquisition_root)
+        for path in paths:
+            make_durable(path, root=archive_root.parent)
         record = _delete_verified_raw(stack.path, record)
         write_text_atomically(paths.record, record.model_dump_json(indent=2))
         if not record.deleted_raw:

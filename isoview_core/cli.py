@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from itertools import accumulate
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -14,8 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.errors import IsoviewError
+from isoview_core.formats.atomic import set_fsync
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.timepoints import parse_timepoints
+
+if TYPE_CHECKING:
+    from isoview_core.acquisition import Acquisition
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="IsoView light-sheet processing: correct, compress, fuse.")
 console = Console(stderr=True)
@@ -34,9 +39,31 @@ class VolumeFormat(str, Enum):
     tif = "tif"
 
 
+# shared with the service commands (flows.cli)
+NO_FSYNC_OPTION = typer.Option(
+    False, "--no-fsync", help="Publish outputs without fsync: faster, but a power cut can leave them truncated (scratch runs only)."
+)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _selected_acquisition(config: ProcessingConfig) -> tuple[Acquisition, list[tuple[int, int]]]:
+    """The acquisition and the (specimen, timepoint) pairs the config selects, or a one-line error (exit 2) when it
+    is no acquisition or the selection is empty: before any work starts."""
+    from isoview_core.acquisition import discover_acquisition
+    from isoview_core.processing import selected_timepoints
+
+    try:
+        found = discover_acquisition(config.acquisition, config.layout)
+    except IsoviewError as error:
+        _fail(str(error).splitlines()[0])
+    selection = list(selected_timepoints(config, found))
+    if not selection:
+        _fail(f"{config.acquisition}: no timepoint matches the selection {config.timepoints}")
+    return found, selection
 
 
 def _progress() -> Progress:
@@ -92,30 +119,34 @@ def correct(
     codec: str = typer.Option("blosc-zstd:1:shuffle", help="OME-Zarr codec NAME[:LEVEL[:SHUFFLE]], e.g. blosc-zstd:5, jpegls."),
     pyramid_levels: int = typer.Option(0, help="Extra 2x-downsampled levels in each OME-Zarr (smoother zooming in viewers)."),
     overwrite: bool = typer.Option(False, help="Recompute timepoints that are already complete."),
+    no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
-    from isoview_core.acquisition import discover_acquisition
-    from isoview_core.processing import planned_planes, process_dataset, selected_timepoints
+    from isoview_core.processing import planned_planes, process_dataset
 
     try:
         config = ProcessingConfig(
             acquisition=acquisition,
             corrected_dir=output,
             timepoints=parse_timepoints(timepoints),
-            output=OutputConfig(format=format.value, codec=CodecConfig.parse(codec), pyramid_levels=pyramid_levels),
+            output=OutputConfig(format=format.value, codec=CodecConfig.parse(codec), pyramid_levels=pyramid_levels, fsync=not no_fsync),
             overwrite=overwrite,
         )
-        found = discover_acquisition(config.acquisition, config.layout)
     except (IsoviewError, ValueError) as error:
         _fail(str(error).splitlines()[0])
-    selection = list(selected_timepoints(config, found))
-    if not selection:
-        _fail(f"{acquisition}: no timepoint matches the selection {timepoints!r}")
+    set_fsync(config.output.fsync)
+    found, selection = _selected_acquisition(config)
+    # planes streamed once each timepoint is done: the bar goes there even when a failed or cropped stack streamed fewer
+    finished_at = dict(zip(selection, accumulate(planned_planes(found, [key], config.correction) for key in selection)))
     errors: list[str] = []
     done = skipped = 0
     with _progress() as progress:
-        task = progress.add_task(f"correct {len(selection)} timepoints", total=planned_planes(found, selection))
-        for report in process_dataset(config, progress=lambda planes: progress.advance(task, planes)):
+        task = progress.add_task(f"correct {len(selection)} timepoints", total=finished_at[selection[-1]])
+        for report in process_dataset(
+            config,
+            progress=lambda planes: progress.advance(task, planes),
+            on_timepoint=lambda report: progress.update(task, completed=finished_at[(report.specimen, report.timepoint)]),
+        ):
             errors += report.errors
             done += len(report.records)
             skipped += len(report.skipped)
@@ -137,6 +168,7 @@ def fuse(
     static: bool = typer.Option(False, "--static", help="One set of parameters for the whole acquisition."),
     no_diagnostics: bool = typer.Option(False, "--no-diagnostics", help="Skip the diagnostic PNGs."),
     overwrite: bool = typer.Option(False, help="Re-estimate and re-fuse timepoints that are already done."),
+    no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
     from isoview_core.fusion.config import FusionConfig, TemporalConfig
@@ -150,11 +182,13 @@ def fuse(
             timepoints=parse_timepoints(timepoints),
             fusion=FusionConfig(fusion_type=blending.value),
             temporal=TemporalConfig(window=window, static_parameters=static),
+            output=OutputConfig(fsync=not no_fsync),
             save_diagnostics=not no_diagnostics,
             overwrite=overwrite,
         )
     except (IsoviewError, ValueError) as error:
         _fail(str(error).splitlines()[0])
+    set_fsync(config.output.fsync)
     with _progress() as progress:
         task = progress.add_task("estimate and fuse", total=None)
         try:

@@ -23,6 +23,11 @@ class OutputConfig(BaseModel):
     pyramid_levels: int = Field(
         0, ge=0, le=8, description="Extra 2x-downsampled (y, x) levels in OME-Zarr, for viewers (each level costs ~15 % throughput)."
     )
+    # a process-wide setting: the command line applies it with isoview_core.formats.atomic.set_fsync
+    fsync: bool = Field(
+        True,
+        description="fsync every output before publishing it: a power cut never leaves a published output incomplete. Off (--no-fsync) for scratch runs only.",
+    )
 
 
 class ProcessingConfig(BaseModel):

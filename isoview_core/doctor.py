@@ -170,8 +170,9 @@ def diagnose_acquisition(config: ProcessingConfig, *, sample_planes: int = SAMPL
     * the output roots lie outside the raw acquisition, and are folders where they exist;
     * the folder is an IsoView acquisition (:func:`~isoview_core.acquisition.discover_acquisition`);
     * folders and files that are not part of the layout (warnings: they are ignored by the run);
-    * every timepoint's channel XMLs can be read (:meth:`Acquisition.timepoint`), and every stack
-      they declare is on disk (:attr:`TimepointFiles.missing`);
+    * every timepoint's channel XMLs can be read (:attr:`TimepointFiles.unreadable`; the stacks of
+      the other channels are still checked), and every stack they declare is on disk
+      (:attr:`TimepointFiles.missing`);
     * every stack is a whole number of planes and at least as long as its XML declares
       (:class:`~isoview_core.formats.stack.StackFile`; longer is a warning), and is not empty;
       sampled planes that are all zero or constant are a warning;
@@ -420,7 +421,10 @@ class _Examination:
         for message in files.missing:  # relative to the root: "SPM00/TM00003/ANG000/...CM1...stack: camera 1 of ch0.xml not on disk"
             self.add("error", self.root / _subject(message, folder), message)
             self.stack_problems += 1
-        if not files.stacks and not files.missing:
+        for channel in files.unreadable:  # its stacks cannot be checked (nor corrected); the other channels still are
+            self.add("error", channel.xml, channel.message)
+            self.stack_problems += 1
+        if not files.stacks and not files.missing and not files.unreadable:
             self.add("warning", folder, f"{folder}: no raw stacks and no channel XML declaring any")
         for stack in files.stacks:
             self.check_stack(stack)

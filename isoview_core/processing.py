@@ -7,6 +7,8 @@ from typing import Callable, Iterator
 
 from isoview_core.acquisition import Acquisition, TimepointFiles, discover_acquisition
 from isoview_core.config import ProcessingConfig
+from isoview_core.correction.config import CorrectionConfig
+from isoview_core.correction.stack_correction import correction_passes
 from isoview_core.correction.timepoint import TimepointReport, correct_timepoint
 from isoview_core.errors import IsoviewError
 
@@ -23,15 +25,15 @@ def selected_timepoints(config: ProcessingConfig, acquisition: Acquisition) -> I
             yield specimen, timepoint
 
 
-def planned_planes(acquisition: Acquisition, selection: list[tuple[int, int]]) -> int:
-    """Raw planes the correction will stream (three passes per stack), for progress bars."""
+def planned_planes(acquisition: Acquisition, selection: list[tuple[int, int]], correction: CorrectionConfig) -> int:
+    """Raw planes the correction will stream (:func:`correction_passes` passes per stack), for progress bars."""
     total = 0
     for specimen, timepoint in selection:
         try:
             files: TimepointFiles = acquisition.timepoint(specimen, timepoint)
         except IsoviewError:
             continue
-        total += sum(3 * stack.dimensions.depth for stack in files.stacks)
+        total += sum(correction_passes(correction) * stack.dimensions.depth for stack in files.stacks)
     return total
 
 
@@ -55,8 +57,9 @@ def process_dataset(
     Returns
     -------
     list of TimepointReport
-        One per timepoint; a timepoint that cannot be read at all (missing XML...) gets a report
-        whose ``errors`` says why, and the others are still processed.
+        One per timepoint; a timepoint that cannot be read at all (its folder vanished...) gets a
+        report whose ``errors`` says why, and the others are still processed. A channel whose XML
+        is missing or unreadable is one error of its timepoint, whose other channels are corrected.
     """
     acquisition = discover_acquisition(config.acquisition, config.layout)
     reports = []

@@ -19,13 +19,13 @@ from isoview_core.archive import (
 )
 from isoview_core.config import ProcessingConfig
 from isoview_core.service.journal import record_work
+from tasks.retries import TRANSIENT_RETRIES
 
 
 @task(
     name="archive-stack",
     task_run_name="archive SPM{stack.specimen:02d} TM{stack.timepoint:06d} CM{stack.camera:02d} CHN{stack.channel:02d}",
-    retries=1,
-    retry_delay_seconds=5,
+    **TRANSIENT_RETRIES,
 )
 def archive_stack_task(config: ProcessingConfig, archive: ArchiveConfig, stack: CameraStack) -> ArchiveRecord:
     """Archive the raw stack of one camera and channel, verify it bit for bit, and journal it.

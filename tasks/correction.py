@@ -19,6 +19,7 @@ from isoview_core.correction.timepoint import (
 )
 from isoview_core.service.journal import record_work
 from tasks.caching import finished_output_cache_key
+from tasks.retries import TRANSIENT_RETRIES
 
 
 def _stack_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
@@ -31,8 +32,7 @@ def _stack_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
 @task(
     name="correct-stack",
     task_run_name="correct SPM{stack.specimen:02d} TM{stack.timepoint:06d} CM{stack.camera:02d} CHN{stack.channel:02d}",
-    retries=1,
-    retry_delay_seconds=5,
+    **TRANSIENT_RETRIES,
     persist_result=True,
     cache_key_fn=finished_output_cache_key(_stack_files),
 )

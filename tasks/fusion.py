@@ -26,6 +26,7 @@ from isoview_core.fusion.pair import (
 )
 from isoview_core.service.journal import record_work
 from tasks.caching import finished_output_cache_key
+from tasks.retries import TRANSIENT_RETRIES
 
 
 def _pair_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
@@ -41,8 +42,7 @@ def _pair_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
 @task(
     name="estimate-pair",
     task_run_name="estimate {pair.stem}",
-    retries=1,
-    retry_delay_seconds=5,
+    **TRANSIENT_RETRIES,
     persist_result=True,
     cache_key_fn=finished_output_cache_key(_pair_files),
 )
@@ -63,10 +63,19 @@ def estimate_pair_task(config: ProcessingConfig, pair: PairId) -> PairEstimate:
 
 @task(name="smooth-window", task_run_name="smooth SPM{specimen:02d}")
 def smooth_window_task(
-    config: ProcessingConfig, specimen: int, timepoints: list[int], pairs: list[PairId], first_timepoint: int, last_timepoint: int | None
+    config: ProcessingConfig,
+    specimen: int,
+    timepoints: list[int],
+    pairs: list[PairId],
+    first_timepoint: int,
+    last_timepoint: int | None,
+    estimated: list[int],
 ) -> FusionPlan:
-    """Robust-LOESS smoothing of the estimates on disk over each pair's window: the values to apply."""
-    plan = plan_fusion(config, pairs, first_timepoint=first_timepoint, last_timepoint=last_timepoint)
+    """Robust-LOESS smoothing of the estimates on disk over each pair's window: the values to apply.
+
+    ``estimated``: the timepoints whose estimation is over (a pair's estimate missing there is imputed).
+    """
+    plan = plan_fusion(config, pairs, first_timepoint=first_timepoint, last_timepoint=last_timepoint, estimated=estimated)
     get_run_logger().info(
         "%d pairs to fuse, %d already fused with the same values, %d waiting for their window", len(plan.jobs), len(plan.skipped), len(plan.waiting)
     )
@@ -76,8 +85,7 @@ def smooth_window_task(
 @task(
     name="fuse-pair",
     task_run_name="fuse {job.pair.stem}",
-    retries=1,
-    retry_delay_seconds=5,
+    **TRANSIENT_RETRIES,
 )
 def fuse_pair_task(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
     """Fuse one pair with its applied parameters into OME-Zarr; ``fusion.json`` is written last."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from isoview_core.acquisition import TimepointFiles, discover_acquisition
-from isoview_core.errors import LayoutError, MetadataError
+from isoview_core.errors import LayoutError
 from isoview_core.metadata import write_channel_xml
 from isoview_core.naming import raw_stack_name
 
@@ -226,26 +226,35 @@ def test_cameras_from_file_names_when_xml_names_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["nested", "flat"])
-def test_missing_xml(tmp_path: Path, layout: str) -> None:
+def test_a_missing_xml_leaves_out_only_its_channel(tmp_path: Path, layout: str) -> None:
     root = _nested(tmp_path) if layout == "nested" else _flat(tmp_path)
     expected = root / "SPM00" / "TM00001" / "ch1.xml" if layout == "nested" else root / "ch01_spec00.xml"
     expected.unlink()
-    acquisition = discover_acquisition(root)
 
-    with pytest.raises(MetadataError) as raised:
-        acquisition.timepoint(0, 1)
+    files = discover_acquisition(root).timepoint(0, 1)
 
-    assert str(raised.value).startswith(f"{expected}: channel XML not found")
-    assert "CHN01" in str(raised.value)
+    assert _camera_channels(files) == [(0, 0), (1, 0)]
+    assert sorted(files.channel_xmls) == [0] and files.missing == []
+    [channel] = files.unreadable
+    assert (channel.channel, channel.xml, channel.xml_found, channel.cameras) == (1, expected, False, [2, 3])
+    assert [path.name for path in channel.stacks] == [raw_stack_name(0, 1, camera, 1) for camera in (2, 3)]
+    assert channel.message.startswith(f"{expected}: channel XML not found") and "CHN01" in channel.message
 
 
-def test_malformed_xml_is_reported_with_its_path(tmp_path: Path) -> None:
+def test_a_malformed_xml_leaves_out_only_its_channel_and_names_the_file(tmp_path: Path) -> None:
     root = _nested(tmp_path)
     bad = root / "SPM00" / "TM00001" / "ch0.xml"
     bad.write_text('<push_config version="1.0">\n  <info dimensions="4x8x6">\n</push_config>\n')
+    acquisition = discover_acquisition(root)
 
-    with pytest.raises(MetadataError, match=r"SPM00/TM00001/ch0\.xml: malformed XML"):
-        discover_acquisition(root).timepoint(0, 1)
+    files = acquisition.timepoint(0, 1)
+
+    assert _camera_channels(files) == [(2, 1), (3, 1)]
+    assert files.channel_xmls == {1: files.folder / "ch1.xml"} and files.missing == []
+    [channel] = files.unreadable
+    assert (channel.channel, channel.xml, channel.xml_found, channel.cameras) == (0, bad, True, [0, 1])
+    assert channel.message.startswith(f"{bad}: malformed XML") and "\n" not in channel.message
+    assert acquisition.timepoint(0, 0).unreadable == []
 
 
 def test_refresh_sees_new_timepoints(tmp_path: Path) -> None:

@@ -1,9 +1,19 @@
+import re
+
 from typer.testing import CliRunner
 
 from isoview_core.cli import app
 from isoview_core.timepoints import parse_timepoints
 
 runner = CliRunner()
+
+
+def progress_at_the_end(output: str) -> tuple[int, int]:
+    """(done, total) of the last progress bar ``correct N timepoints ━━━━ done/total`` in a command's output."""
+    bars = re.findall(r"^correct \d+ timepoints.* (\d+)/(\d+) ", output, flags=re.MULTILINE)
+    assert bars, output
+    done, total = bars[-1]
+    return int(done), int(total)
 
 
 def test_parse_timepoints():
@@ -19,6 +29,7 @@ def test_simulate_then_correct_then_skip(tmp_path):
     result = runner.invoke(app, ["correct", str(raw), "--timepoints", "1", "--codec", "blosc-lz4:5"])
     assert result.exit_code == 0, result.output
     assert "corrected 4 stacks" in result.output
+    assert progress_at_the_end(result.output) == (2 * 4 * 24, 2 * 4 * 24)  # two passes over the 24 planes of 4 stacks
     assert len(list((tmp_path / "acq.corrected" / "SPM00" / "TM000001").glob("*.ome.zarr"))) == 4
     assert not (tmp_path / "acq.corrected" / "SPM00" / "TM000000").exists()
     result = runner.invoke(app, ["correct", str(raw)])
@@ -31,6 +42,8 @@ def test_truncated_stack_exits_non_zero_but_finishes_the_rest(acquisition_copy, 
     result = runner.invoke(app, ["correct", str(acquisition_copy), "--output", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "corrected 7 stacks" in result.output
+    done, total = progress_at_the_end(result.output)
+    assert done == total  # the truncated stack streamed nothing: the bar still ends full
     assert stack.name in result.output and "not a whole number" in result.output
 
 

@@ -10,6 +10,7 @@ from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.correction.timepoint import corrected_paths, correct_timepoint, load_record
 from isoview_core.formats import read_volume
 from isoview_core.processing import process_dataset
+from isoview_core.synthetic import dark_frame, render_camera_stack
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,14 @@ def corrected(small_acquisition, tmp_path_factory):
     return config, reports
 
 
-def test_every_camera_stack_is_corrected_with_its_record(corrected):
+def _stack_background(raw, frame, correction):
+    """Independent §2.5 stack background: percentile of the non-zero MATLAB-order samples of ``raw - frame``, clipped at 0."""
+    subtracted = np.clip(raw.astype(np.int32) - frame, 0, None)
+    samples = subtracted.transpose(0, 2, 1).ravel()[:: correction.subsample_factor]  # MATLAB order: y fastest, then x, z
+    return np.percentile(samples[samples > 0], correction.background_percentile, method="hazen")
+
+
+def test_every_camera_stack_is_corrected_with_its_record(corrected, small_config):
     config, reports = corrected
     [report] = reports
     assert report.errors == [] and len(report.records) == 4
@@ -34,7 +42,11 @@ def test_every_camera_stack_is_corrected_with_its_record(corrected):
         assert paths.volume.name == f"SPM00_TM000000_CM{record.camera:02d}_CHN{record.channel:02d}.ome.zarr"
         assert load_record(paths.record) == record
         assert record.compression_ratio > 2
-        assert record.min_intensity[-1] == pytest.approx(record.min_intensity[-1])
+        # [mask_min, stack background]: the segmentation's minimum is taken before the dark frame is
+        # subtracted (the camera offset); the stack background after it.
+        raw, frame = render_camera_stack(small_config, 0, record.camera), dark_frame(small_config, record.camera)
+        offset = small_config.background_levels_adu[record.camera]
+        assert record.min_intensity == [pytest.approx(offset, abs=1), _stack_background(raw, frame, config.correction)]
         for name in ("xy", "xz", "yz"):
             assert paths.projection(name).is_file() and paths.projection(name, mask=True).is_file()
         assert paths.coordinate_mask("xy").is_file()
@@ -51,9 +63,9 @@ def test_ome_zarr_opens_with_ome_zarr_py_with_the_xml_scale(corrected, small_con
     assert transforms[0][0]["scale"] == pytest.approx([2.0, pixel, pixel])
     assert transforms[1][0]["scale"] == pytest.approx([2.0, 2 * pixel, 2 * pixel])
     assert image.data[0].shape == small_config.shape
-    labels = zarr.open_group(str(paths.volume), mode="r")["labels/segmentation/0"]
+    labels = np.asarray(zarr.open_group(str(paths.volume), mode="r")["labels/segmentation/0"][:])
     volume = np.asarray(image.data[0])
-    assert np.all(volume[np.asarray(labels[:]) == 0] == 0)
+    assert 0.05 < labels.mean() < 0.95 and np.all(volume[labels == 0] == 0)
     attrs = zarr.open_group(str(paths.volume), mode="r").attrs.asdict()
     assert attrs["isoview"]["camera"] == 1 and attrs["isoview"]["xml"]["stack_direction"] == "Z"
 

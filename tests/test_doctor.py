@@ -103,12 +103,12 @@ def test_a_deleted_camera_stack_is_an_error(acquisition_copy):
     assert report.stacks == 7
 
 
-def test_a_malformed_xml_is_an_error_and_the_other_timepoint_is_still_checked(acquisition_copy):
+def test_a_malformed_xml_is_an_error_and_only_its_channel_is_not_checked(acquisition_copy):
     xml = acquisition_copy / XML
     xml.write_text(xml.read_text()[:-30])
     report = _diagnose(acquisition_copy)
     _finding(report, "error", xml, "malformed XML")
-    assert report.stacks == 4  # TM00000 cannot be read without its XML (as in a run); TM00001 still is
+    assert report.stacks == 6  # CHN00 of TM00000 cannot be read without its XML (as in a run); CHN01 and TM00001 still are
 
 
 def test_a_missing_xml_is_an_error(acquisition_copy):

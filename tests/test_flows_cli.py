@@ -73,3 +73,63 @@ def test_prefect_defaults_turn_telemetry_off_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")
     _prefect_defaults()
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
+
+
+def test_watch_refuses_a_file_or_a_folder_whose_parent_is_missing_at_once(tmp_path, monkeypatch):
+    import flows.cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("the watcher started")
+
+    monkeypatch.setattr(flows.cli, "_run_watcher", never)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not an acquisition")
+    result = runner.invoke(app, ["watch", str(a_file), "--idle-timeout", "60"])
+    assert result.exit_code == 2 and f"{a_file}: not a folder" in result.output
+    typo = tmp_path / "no-such-day" / "acq"
+    result = runner.invoke(app, ["watch", str(typo), "--idle-timeout", "60"])
+    assert result.exit_code == 2 and "its parent folder" in result.output and "does not exist" in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]  # nothing created
+
+
+def test_watch_waits_for_an_acquisition_not_there_yet_in_one_line_until_the_idle_timeout(tmp_path, monkeypatch):
+    import flows.memory
+
+    thresholds = []
+    monkeypatch.setattr(flows.memory, "apply_mmap_threshold", thresholds.append)
+    acquisition = tmp_path / "acq"
+    result = runner.invoke(app, ["watch", str(acquisition), "--idle-timeout", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("acquisition folder does not exist; waiting for the microscope to write it") == 1
+    assert "no acquisition appeared within the idle timeout (1 s)" in result.output
+    assert not (tmp_path / "acq.fused" / "service" / "watcher.lock").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # the folders made for the lock are gone too
+    assert thresholds == [131072]  # the service's memory setting is applied before it waits
+
+
+def test_run_on_an_empty_or_missing_folder_prints_only_the_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder in ("empty", "missing"):
+        result = runner.invoke(app, ["run", str(tmp_path / folder)])
+        assert result.exit_code == 2, result.output
+        [line] = result.output.strip().splitlines()
+        assert line.startswith(f"error: {tmp_path / folder}")
+
+
+def test_prefects_reports_of_failed_runs_stay_out_of_the_terminal(monkeypatch):
+    import logging
+
+    from rich.logging import RichHandler
+
+    from flows.cli import _prefect_defaults
+
+    terminal = RichHandler()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [terminal])
+    _prefect_defaults()
+
+    def shown(name: str, level: int) -> bool:
+        return terminal.filter(logging.LogRecord(name, level, __file__, 1, "a report", None, None))
+
+    assert not shown("prefect.flow_runs", logging.ERROR) and not shown("prefect.task_runs", logging.ERROR)
+    assert shown("prefect.flow_runs", logging.WARNING)  # warnings still reach the terminal
+    assert shown("isoview_core.correction", logging.ERROR)  # and so do isoview's own errors

@@ -1,6 +1,10 @@
+from collections import Counter
+
+import flows.correction
+import tasks.correction
 from flows.correction import correct_timepoint
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import corrected_paths, is_stack_corrected
+from isoview_core.correction.timepoint import correct_camera_stack, corrected_paths, is_stack_corrected
 
 
 def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acquisition, tmp_path):
@@ -31,7 +35,23 @@ def test_correct_timepoint_runs_on_a_dask_local_cluster(prefect_harness, small_a
         assert (read_ome_zarr(dask_paths.volume)[:] == read_ome_zarr(local_paths.volume)[:]).all()
 
 
-def test_a_truncated_stack_fails_the_flow_with_its_name_and_the_others_are_corrected(prefect_harness, acquisition_copy, tmp_path):
+def _count_corrections(monkeypatch, fail_first: BaseException | None = None) -> Counter:
+    """Count the correction attempts per camera in `correct_stack_task` (its retries included); `fail_first` is raised by
+    the first attempt of every stack."""
+    attempts: Counter = Counter()
+
+    def counted(acquisition, stack, config):
+        attempts[stack.camera] += 1
+        if fail_first is not None and attempts[stack.camera] == 1:
+            raise fail_first
+        return correct_camera_stack(acquisition, stack, config)
+
+    monkeypatch.setattr(tasks.correction, "correct_camera_stack", counted)
+    monkeypatch.setattr(flows.correction, "correct_stack_task", tasks.correction.correct_stack_task.with_options(retry_delay_seconds=0))
+    return attempts
+
+
+def test_a_truncated_stack_fails_the_flow_with_its_name_without_a_retry_and_the_others_are_corrected(prefect_harness, acquisition_copy, tmp_path, monkeypatch):
     import pytest
 
     from isoview_core.acquisition import discover_acquisition
@@ -41,10 +61,40 @@ def test_a_truncated_stack_fails_the_flow_with_its_name_and_the_others_are_corre
     with open(stack.path, "r+b") as handle:
         handle.truncate(stack.expected_bytes - 1000)
     config = ProcessingConfig(acquisition=acquisition_copy)
+    attempts = _count_corrections(monkeypatch)
     with pytest.raises(IsoviewError, match=stack.path.name):
         correct_timepoint(acquisition_copy, 0, 0, config)
     done = [is_stack_corrected(corrected_paths(config.resolved_corrected_dir(), 0, 0, camera, channel)) for camera, channel in [(0, 0), (1, 0), (2, 1), (3, 1)]]
     assert done == [True, True, False, True]
+    assert attempts == {0: 1, 1: 1, 2: 1, 3: 1}  # bad input fails the same way every time: not retried
+
+
+def test_a_transient_io_error_is_retried(prefect_harness, small_acquisition, tmp_path, monkeypatch):
+    import errno
+
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "corrected", fused_dir=tmp_path / "fused")
+    attempts = _count_corrections(monkeypatch, fail_first=OSError(errno.EIO, "Input/output error (the network share dropped out)"))
+    records = correct_timepoint(small_acquisition, 0, 0, config)
+    assert len(records) == 4 and attempts == {0: 2, 1: 2, 2: 2, 3: 2}
+
+
+def test_a_failed_acquisition_run_reports_its_progress_short_of_100_percent(prefect_harness, acquisition_copy, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    from flows.acquisition import process_acquisition
+    from isoview_core.acquisition import discover_acquisition
+
+    stack = discover_acquisition(acquisition_copy).timepoint(0, 1).stacks[0]
+    stack.path.write_bytes(bytes(stack.expected_bytes))  # all zero: TM1 fails, TM0 is corrected
+    config = ProcessingConfig(acquisition=acquisition_copy, corrected_dir=tmp_path / "corrected", fused_dir=tmp_path / "fused")
+    state = process_acquisition(acquisition_copy, config=config, fuse=False, return_state=True)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        [progress] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]), type=ArtifactFilterType(any_=["progress"]))
+        )
+    assert progress.data == 50.0 and progress.description.endswith("2 timepoints; 1 of 2 steps done, 1 failed")
 
 
 def test_the_flow_publishes_a_table_of_its_stacks(prefect_harness, small_acquisition, tmp_path):
@@ -73,3 +123,29 @@ def test_a_flow_refuses_paths_outside_the_data_roots(prefect_harness, small_acqu
     monkeypatch.delenv("ISOVIEW_DATA_ROOTS")
     with pytest.raises(IsoviewError, match="config given is for another acquisition"):
         correct_timepoint(small_acquisition, 0, 0, other)
+
+
+def test_only_transient_errors_count_as_transient():
+    import errno
+    from xml.etree.ElementTree import ParseError
+
+    from isoview_core.errors import FormatError, MetadataError, StackContentError, StackSizeError
+    from tasks.retries import is_transient
+
+    def raised(error: Exception, during: Exception | None = None, cause: Exception | None = None) -> Exception:
+        try:
+            try:
+                if during is not None:
+                    raise during
+            finally:
+                if cause is not None:
+                    raise error from cause
+                raise error
+        except Exception as caught:  # noqa: BLE001 - the test builds exception chains
+            return caught
+
+    disk_full = OSError(errno.ENOSPC, "No space left on device")
+    assert is_transient(disk_full) and is_transient(MemoryError())
+    assert is_transient(raised(FormatError("x.stack: cannot read raw stack (Input/output error)"), cause=OSError(errno.EIO, "I/O")))
+    assert not is_transient(StackSizeError("x.stack: 97304 bytes, expected 98304")) and not is_transient(StackContentError("every pixel is 0"))
+    assert not is_transient(raised(MetadataError("ch0.xml: malformed XML"), during=ParseError("unclosed token")))

@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,15 @@ import zarr
 
 from flows.acquisition import process_acquisition
 from flows.submission import InProcessSubmitter
-from flows.watcher import AcquisitionWatcher, silence_duplicate_watch_warnings
+from flows.watcher import AcquisitionWatcher, WatchSummary, silence_duplicate_watch_warnings
 from isoview_core.config import ProcessingConfig
+from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
 from isoview_core.fusion.config import TemporalConfig
 from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+from waiting import wait_until
 
 LIVE = SimulationConfig(shape=(48, 192, 160), timepoints=4, seed=7)
 WINDOW = 1
@@ -94,14 +97,34 @@ def assert_no_partial_outputs(config: ProcessingConfig) -> None:
         assert not [path for path in root.rglob(f"*{PARTIAL_MARKER}*")]
 
 
+def _run_with_microscope(watcher: AcquisitionWatcher, write: Callable[[], object], limit_s: float = 300) -> WatchSummary:
+    """Run the watcher while a thread writes the acquisition and then tells the watcher it has ended, as the microscope's
+    software could: no idle timeout, which a busy machine can outlast between two timepoints. After `limit_s` the
+    watcher is stopped, so that a watcher that never ends fails its test instead of hanging it."""
+
+    def record() -> None:
+        try:
+            write()
+        finally:
+            watcher.end_acquisition()
+
+    microscope = threading.Thread(target=record, name="microscope")
+    safety = threading.Timer(limit_s, watcher.stop)
+    microscope.start()
+    safety.start()
+    try:
+        return watcher.run()
+    finally:
+        safety.cancel()
+        microscope.join()
+
+
 def test_watcher_processes_a_live_acquisition_exactly_once_like_the_batch_flow(prefect_harness, batch_reference, tmp_path):
     root = tmp_path / "acquisition"
-    microscope = threading.Thread(target=simulate_acquisition, args=(root, LIVE), kwargs={"interval_s": 1.5})
-    microscope.start()
-    config = ServiceConfig(processing=processing_config(root), watch=WatchConfig(scan_interval_s=0.3, settle_s=0.5, idle_timeout_s=3.0))
+    config = ServiceConfig(processing=processing_config(root), watch=WatchConfig(scan_interval_s=0.3, settle_s=0.5))
     events = []
-    summary = AcquisitionWatcher(config, InProcessSubmitter(config), on_event=events.append).run()
-    microscope.join()
+    watcher = AcquisitionWatcher(config, InProcessSubmitter(config), on_event=events.append)
+    summary = _run_with_microscope(watcher, lambda: simulate_acquisition(root, LIVE, interval_s=1.5))
 
     assert summary.problems == []
     assert sorted(summary.corrected) == [(0, t) for t in TIMEPOINTS]
@@ -125,15 +148,16 @@ def _start_watcher(root: Path, prefect_home: Path) -> subprocess.Popen:
     return subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(condition, watcher: subprocess.Popen, what: str, timeout_s: float = 300) -> None:
-    """Poll `condition()` every 20 ms while the watcher runs."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def _wait_for(condition: Callable[[], bool], watcher: subprocess.Popen, what: str, timeout_s: float = 300) -> None:
+    """Wait for `condition()` while the watcher runs."""
+
+    def reached() -> bool:
         if condition():
-            return
+            return True
         assert watcher.poll() is None, f"the watcher ended before {what}: {watcher.stdout.read()}"
-        time.sleep(0.02)
-    raise AssertionError(f"the watcher never reached {what}")
+        return False
+
+    wait_until(reached, timeout_s, what)
 
 
 def _journal_counts(config: ProcessingConfig, event: str) -> Counter:
@@ -179,8 +203,8 @@ class RecordingSubmitter:
 
 
 def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: AcquisitionWatcher) -> None:
-    """A flat-layout acquisition growing one timepoint per interval, stacks written in two halves;
-    every write also floods the watcher with duplicate wake-ups."""
+    """A flat-layout acquisition growing one timepoint per interval (the microscope's pace), stacks written in two
+    halves; every write also floods the watcher with duplicate wake-ups."""
     from isoview_core.metadata import write_channel_xml
     from isoview_core.naming import raw_stack_name
 
@@ -204,14 +228,11 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
     root.mkdir()
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
-        watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2, idle_timeout_s=1.5),
+        watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2),
     )
     submitter = RecordingSubmitter()
     watcher = AcquisitionWatcher(config, submitter)
-    microscope = threading.Thread(target=_write_flat_timepoints, args=(root, 6, 0.4, watcher))
-    microscope.start()
-    summary = watcher.run()
-    microscope.join()
+    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
 
     corrections = [call[1] for call in submitter.calls if call[0] == "correct"]
     assert corrections == list(range(6))
@@ -233,3 +254,37 @@ def test_watchdogs_duplicate_watch_warning_is_hidden_and_its_other_warnings_are_
         for message, module in [(duplicate, "watchdog.observers.inotify"), ("inotify watch limit reached", "watchdog.observers.inotify"), (duplicate, "isoview_core")]:
             warnings.warn_explicit(message, RuntimeWarning, "inotify.py", 365, module=module)
     assert [(str(w.message)[:14], w.filename) for w in caught] == [("inotify watch ", "inotify.py"), ("Callback with ", "inotify.py")]
+
+
+def test_a_watcher_waits_for_a_missing_acquisition_says_so_once_and_leaves_nothing_when_it_never_comes(tmp_path):
+    root = tmp_path / "not_yet"
+    config = ServiceConfig(processing=ProcessingConfig(acquisition=root), watch=WatchConfig(scan_interval_s=0.05, idle_timeout_s=0.5))
+    events = []
+    watcher = AcquisitionWatcher(config, RecordingSubmitter(), on_event=events.append)
+    safety = threading.Timer(60, watcher.stop)  # a watcher that waits for ever fails the test instead of hanging it
+    safety.start()
+    try:
+        with pytest.raises(IsoviewError, match="acquisition folder does not exist; no acquisition appeared within the idle timeout"):
+            watcher.run()
+    finally:
+        safety.cancel()
+    waiting = [event.message for event in events if event.kind == "waiting_for_acquisition"]
+    assert len(waiting) == 1 and str(root) in waiting[0] and "waiting for the microscope" in waiting[0] and "\n" not in waiting[0]
+    assert list(tmp_path.iterdir()) == []  # neither the lock nor the not_yet.fused/service folders it was made in
+
+
+def test_a_watcher_started_before_the_microscope_processes_the_acquisition_once_it_appears(tmp_path):
+    root = tmp_path / "later"
+    config = ServiceConfig(processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)), watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2))
+    events = []
+    submitter = RecordingSubmitter()
+    watcher = AcquisitionWatcher(config, submitter, on_event=events.append)
+
+    def start_later() -> None:
+        wait_until(lambda: any(event.kind == "waiting_for_acquisition" for event in events), 60, "the watcher waiting")
+        root.mkdir()
+        _write_flat_timepoints(root, 2, 0.2, watcher)
+
+    summary = _run_with_microscope(watcher, start_later, limit_s=60)
+    assert [call for call in submitter.calls if call[0] == "correct"] == [("correct", 0), ("correct", 1)]
+    assert summary.problems == [] and not (tmp_path / "later.fused" / "service" / "watcher.lock").exists()

@@ -30,3 +30,13 @@ def test_a_killed_holder_does_not_block_the_restart(tmp_path):
     holder.wait()
     with WatcherLock(path, "acq"):
         pass
+
+
+def test_the_lock_file_and_the_folders_made_for_it_are_removed_on_release_but_not_folders_with_outputs(tmp_path):
+    fused = tmp_path / "acq.fused"
+    with WatcherLock(fused / "service" / "watcher.lock", tmp_path / "acq"):
+        assert (fused / "service" / "watcher.lock").is_file()
+    assert list(tmp_path.iterdir()) == []  # a watcher that did nothing leaves nothing
+    with WatcherLock(fused / "service" / "watcher.lock", tmp_path / "acq"):
+        (fused / "service" / "journal.jsonl").write_text("{}\n")
+    assert [path.name for path in fused.rglob("*")] == ["service", "journal.jsonl"]

@@ -55,3 +55,12 @@ def test_stacks_before_their_xml_are_waited_for(settled_copy):
         xml.unlink()
     readiness = _readiness(settled_copy, next_started=True)
     assert not readiness.complete and "XML" in readiness.reason
+
+
+def test_a_malformed_xml_waits_only_to_settle_and_then_does_not_block_its_timepoint(settled_copy):
+    xml = settled_copy / "SPM00" / "TM00000" / "ch0.xml"
+    xml.write_text(xml.read_text()[:300])  # just written, cut short
+    waiting = _readiness(settled_copy, settle_s=5)
+    assert not waiting.complete and waiting.reason.startswith(f"{xml}: malformed XML") and "settling" in waiting.reason
+    assert _readiness(settled_copy, settle_s=5, next_started=True).complete
+    assert _readiness(settled_copy, now=time.time() + 6, settle_s=5).complete

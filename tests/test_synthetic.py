@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -213,6 +213,7 @@ def test_defective_pixels_are_anomalous(acquisition: tuple[Path, GroundTruth]) -
         assert [(y, x, kind) for y, x, kind in truth.cameras[camera].defective_pixels] == list(
             zip(defects.rows.tolist(), defects.cols.tolist(), defects.kinds)
         )
+        lit_insensitive = 0
         for (y, x, kind), value in zip(truth.cameras[camera].defective_pixels, defects.values):
             if kind == "dead":
                 assert std[y, x] == 0 and stack[0, y, x] == dark[y, x] == value < background
@@ -221,38 +222,34 @@ def test_defective_pixels_are_anomalous(acquisition: tuple[Path, GroundTruth]) -
                 assert dark[y, x] - background > 400
             elif neighbours[y, x] > 50:  # insensitive: only visible where there is light
                 assert mean[y, x] < 0.5 * neighbours[y, x]
+                lit_insensitive += 1
+        assert lit_insensitive >= 1  # the insensitive branch was exercised
 
 
-def test_real_time_mode_writes_growing_files(tmp_path: Path) -> None:
+def test_real_time_mode_writes_growing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import isoview_core.synthetic.acquisition as writer
+
     config = SimulationConfig(shape=(16, 64, 48), timepoints=2, n_nuclei=20)
     interval = 0.6
+    stack = tmp_path / "SPM00" / "TM00000" / "ANG000" / raw_stack_name(0, 0, 2, 1)
+    seen: list[tuple[int, bool]] = []
+
+    def pause(seconds: float) -> None:
+        """The writer's pause after each plane: what a reader sees of TM0's camera 2 then (no polling race)."""
+        if stack.exists():
+            seen.append((stack.stat().st_size, (stack.parent.parent / "ch1.xml").exists()))
+        time.sleep(seconds)
+
+    monkeypatch.setattr(writer, "time", SimpleNamespace(monotonic=time.monotonic, sleep=pause))
     completed: list[tuple[int, float]] = []
     started = time.monotonic()
-    writer = threading.Thread(
-        target=simulate_acquisition,
-        args=(tmp_path, config),
-        kwargs={"interval_s": interval, "on_timepoint": lambda timepoint: completed.append((timepoint, time.monotonic() - started))},
-    )
-    writer.start()
-    stack = tmp_path / "SPM00" / "TM00000" / "ANG000" / raw_stack_name(0, 0, 2, 1)
-    full_size = 2 * 16 * 64 * 48
-    sizes: list[int] = []
-    xml_before_stack = None
-    while writer.is_alive() and not completed:
-        if stack.exists():
-            if xml_before_stack is None:
-                xml_before_stack = (stack.parent.parent / "ch1.xml").exists()
-            sizes.append(stack.stat().st_size)
-        time.sleep(0.005)
-    writer.join()
-    growing = sorted({size for size in sizes if 0 < size < full_size})
-    assert xml_before_stack
-    plane_aligned = [size for size in growing if size % (2 * 64 * 48) == 0]
-    assert len(plane_aligned) >= 3, sizes  # whole planes appended; a stat during a write can also see part of one
-    assert sizes == sorted(sizes)
+    simulate_acquisition(tmp_path, config, interval_s=interval, on_timepoint=lambda timepoint: completed.append((timepoint, time.monotonic() - started)))
+    plane = 2 * 64 * 48
+    assert [size for size, _ in seen] == [plane * n for n in range(1, 17)] + [16 * plane] * 16  # whole planes, one at a time
+    assert all(xml_first for _, xml_first in seen)  # the channel XML is there before its stacks
     assert [timepoint for timepoint, _ in completed] == [0, 1]
-    assert completed[1][1] >= 2 * interval * 0.9
-    assert stack.stat().st_size == full_size
+    assert completed[1][1] >= 2 * interval * 0.9  # paced: one timepoint per interval
+    assert stack.stat().st_size == 16 * plane
 
 
 def test_invalid_requests_are_refused(tmp_path: Path) -> None:

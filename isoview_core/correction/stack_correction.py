@@ -122,6 +122,12 @@ def _row_blocks(slab: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]
         yield first_row, slab[:, first_row : first_row + rows]
 
 
+def correction_passes(config: CorrectionConfig) -> int:
+    """How many times :func:`correct_stack` streams a stack: statistics, then correct-and-write, plus one to segment
+    at full resolution (``segmentation_downsample=1``; the reduced segmentation works on the statistics pass)."""
+    return 3 if config.segment and config.segmentation_downsample == 1 else 2
+
+
 def correct_stack(
     source: PlaneSource,
     *,
@@ -152,7 +158,7 @@ def correct_stack(
     sink : VolumeSink, optional
         Receives corrected slabs and mask slabs (uint8) in order; nothing is written when None.
     progress : callable, optional
-        Called with the number of raw planes processed in each pass step (3 passes over the stack).
+        Called with the number of raw planes processed in each pass step (:func:`correction_passes` passes over the stack).
 
     Returns
     -------

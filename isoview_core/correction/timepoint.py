@@ -28,10 +28,10 @@ from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, d
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
 from isoview_core.correction.orientation import Orientation
-from isoview_core.correction.stack_correction import StackCorrection, correct_stack
+from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
-from isoview_core.formats.atomic import is_complete, write_text_atomically
+from isoview_core.formats.atomic import atomic_output, is_complete, write_text_atomically
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
 from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
@@ -158,7 +158,7 @@ def correct_camera_stack(
     cameras : list of int, optional
         Cameras processed together (for ``background_index_mode="position"``); default: all pairs.
     progress : callable, optional
-        Called with numbers of raw planes processed (three passes per stack).
+        Called with numbers of raw planes processed (:func:`correction_passes` passes per stack).
 
     Returns
     -------
@@ -279,18 +279,22 @@ def correct_timepoint(
 
     A bad stack (truncated, wrong size, unreadable background...) becomes a one-line entry in
     ``errors`` and the other stacks are still processed. Missing stacks declared by the XML are
-    errors too. Raises only when the timepoint itself cannot be read (no XML, unknown layout).
+    errors too, and so is a channel whose XML is missing or unreadable (one line for all its
+    stacks; the other channels are corrected). Raises only when the timepoint itself cannot be
+    found (unknown layout, specimen or timepoint).
     """
     acquisition = acquisition or discover_acquisition(config.acquisition, config.layout)
     files = acquisition.timepoint(specimen, timepoint)
-    report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=list(files.missing))
+    report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=timepoint_file_errors(files))
+    for error in report.errors:
+        logger.error("%s", error)
     copy_channel_xmls(config, files)
     for stack in files.stacks:
         paths = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, stack.camera, stack.channel, config.output.format)
         if not config.overwrite and is_stack_corrected(paths):
             report.skipped.append(paths.stem)
             if progress is not None:
-                progress(3 * stack.dimensions.depth)
+                progress(correction_passes(config.correction) * stack.dimensions.depth)
             continue
         try:
             report.records.append(correct_camera_stack(acquisition, stack, config, progress=progress))
@@ -300,13 +304,28 @@ def correct_timepoint(
     return report
 
 
+def timepoint_file_errors(files: TimepointFiles) -> list[str]:
+    """The problems of a timepoint's files, one line each, found before any stack is read.
+
+    Each stack the XMLs declare but the disk lacks, and each channel whose XML is missing or
+    unreadable with the cameras it leaves uncorrected, e.g.
+    ``.../TM00001/ch0.xml: malformed XML (...); CM00, CM01 of CHN00 not corrected``.
+    """
+    errors = list(files.missing)
+    for channel in files.unreadable:
+        cameras = ", ".join(f"CM{camera:02d}" for camera in channel.cameras)
+        errors.append(f"{channel.message}; {cameras} of CHN{channel.channel:02d} not corrected" if cameras else channel.message)
+    return errors
+
+
 def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
     """Copy the timepoint's channel XMLs beside its corrected volumes (``SPM00_TM000000_CHN00.xml``)."""
     output_folder = corrected_paths(config.resolved_corrected_dir(), files.specimen, files.timepoint, 0, 0).folder
     output_folder.mkdir(parents=True, exist_ok=True)
     prefix = f"{specimen_dir_name(files.specimen)}_{output_timepoint_dir_name(files.timepoint)}"
     for channel, xml in files.channel_xmls.items():
-        shutil.copyfile(xml, output_folder / f"{prefix}_CHN{channel:02d}.xml")
+        with atomic_output(output_folder / f"{prefix}_CHN{channel:02d}.xml", overwrite=True) as partial:
+            shutil.copyfile(xml, partial)
 
 
 def load_record(path: Path) -> CorrectedStackRecord:

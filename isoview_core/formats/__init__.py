@@ -2,7 +2,9 @@
 
 :func:`read_volume` and :func:`write_volume` choose the format from the file
 name. Every writer publishes its output atomically: the final path exists if
-and only if the output is complete (:func:`is_complete`).
+and only if the output is complete (:func:`is_complete`); and, unless fsync is
+turned off for a scratch run, durably: a published output survives a power cut
+(see :mod:`.atomic`).
 """
 
 from __future__ import annotations

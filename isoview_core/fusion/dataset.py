@@ -10,7 +10,7 @@ outputs whose applied parameters have not changed are skipped unless ``overwrite
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +64,21 @@ def timepoint_pairs(acquisition: Acquisition, config: ProcessingConfig, specimen
         view = metadata.view if metadata.view is not None else (0 if first < 2 else 90)
         pairs.append(PairId(specimen, timepoint, (first, second), view, stacks[first].channel))
     return pairs
+
+
+def unfusable_pairs(acquisition: Acquisition, config: ProcessingConfig, specimen: int, timepoint: int) -> list[str]:
+    """Why camera pairs of a timepoint are left out of :func:`timepoint_pairs`, one line per pair.
+
+    A pair is left out when the XML of a channel of its cameras is missing or unreadable: its
+    stacks were not corrected (the correction reported the XML), so it has nothing to fuse.
+    """
+    unreadable = acquisition.timepoint(specimen, timepoint).unreadable
+    reasons = []
+    for first, second in config.camera_pairs:
+        failed = next((channel for channel in unreadable if {first, second} & set(channel.cameras)), None)
+        if failed is not None:
+            reasons.append(f"SPM{specimen:02d} TM{timepoint:06d} cameras {first}+{second}: not fused, {failed.message}")
+    return reasons
 
 
 def known_estimates(output_root: Path, pair: PairId) -> dict[int, FusionParameters]:
@@ -132,6 +147,7 @@ def plan_fusion(
     *,
     first_timepoint: int,
     last_timepoint: int | None,
+    estimated: Collection[int] = (),
 ) -> FusionPlan:
     """Smooth the estimates on disk over time and decide which pairs to (re-)fuse with which values.
 
@@ -144,6 +160,10 @@ def plan_fusion(
     first_timepoint, last_timepoint : int
         The acquisition's first and last timepoints; ``last_timepoint=None`` while it is still
         being recorded: then a pair whose window is not complete yet is left ``waiting``.
+    estimated : collection of int
+        Timepoints whose estimation is over: a pair series without an estimate there will get
+        none (its stacks failed, or its channel XML), so the smoothing takes it as missing
+        (imputed) and it does not keep the windows around it from being final.
 
     Returns
     -------
@@ -153,14 +173,15 @@ def plan_fusion(
     """
     output_root = config.resolved_fused_dir()
     plan = FusionPlan()
-    series: dict[tuple, dict[int, FusionParameters]] = {}
+    series: dict[tuple, dict[int, FusionParameters | None]] = {}
     for pair in pairs:
         key = series_key(pair)
         if key not in series:
-            series[key] = known_estimates(output_root, pair)
+            series[key] = dict.fromkeys(estimated) | known_estimates(output_root, pair)
         estimates = series[key]
         paths = FusedPaths(output_root, pair)
-        if pair.timepoint not in estimates:
+        estimate = estimates.get(pair.timepoint)
+        if estimate is None:
             plan.errors.append(f"{paths.estimate}: no parameter estimate for this pair; it cannot be fused")
             continue
         windowed = applied_parameters(
@@ -171,7 +192,7 @@ def plan_fusion(
         elif paths.record.is_file() and not config.overwrite and _unchanged(load_fusion_record(paths.record), windowed.applied, windowed.window):
             plan.skipped.append(pair.stem)
         else:
-            plan.jobs.append(FusionJob(pair, estimates[pair.timepoint], windowed.applied, windowed.window))
+            plan.jobs.append(FusionJob(pair, estimate, windowed.applied, windowed.window))
     return plan
 
 
@@ -226,8 +247,8 @@ def fuse(
     Returns
     -------
     FusionReport
-        A pair whose corrected stacks are missing or unreadable becomes a one-line error; the
-        others are still processed.
+        A pair whose corrected stacks are missing or unreadable, or whose channel XML is, becomes
+        a one-line error; the others are still processed.
     """
     acquisition = discover_acquisition(config.acquisition, config.layout)
     output_root = config.resolved_fused_dir()
@@ -236,6 +257,7 @@ def fuse(
     for specimen, timepoint in selected_timepoints(config, acquisition):
         try:
             pairs += timepoint_pairs(acquisition, config, specimen, timepoint)
+            report.errors += unfusable_pairs(acquisition, config, specimen, timepoint)
         except IsoviewError as error:
             report.errors.append(str(error))
     if estimate_params:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from isoview_core.config import ProcessingConfig
+from isoview_core.formats.atomic import append_text
 
 JOURNAL_NAME = "journal.jsonl"
 PROBLEMS_NAME = "problems.jsonl"
@@ -23,15 +24,11 @@ def service_dir(config: ProcessingConfig) -> Path:
 
 
 def _append(config: ProcessingConfig, name: str, entry: dict[str, Any]) -> None:
-    """Append one JSON line with time, host and pid (one ``write``: atomic when appending)."""
+    """Append one JSON line with time, host and pid (one ``write``: atomic when appending; fsync'ed unless turned off)."""
     folder = service_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"time": time.time(), "host": socket.gethostname(), "pid": os.getpid(), **entry}) + "\n"
-    descriptor = os.open(folder / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(descriptor, line.encode())
-    finally:
-        os.close(descriptor)
+    append_text(folder / name, line)
 
 
 def _read(config: ProcessingConfig, name: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 
-__all__ = ["DATA_ROOTS_VARIABLE", "allowed_data_roots", "check_config_paths", "require_under_data_roots"]
+__all__ = ["DATA_ROOTS_VARIABLE", "allowed_data_roots", "check_config_paths", "require_under_data_roots", "require_watchable_acquisition"]
 
 DATA_ROOTS_VARIABLE = "ISOVIEW_DATA_ROOTS"
 """Environment variable listing the allowed data roots (``os.pathsep``-separated absolute folders)."""
@@ -104,6 +104,24 @@ def check_config_paths(config: ProcessingConfig, roots: list[Path] | None) -> No
     require_under_data_roots(Path(config.acquisition), roots, what="acquisition folder")
     require_under_data_roots(config.resolved_corrected_dir(), roots, what="corrected output folder")
     require_under_data_roots(config.resolved_fused_dir(), roots, what="fused output folder")
+
+
+def require_watchable_acquisition(path: Path) -> None:
+    """Require a folder the watcher can follow: an existing folder, or one the microscope has yet to create.
+
+    A folder that does not exist yet is legitimate (the watcher waits for the microscope to start), but only
+    beside existing folders: a path whose parent is missing is a typo, and a file is not an acquisition.
+
+    Raises
+    ------
+    IsoviewError
+        ``"<path>: not a folder"`` or ``"<path>: its parent folder <parent> does not exist"``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise IsoviewError(f"{path}: not a folder")
+    if not path.exists() and not path.absolute().parent.is_dir():
+        raise IsoviewError(f"{path}: its parent folder {path.absolute().parent} does not exist")
 
 
 def _resolve(path: Path, *, what: str) -> Path:

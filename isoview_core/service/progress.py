@@ -1,6 +1,9 @@
-"""What is already done, read from the outputs themselves (complete OME-Zarr + records), never from memory."""
+"""What is already done, read from the outputs themselves (complete OME-Zarr + records), never from memory;
+and how far a run has come (steps succeeded and failed), for its progress display."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from isoview_core.acquisition import Acquisition
 from isoview_core.config import ProcessingConfig
@@ -11,13 +14,13 @@ from isoview_core.fusion.pair import FusedPaths
 
 
 def is_timepoint_corrected(config: ProcessingConfig, acquisition: Acquisition, specimen: int, timepoint: int) -> bool:
-    """Every camera stack of the timepoint has a complete corrected volume and record."""
+    """Every camera stack of the timepoint has a complete corrected volume and record, and every channel XML was read."""
     try:
         files = acquisition.timepoint(specimen, timepoint)
     except IsoviewError:
         return False
     root = config.resolved_corrected_dir()
-    return bool(files.stacks) and not files.missing and all(
+    return bool(files.stacks) and not files.missing and not files.unreadable and all(
         is_stack_corrected(corrected_paths(root, specimen, timepoint, stack.camera, stack.channel, config.output.format))
         for stack in files.stacks
     )
@@ -31,3 +34,36 @@ def is_timepoint_fused(config: ProcessingConfig, acquisition: Acquisition, speci
         return False
     root = config.resolved_fused_dir()
     return bool(pairs) and all(FusedPaths(root, pair).record.is_file() for pair in pairs)
+
+
+@dataclass
+class StepCounts:
+    """How far a run of several steps has come, for a progress display: the steps that succeeded and those that failed.
+
+    Attributes
+    ----------
+    total : int
+        Steps the run has.
+    succeeded, failed : int
+        Steps finished either way so far.
+    """
+
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+
+    def record(self, succeeded: bool) -> None:
+        """Count one finished step."""
+        if succeeded:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+
+    @property
+    def percent(self) -> float:
+        """The share of the steps that succeeded, in percent: a run with a failed step never shows 100 %."""
+        return 100.0 * self.succeeded / self.total if self.total else 100.0
+
+    def describe(self) -> str:
+        """``3 of 4 steps done, 1 failed``."""
+        return f"{self.succeeded} of {self.total} steps done" + (f", {self.failed} failed" if self.failed else "")

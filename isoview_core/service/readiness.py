@@ -54,15 +54,22 @@ def timepoint_readiness(
     Readiness
         Complete when every declared stack is on disk at its full size and settled. A stack larger
         than expected also counts as complete: nothing more will be appended, and the correction
-        reports the size mismatch as the timepoint's error.
+        reports the size mismatch as the timepoint's error. A channel XML that is on disk but
+        cannot be read (malformed, no ``dimensions``...) counts as written once it and its
+        channel's stacks have settled: a microscope that is still writing it gets the time, and
+        then the timepoint is complete, its other channels are corrected and the correction
+        reports the XML as that channel's one error. Stacks without any XML are waited for.
     """
     try:
         files = acquisition.timepoint(specimen, timepoint)
-    except IsoviewError as error:  # e.g. stacks written before their XML
+    except IsoviewError as error:
         return Readiness(complete=False, reason=str(error))
     if files.missing:
         return Readiness(complete=False, reason=files.missing[0])
-    if not files.stacks:
+    without_xml = [channel for channel in files.unreadable if not channel.xml_found]
+    if without_xml:  # e.g. stacks written before their XML
+        return Readiness(complete=False, reason=without_xml[0].message)
+    if not files.stacks and not files.unreadable:
         return Readiness(complete=False, reason=f"{files.folder}: no stacks yet")
     last_write = 0.0
     for stack in files.stacks:
@@ -77,7 +84,14 @@ def timepoint_readiness(
                 last_write=status.st_mtime,
             )
         last_write = max(last_write, status.st_mtime)
+    for channel in files.unreadable:  # sizes unknown without the XML: only how recently they changed
+        for path in [channel.xml, *channel.stacks]:
+            try:
+                last_write = max(last_write, os.stat(path).st_mtime)
+            except OSError as error:
+                return Readiness(complete=False, reason=f"{path}: {error.strerror}")
     settled_in = last_write + settle_s - now
     if settled_in > 0 and not next_timepoint_started:
-        return Readiness(complete=False, reason=f"full size, settling for {settled_in:.1f} s more", last_write=last_write)
+        written = files.unreadable[0].message if files.unreadable else "full size"
+        return Readiness(complete=False, reason=f"{written}, settling for {settled_in:.1f} s more", last_write=last_write)
     return Readiness(complete=True, last_write=last_write)

@@ -8,11 +8,11 @@ functions: :func:`~isoview_core.synthetic.foreground_mask` (segmentation truth),
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.synthetic.camera import DefectKind, camera_defects
 from isoview_core.synthetic.config import CAMERAS, SimulationConfig, camera_role
 from isoview_core.synthetic.specimen import specimen_drift
@@ -93,11 +93,8 @@ class GroundTruth(BaseModel):
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
     def save(self, path: Path) -> None:
-        """Write ``ground_truth.json`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(self.model_dump_json(indent=2), encoding="utf-8")
-        os.replace(temporary, path)
+        """Write ``ground_truth.json`` atomically and durably (see :func:`~isoview_core.formats.atomic.write_text_atomically`)."""
+        write_text_atomically(path, self.model_dump_json(indent=2))
 
 
 def build_ground_truth(config: SimulationConfig) -> GroundTruth:
