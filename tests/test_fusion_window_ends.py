@@ -1,4 +1,5 @@
-"""`isoview fuse --window 2` end to end: the applied parameters at every timepoint, the first and last included."""
+"""`isoview fuse --window 2` end to end on the demo's acquisition: the applied parameters at every timepoint,
+the first and last included."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typer.testing import CliRunner
 from flows.cli import app
 from isoview_core.synthetic import GroundTruth, SimulationConfig, simulate_acquisition
 
-TIMEPOINTS = 5  # one window of 2 w + 1: every timepoint is an end or next to one
+DEMO = SimulationConfig(shape=(48, 192, 160), timepoints=8, seed=0)  # what `isoview demo` records
 
 
 @pytest.fixture(scope="module")
 def fused_with_window_two(tmp_path_factory):
-    """A 5-timepoint simulated acquisition corrected and fused by the CLI with ``--window 2``."""
+    """The demo's acquisition corrected and fused by the CLI with ``--window 2``, as the demo fuses it."""
     acquisition = tmp_path_factory.mktemp("window") / "acquisition"
-    simulate_acquisition(acquisition, SimulationConfig(shape=(48, 192, 160), timepoints=TIMEPOINTS, seed=7))
+    simulate_acquisition(acquisition, DEMO)
     runner = CliRunner()
     for command in (["correct", str(acquisition)], ["fuse", str(acquisition), "--window", "2", "--no-diagnostics"]):
         result = runner.invoke(app, command)
@@ -29,7 +30,7 @@ def fused_with_window_two(tmp_path_factory):
 def test_every_applied_parameter_is_the_truth(fused_with_window_two, pair: int) -> None:
     truth = GroundTruth.load(fused_with_window_two / "ground_truth.json").pairs[pair]
     records = sorted(fused_with_window_two.parent.glob(f"acquisition.fused/SPM00/TM*/*CM0{2 * pair}_CM0{2 * pair + 1}*.fusion.json"))
-    assert len(records) == TIMEPOINTS
+    assert len(records) == DEMO.timepoints
     for path in records:
         record = json.loads(path.read_text())
         applied = record["applied"]

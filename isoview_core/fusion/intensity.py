@@ -491,8 +491,11 @@ def _crossover_offset(
     """Sub-plane position of the transition surface relative to the map (planes).
 
     Per mapped column, the midpoint of the two cameras' unrounded mean foreground planes minus
-    the map's plane; the median over the columns where the map is within
-    ``MAX_CROSSOVER_OFFSET`` of it (i.e. where the map is that midpoint, rounded). Columns whose
+    the map's plane; the mean over the columns where the map is within
+    ``MAX_CROSSOVER_OFFSET`` of it (i.e. where the map is that midpoint, rounded). Not the
+    median: a column's midpoint of two runs of whole planes is a multiple of 1/4 plane, and the
+    median of such values stays on that grid (up to 1.5 % off in the ratio on the demo's stacks,
+    0.7 % with the mean). Columns whose
     foreground reaches the first or last plane given are left out: their foreground goes on
     beyond the planes given, so its mean plane there is pulled towards the middle of those planes
     (the pair estimation passes only the planes around the transition surface). When fewer than
@@ -521,7 +524,7 @@ def _crossover_offset(
     if 2 * near.sum() < (mapped & ~cut).sum():
         logger.info("transition map is not the rounded mean plane of the foreground; fit evaluated at the map")
         return 0.0
-    return float(np.median(offset[near]))
+    return float(np.mean(offset[near]))
 
 
 def _mask_overlap(
