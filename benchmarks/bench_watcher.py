@@ -15,11 +15,11 @@ half of the live timepoints and the backlog growth (slope of the correction late
 show the steady state. The target is latency below one acquisition interval with no growing backlog:
 the service keeps up with the microscope indefinitely.
 
-The watcher runs with the service's execution defaults, glibc's mmap threshold included (``--mmap-threshold``
-changes it; the JSON records the one used, with the scan interval and settle time).
+The watcher runs with the service's defaults: its scan interval and settle time (``--scan-interval``,
+``--settle``) and glibc's mmap threshold (``--mmap-threshold``); the JSON records the values used.
 
 Run: ``python benchmarks/bench_watcher.py [--timepoints 50] [--interval 25] [--shape 64 512 512]
-[--window 2] [--mmap-threshold BYTES|adaptive] [--no-diagnostics] [--output benchmarks/results/watcher_latency.json]``
+[--window 2] [--scan-interval S] [--settle S] [--mmap-threshold BYTES|adaptive] [--no-diagnostics] [--output benchmarks/results/watcher_latency.json]``
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
 # flows.* import prefect, which reads PREFECT_HOME once: they are imported after use_private_prefect().
 
 SPECIMEN = 0
-SCAN_INTERVAL_S = 0.5
-SETTLE_S = 1.0
 MIN_FIT_POINTS = 5
 """Fewest timepoints a backlog-growth slope is fitted on (shorter runs report none)."""
 
@@ -352,6 +350,9 @@ def add_acquisition_arguments(parser: argparse.ArgumentParser, *, timepoints: in
         "--drift", type=float, nargs=3, default=drift, metavar=("DZ", "DY", "DX"), help="Specimen drift per timepoint in view-0 voxels."
     )
     parser.add_argument("--window", type=int, default=2, help="Temporal window half-width w.")
+    watch = WatchConfig()
+    parser.add_argument("--scan-interval", type=float, default=watch.scan_interval_s, help="watch.scan_interval_s (default: the service's).")
+    parser.add_argument("--settle", type=float, default=watch.settle_s, help="watch.settle_s (default: the service's).")
     parser.add_argument(
         "--mmap-threshold",
         type=lambda text: None if text == "adaptive" else int(text),
@@ -372,7 +373,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     idle_timeout_s = max(args.interval, 5.0)  # the stacks grow plane by plane: a whole interval without a change is the end
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=args.window), save_diagnostics=not args.no_diagnostics),
-        watch=WatchConfig(scan_interval_s=SCAN_INTERVAL_S, settle_s=SETTLE_S, idle_timeout_s=idle_timeout_s),
+        watch=WatchConfig(scan_interval_s=args.scan_interval, settle_s=args.settle, idle_timeout_s=idle_timeout_s),
         execution=ExecutionConfig(malloc_mmap_threshold_bytes=args.mmap_threshold),
     )
     mmap_threshold = apply_mmap_threshold(config.execution.malloc_mmap_threshold_bytes)  # as `isoview watch` does
@@ -388,7 +389,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     rows = timepoint_rows(microscope, submitter.jobs, *output_times(config.processing), args.interval, args.window)
     settings = {
         "timepoints": args.timepoints, "interval_s": args.interval, "shape": list(shape), "drift_px_per_timepoint": list(args.drift), "window": args.window, "diagnostics": not args.no_diagnostics,
-        "scan_interval_s": SCAN_INTERVAL_S, "settle_s": SETTLE_S, "idle_timeout_s": idle_timeout_s,
+        "scan_interval_s": config.watch.scan_interval_s, "settle_s": config.watch.settle_s, "idle_timeout_s": idle_timeout_s,
         "task_runner": config.execution.task_runner, "max_workers": config.execution.max_workers,
         "malloc_mmap_threshold": {"bytes": mmap_threshold.bytes, "source": mmap_threshold.source},
     }
