@@ -158,7 +158,9 @@ def main() -> None:
             f"{100 * pooled['false_positive_rate']:7.3f}% {100 * pooled['specimen_false_positive_rate']:18.3f}% "
             f"{pooled['dark_dead_found_by_std_test']:>13d}/{pooled['dark_dead']:<7d}"
         )
-    print(f"commit {report['commit'][:12]}{' (with uncommitted changes to ' + ', '.join(report['uncommitted_changes']) + ')' if report['uncommitted_changes'] else ''}; results in {args.output}")
+    machine = report["machine"]
+    changed = f" (with uncommitted changes to {', '.join(machine['uncommitted_changes'])})" if machine["uncommitted_changes"] else ""
+    print(f"commit {machine['commit'][:12]}{changed}; results in {args.output}")
 
 
 if __name__ == "__main__":
