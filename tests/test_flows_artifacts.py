@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prefect import flow
 from prefect.artifacts import Artifact
 
 from flows.artifacts import publish_fusion_parameters
@@ -18,7 +19,7 @@ def test_diagnostic_links_are_absolute_file_uris_for_a_relative_output_root(pref
     (figures / "registration.png").write_bytes(b"png")
     (tmp_path / "acq.fused" / "diagnostics" / "parameters_over_time_cam0_1.png").write_bytes(b"png")
 
-    publish_fusion_parameters(0, [record], tmp_path.relative_to(tmp_path) / "acq.fused")
+    flow(publish_fusion_parameters)(0, [record], tmp_path.relative_to(tmp_path) / "acq.fused")  # artifacts belong to a run
 
     links = Artifact.get("fusion-diagnostics-spm00").data
     assert f"({(figures / 'registration.png').as_uri()})" in links
