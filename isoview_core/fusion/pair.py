@@ -26,7 +26,6 @@ import numpy as np
 import tifffile
 from pydantic import BaseModel, ConfigDict
 
-from isoview_core.correction.projections import MaxProjections
 from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import write_text_atomically
@@ -41,6 +40,7 @@ from isoview_core.fusion.registration import RegistrationResult, estimate_regist
 from isoview_core.fusion.transform import orient_second_camera, transform_plane, transform_volume
 from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
 from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.numerics.projections import MaxProjections
 from isoview_core.temporal import FusionParameters
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,6 @@ class FusionRecord(BaseModel):
     window: tuple[int, int]
     estimated: FusionParameters
     applied: FusionParameters
-
 
 
 def load_estimate(path: Path) -> PairEstimate:
