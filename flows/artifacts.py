@@ -6,10 +6,9 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from isoview_core.correction.timepoint import CorrectedStackRecord
 from isoview_core.fusion.pair import FusedPaths, FusionRecord, PairId
+from isoview_core.records import PARAMETER_NAMES, CorrectedStackRecord
 from isoview_core.service.progress import StepCounts
-from isoview_core.temporal import PARAMETER_NAMES
 
 
 def artifact_key(*parts: str | int) -> str:

@@ -171,7 +171,8 @@ def fuse(
     no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
-    from isoview_core.fusion.config import FusionConfig, TemporalConfig
+    from isoview_core.fusion.config import FusionConfig
+    from isoview_core.temporal.config import TemporalConfig
     from isoview_core.fusion.dataset import fuse as fuse_dataset
 
     try:

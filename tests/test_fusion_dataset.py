@@ -9,12 +9,13 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from isoview_core.config import ProcessingConfig
-from isoview_core.fusion.config import FusionConfig, TemporalConfig
+from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.dataset import fuse
 from isoview_core.fusion.pair import FusedPaths, PairId, load_fusion_record
 from isoview_core.numerics.rounding import round_half_away, to_u16
 from isoview_core.processing import process_dataset
 from isoview_core.synthetic import GroundTruth
+from isoview_core.temporal.config import TemporalConfig
 
 from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 

@@ -13,7 +13,6 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM and CHN)::
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -27,7 +26,7 @@ from pydantic import BaseModel
 from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
-from isoview_core.correction.orientation import Orientation
+from isoview_core.correction.orientation import correction_orientation
 from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
@@ -35,37 +34,11 @@ from isoview_core.formats.atomic import atomic_output, is_complete, write_text_a
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
 from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
 
 VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
-
-
-class CorrectedStackRecord(BaseModel):
-    """What the correction of one camera stack produced and measured (``<stem>.json``)."""
-
-    specimen: int
-    timepoint: int
-    camera: int
-    channel: int
-    source: str
-    volume: str
-    format: str
-    shape: tuple[int, int, int]
-    voxel_size_um: tuple[float, float, float]
-    background_value: float
-    background_source: str
-    defective_pixels: int
-    defective_fraction: float
-    std_threshold: float | None
-    mean_threshold: float | None
-    min_intensity: list[float]
-    threshold_level: float | None
-    foreground_fraction: float
-    raw_bytes: int
-    stored_bytes: int
-    compression_ratio: float
-    timings_s: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -128,7 +101,6 @@ def _stored_bytes(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
 
-
 def _background_frame(acquisition: Acquisition, stack: CameraStack, config: ProcessingConfig, cameras: list[int]) -> tuple[np.ndarray | None, Path | None]:
     index = stack.camera if config.correction.background_index_mode == "camera_id" else cameras.index(stack.camera)
     path = acquisition.background_path(stack.specimen, index)
@@ -172,13 +144,7 @@ def correct_camera_stack(
     cameras = cameras or sorted({camera for pair in config.camera_pairs for camera in pair})
     frame, frame_path = _background_frame(acquisition, stack, config, cameras)
     correction = config.correction
-    last_camera = stack.camera in config.last_cameras()
-    orientation = Orientation(
-        crop=correction.crop.get(stack.camera),
-        rotation=correction.correction_rotation,
-        flip_horizontal=correction.correction_flip_horizontal and last_camera,
-        flip_vertical=correction.correction_flip_vertical and last_camera,
-    )
+    orientation = correction_orientation(correction, stack.camera, flip=stack.camera in config.last_cameras())
     shape = orientation.output_shape(source.shape)
     voxel_size = stack.metadata.voxel_size_um
     attributes = {
@@ -326,8 +292,3 @@ def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
     for channel, xml in files.channel_xmls.items():
         with atomic_output(output_folder / f"{prefix}_CHN{channel:02d}.xml", overwrite=True) as partial:
             shutil.copyfile(xml, partial)
-
-
-def load_record(path: Path) -> CorrectedStackRecord:
-    """Read a ``<stem>.json`` correction record."""
-    return CorrectedStackRecord.model_validate(json.loads(Path(path).read_text()))

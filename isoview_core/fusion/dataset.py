@@ -20,7 +20,6 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion import diagnostics
-from isoview_core.fusion.config import TemporalConfig
 from isoview_core.fusion.pair import (
     FusedPaths,
     FusionRecord,
@@ -32,12 +31,9 @@ from isoview_core.fusion.pair import (
     load_fusion_record,
 )
 from isoview_core.processing import selected_timepoints
-from isoview_core.temporal import (
-    PARAMETER_NAMES,
-    REPORT_TOLERANCE,
-    FusionParameters,
-    applied_parameters,
-)
+from isoview_core.records import PARAMETER_NAMES, FusionParameters
+from isoview_core.temporal import REPORT_TOLERANCE, applied_parameters
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.window import window_bounds
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import numpy as np
 import tifffile
 from pydantic import BaseModel, ConfigDict
 
-from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
+from isoview_core.correction.timepoint import corrected_paths
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
@@ -41,7 +41,7 @@ from isoview_core.fusion.transform import orient_second_camera, transform_plane,
 from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
 from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
 from isoview_core.numerics.projections import MaxProjections
-from isoview_core.temporal import FusionParameters
+from isoview_core.records import CorrectedStackRecord, FusionParameters, load_record
 
 logger = logging.getLogger(__name__)
 
