@@ -23,7 +23,8 @@ from isoview_core.fusion.dataset import (
     timepoint_pairs,
     unfusable_pairs,
 )
-from isoview_core.fusion.pair import FusionRecord, PairId
+from isoview_core.fusion.pair import FusionRecord
+from isoview_core.layout import PairId
 from tasks.fusion import estimate_pair_task, fuse_pair_task, smooth_window_task
 
 

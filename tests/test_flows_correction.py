@@ -4,7 +4,8 @@ import flows.correction
 import tasks.correction
 from flows.correction import correct_timepoint
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import correct_camera_stack, corrected_paths, is_stack_corrected
+from isoview_core.correction.timepoint import correct_camera_stack
+from isoview_core.layout import corrected_paths, is_stack_corrected
 
 
 def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acquisition, tmp_path):

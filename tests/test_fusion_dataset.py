@@ -11,7 +11,8 @@ from ome_zarr.reader import Reader
 from isoview_core.config import ProcessingConfig
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.dataset import fuse
-from isoview_core.fusion.pair import FusedPaths, PairId, load_fusion_record
+from isoview_core.fusion.pair import load_fusion_record
+from isoview_core.layout import FusedPaths, PairId
 from isoview_core.numerics.rounding import round_half_away, to_u16
 from isoview_core.processing import process_dataset
 from isoview_core.synthetic import GroundTruth

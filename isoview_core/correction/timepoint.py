@@ -1,14 +1,6 @@
-"""Correction of whole timepoints: output layout, per-stack records, skip-if-done, one error per bad stack.
+"""Correction of whole timepoints: per-stack outputs and records, skip-if-done, one error per bad stack.
 
-Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM and CHN)::
-
-    <acquisition>.corrected/SPM00/TM000012/
-        SPM00_TM000012_CHN00.xml                          copied channel XML
-        SPM00_TM000012_CM00_CHN00.ome.zarr                corrected volume + labels/segmentation
-        SPM00_TM000012_CM00_CHN00_{xy,xz,yz}Projection.tif
-        SPM00_TM000012_CM00_CHN00.segmentationMask_{xy,xz,yz}Projection.tif
-        SPM00_TM000012_CM00_CHN00.{xy,xz}Mask.tif         1-based coordinate masks
-        SPM00_TM000012_CM00_CHN00.json                    record, written last: marks the stack done
+Where the outputs go is :mod:`isoview_core.layout`'s (``<acquisition>.corrected/SPM00/TM000012/...``).
 """
 
 from __future__ import annotations
@@ -16,7 +8,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,55 +21,13 @@ from isoview_core.correction.orientation import correction_orientation
 from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
-from isoview_core.formats.atomic import atomic_output, is_complete, write_text_atomically
+from isoview_core.formats.atomic import atomic_output, write_text_atomically
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
-from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.layout import CorrectedPaths, corrected_channel_xml, corrected_paths, is_stack_corrected, output_timepoint_folder
 from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
-
-VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
-
-
-@dataclass(frozen=True)
-class CorrectedPaths:
-    """Where the outputs of one corrected camera stack go."""
-
-    folder: Path
-    stem: str
-    format: str
-
-    @property
-    def volume(self) -> Path:
-        return self.folder / f"{self.stem}{VOLUME_SUFFIX[self.format]}"
-
-    @property
-    def mask(self) -> Path:
-        """Separate mask file of KLB / TIFF outputs (OME-Zarr keeps it as ``labels/segmentation``)."""
-        return self.folder / f"{self.stem}.segmentationMask{VOLUME_SUFFIX[self.format]}"
-
-    @property
-    def record(self) -> Path:
-        return self.folder / f"{self.stem}.json"
-
-    def projection(self, name: str, *, mask: bool = False) -> Path:
-        return self.folder / f"{self.stem}{'.segmentationMask' if mask else ''}_{name}Projection.tif"
-
-    def coordinate_mask(self, name: str) -> Path:
-        return self.folder / f"{self.stem}.{name}Mask.tif"
-
-
-def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, channel: int, fmt: str = "zarr") -> CorrectedPaths:
-    """Output paths of one camera stack under the correction root ``root``."""
-    folder = Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
-    return CorrectedPaths(folder, corrected_stem(specimen, timepoint, camera, channel), fmt)
-
-
-def is_stack_corrected(paths: CorrectedPaths) -> bool:
-    """True when the record (written last) and the complete volume both exist."""
-    return paths.record.is_file() and is_complete(paths.volume)
-
 
 class _ArraySink:
     """Collects the corrected stack in memory for formats written in one go (KLB, TIFF)."""
@@ -286,9 +235,8 @@ def timepoint_file_errors(files: TimepointFiles) -> list[str]:
 
 def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
     """Copy the timepoint's channel XMLs beside its corrected volumes (``SPM00_TM000000_CHN00.xml``)."""
-    output_folder = corrected_paths(config.resolved_corrected_dir(), files.specimen, files.timepoint, 0, 0).folder
-    output_folder.mkdir(parents=True, exist_ok=True)
-    prefix = f"{specimen_dir_name(files.specimen)}_{output_timepoint_dir_name(files.timepoint)}"
+    root = config.resolved_corrected_dir()
+    output_timepoint_folder(root, files.specimen, files.timepoint).mkdir(parents=True, exist_ok=True)
     for channel, xml in files.channel_xmls.items():
-        with atomic_output(output_folder / f"{prefix}_CHN{channel:02d}.xml", overwrite=True) as partial:
+        with atomic_output(corrected_channel_xml(root, files.specimen, files.timepoint, channel), overwrite=True) as partial:
             shutil.copyfile(xml, partial)

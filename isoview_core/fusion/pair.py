@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -26,7 +25,6 @@ import numpy as np
 import tifffile
 from pydantic import BaseModel, ConfigDict
 
-from isoview_core.correction.timepoint import corrected_paths
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
@@ -39,7 +37,7 @@ from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_c
 from isoview_core.fusion.registration import RegistrationResult, estimate_registration
 from isoview_core.fusion.transform import orient_second_camera, transform_plane, transform_volume
 from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
-from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.layout import FusedPaths, PairId, corrected_paths
 from isoview_core.numerics.projections import MaxProjections
 from isoview_core.records import CorrectedStackRecord, FusionParameters, load_record
 
@@ -47,65 +45,6 @@ logger = logging.getLogger(__name__)
 
 #: Lateral sub-sampling of the volumes kept for the fusion_result diagnostic (memory-bounded).
 DIAGNOSTIC_STEP = 4
-
-
-@dataclass(frozen=True)
-class PairId:
-    """One camera pair of one timepoint: cameras (reference, second), view angle and channel."""
-
-    specimen: int
-    timepoint: int
-    cameras: tuple[int, int]
-    view: int
-    channel: int
-
-    @property
-    def stem(self) -> str:
-        return fused_stem(self.specimen, self.timepoint, self.cameras, self.view, self.channel)
-
-    @property
-    def label(self) -> str:
-        """``cam0_1``: the pair's diagnostics folder name."""
-        return f"cam{self.cameras[0]}_{self.cameras[1]}"
-
-
-@dataclass(frozen=True)
-class FusedPaths:
-    """Where the outputs of one fused pair go."""
-
-    root: Path
-    pair: PairId
-
-    @property
-    def folder(self) -> Path:
-        return self.root / specimen_dir_name(self.pair.specimen) / output_timepoint_dir_name(self.pair.timepoint)
-
-    @property
-    def volume(self) -> Path:
-        return self.folder / f"{self.pair.stem}.ome.zarr"
-
-    @property
-    def record(self) -> Path:
-        return self.folder / f"{self.pair.stem}.fusion.json"
-
-    @property
-    def estimate(self) -> Path:
-        return self.folder / f"{self.pair.stem}.estimate.json"
-
-    @property
-    def pre_registration_map(self) -> Path:
-        return self.folder / f"{self.pair.stem}.mask.tif"
-
-    @property
-    def transition_map(self) -> Path:
-        return self.folder / f"{self.pair.stem}.fusionMask.tif"
-
-    def projection(self, name: str) -> Path:
-        return self.folder / f"{self.pair.stem}_{name}Projection.tif"
-
-    @property
-    def diagnostics(self) -> Path:
-        return self.root / "diagnostics" / output_timepoint_dir_name(self.pair.timepoint) / self.pair.label
 
 
 class PairEstimate(BaseModel):
@@ -322,7 +261,7 @@ def estimate_pair_parameters(
     write_tiff(paths.transition_map, final_map, overwrite=True)
     if save_diagnostics:
         diagnostics.plot_registration(
-            paths.diagnostics / "registration.png",
+            paths.figure("registration"),
             reference[middle],
             moving_before,
             second[middle],
@@ -334,7 +273,7 @@ def estimate_pair_parameters(
         )
         corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
         diagnostics.plot_intensity_correction(
-            paths.diagnostics / "intensity_correction.png",
+            paths.figure("intensity_correction"),
             apply_intensity_correction(reference[::4], intensity, camera=1),
             second[::4],
             corrected_second,
@@ -482,14 +421,14 @@ def fuse_pair(
         row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
         centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
         diagnostics.plot_blending_weights(
-            paths.diagnostics / "blending_weights.png",
+            paths.figure("blending_weights"),
             final_map,
             planes=planes,
             blending_range=config.blending_range_cameras,
             front_weights_profile=centre_ray[:, 0, 0],
         )
-        diagnostics.plot_fusion_result(paths.diagnostics / "fusion_result.png", *preview)
-        diagnostics.plot_fused_overview(paths.diagnostics / "fused_overview.png", read_ome_zarr(paths.volume))
+        diagnostics.plot_fusion_result(paths.figure("fusion_result"), *preview)
+        diagnostics.plot_fused_overview(paths.figure("fused_overview"), read_ome_zarr(paths.volume))
     record = FusionRecord(
         timepoint=pair.timepoint,
         cameras=pair.cameras,
