@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from isoview_core.fusion.pair import FusionRecord
+from isoview_core.fusion.records import FusionRecord
 from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figures
 from isoview_core.records import PARAMETER_NAMES, CorrectedStackRecord
 from isoview_core.service.progress import StepCounts

@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.artifacts import Artifact
 
 from flows.artifacts import publish_fusion_parameters
-from isoview_core.fusion.pair import FusionRecord
+from isoview_core.fusion.records import FusionRecord
 from isoview_core.layout import FusedPaths, PairId
 from isoview_core.records import FusionParameters
 

@@ -1,4 +1,4 @@
-"""Blending of the two camera stacks (ALGORITHMS.md §3.10); the fused volume's quality is tested end to end in test_fusion_pair."""
+"""Blending of the two camera stacks (ALGORITHMS.md §3.10); the fused volume's quality is tested end to end in test_pipeline_pair."""
 
 from __future__ import annotations
 

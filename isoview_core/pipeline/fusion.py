@@ -20,16 +20,10 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion import diagnostics
-from isoview_core.fusion.pair import (
-    FusionRecord,
-    PairEstimate,
-    estimate_pair_parameters,
-    fuse_pair,
-    load_estimate,
-    load_fusion_record,
-)
+from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate, load_fusion_record
 from isoview_core.layout import ESTIMATE_SUFFIX, FUSION_RECORD_SUFFIX, FusedPaths, PairId, pair_series_files, parameters_over_time_figure
-from isoview_core.processing import selected_timepoints
+from isoview_core.pipeline.correction import selected_timepoints
+from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 from isoview_core.records import PARAMETER_NAMES, FusionParameters
 from isoview_core.temporal import REPORT_TOLERANCE, applied_parameters
 from isoview_core.temporal.config import TemporalConfig

@@ -1,6 +1,9 @@
-"""Correction of whole timepoints: per-stack outputs and records, skip-if-done, one error per bad stack.
+"""Drivers of the correction: correct one camera stack, a timepoint, a whole acquisition (selection, reports).
 
-Where the outputs go is :mod:`isoview_core.layout`'s (``<acquisition>.corrected/SPM00/TM000012/...``).
+Reads the raw stacks and their backgrounds, runs the correction stage (``isoview_core.correction``)
+and writes the volume, mask, projections and record where :mod:`isoview_core.layout` says; the
+record is written last and marks a stack done, so finished stacks are skipped and a bad stack is one
+error of its timepoint.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from pydantic import BaseModel
@@ -17,6 +20,7 @@ from pydantic import BaseModel
 from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
+from isoview_core.correction.config import CorrectionConfig
 from isoview_core.correction.orientation import correction_orientation
 from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
 from isoview_core.errors import IsoviewError
@@ -28,6 +32,7 @@ from isoview_core.layout import CorrectedPaths, corrected_channel_xml, corrected
 from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
+
 
 class _ArraySink:
     """Collects the corrected stack in memory for formats written in one go (KLB, TIFF)."""
@@ -240,3 +245,63 @@ def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
     for channel, xml in files.channel_xmls.items():
         with atomic_output(corrected_channel_xml(root, files.specimen, files.timepoint, channel), overwrite=True) as partial:
             shutil.copyfile(xml, partial)
+
+
+def selected_timepoints(config: ProcessingConfig, acquisition: Acquisition) -> Iterator[tuple[int, int]]:
+    """(specimen, timepoint) pairs selected by the config, in acquisition order."""
+    specimens = config.specimens if config.specimens is not None else acquisition.specimens()
+    for specimen in specimens:
+        available = acquisition.timepoints(specimen)
+        wanted = available if config.timepoints is None else [t for t in config.timepoints if t in set(available)]
+        for timepoint in wanted:
+            yield specimen, timepoint
+
+
+def planned_planes(acquisition: Acquisition, selection: list[tuple[int, int]], correction: CorrectionConfig) -> int:
+    """Raw planes the correction will stream (:func:`correction_passes` passes per stack), for progress bars."""
+    total = 0
+    for specimen, timepoint in selection:
+        try:
+            files: TimepointFiles = acquisition.timepoint(specimen, timepoint)
+        except IsoviewError:
+            continue
+        total += sum(correction_passes(correction) * stack.dimensions.depth for stack in files.stacks)
+    return total
+
+
+def process_dataset(
+    config: ProcessingConfig,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_timepoint: Callable[[TimepointReport], None] | None = None,
+) -> list[TimepointReport]:
+    """Correct every selected timepoint of an acquisition to its output folder.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Acquisition, selection, correction and output settings.
+    progress : callable, optional
+        Called with numbers of raw planes processed.
+    on_timepoint : callable, optional
+        Called with each timepoint's report as soon as it is done.
+
+    Returns
+    -------
+    list of TimepointReport
+        One per timepoint; a timepoint that cannot be read at all (its folder vanished...) gets a
+        report whose ``errors`` says why, and the others are still processed. A channel whose XML
+        is missing or unreadable is one error of its timepoint, whose other channels are corrected.
+    """
+    acquisition = discover_acquisition(config.acquisition, config.layout)
+    reports = []
+    for specimen, timepoint in selected_timepoints(config, acquisition):
+        try:
+            report = correct_timepoint(config, specimen, timepoint, acquisition=acquisition, progress=progress)
+        except IsoviewError as error:
+            logger.error("%s", error)
+            report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=[str(error)])
+        reports.append(report)
+        if on_timepoint is not None:
+            on_timepoint(report)
+    return reports
