@@ -37,7 +37,7 @@ TIMEPOINTS = list(range(LIVE.timepoints))
 
 
 def processing_config(root: Path) -> ProcessingConfig:
-    """Window 1; no diagnostic PNGs (tested in test_fusion_diagnostics): the tests time the service, not matplotlib."""
+    """Window 1; no diagnostic PNGs (tested in test_diagnostics): the tests time the service, not matplotlib."""
     return ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=WINDOW), save_diagnostics=False)
 
 

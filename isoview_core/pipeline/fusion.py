@@ -19,7 +19,7 @@ import numpy as np
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.fusion import diagnostics
+from isoview_core import diagnostics
 from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate, load_fusion_record
 from isoview_core.layout import ESTIMATE_SUFFIX, FUSION_RECORD_SUFFIX, FusedPaths, PairId, pair_series_files, parameters_over_time_figure
 from isoview_core.pipeline.correction import selected_timepoints

@@ -30,7 +30,7 @@ from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_planes
 from isoview_core.formats.tiff import write_tiff
-from isoview_core.fusion import diagnostics
+from isoview_core import diagnostics
 from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
@@ -44,7 +44,7 @@ from isoview_core.fusion.pair import (
     shift_map,
 )
 from isoview_core.fusion.records import FusionRecord, PairEstimate
-from isoview_core.fusion.registration import estimate_registration
+from isoview_core.fusion.registration import RegistrationResult, estimate_registration
 from isoview_core.fusion.transform import orient_second_camera
 from isoview_core.fusion.transition import transition_plane_summary
 from isoview_core.layout import FusedPaths, PairId, corrected_paths
@@ -182,29 +182,6 @@ def estimate_pair_parameters(
     )
     write_tiff(paths.pre_registration_map, pre_map, overwrite=True)
     write_tiff(paths.transition_map, final_map, overwrite=True)
-    if save_diagnostics:
-        diagnostics.plot_registration(
-            paths.figure("registration"),
-            reference[middle],
-            moving_before,
-            second[middle],
-            offset_x_px=registration.offset_x_px,
-            offset_y_px=registration.offset_y_px,
-            rotation_deg=registration.rotation_deg,
-            correlation=registration.correlation,
-            method=registration.method,
-        )
-        corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
-        diagnostics.plot_intensity_correction(
-            paths.figure("intensity_correction"),
-            apply_intensity_correction(reference[::4], intensity, camera=1),
-            second[::4],
-            corrected_second,
-            intensity_ratio=intensity.intensity_ratio,
-            background_reference=intensity.background_reference,
-            background_second=intensity.background_second,
-            method=intensity.method,
-        )
     estimate = PairEstimate(
         timepoint=pair.timepoint,
         cameras=pair.cameras,
@@ -216,7 +193,46 @@ def estimate_pair_parameters(
         timings_s={key: round(value, 3) for key, value in timings.items()},
     )
     write_text_atomically(paths.estimate, estimate.model_dump_json(indent=2))
+    if save_diagnostics:  # drawn once the estimate is published
+        _draw_estimate(paths, reference, second, moving_before, middle, registration, intensity)
     return estimate
+
+
+def _draw_estimate(
+    paths: FusedPaths,
+    reference: np.ndarray,
+    second: np.ndarray,
+    moving_before: np.ndarray,
+    middle: int,
+    registration: RegistrationResult,
+    intensity: IntensityCorrection,
+) -> None:
+    """``registration.png`` and ``intensity_correction.png`` from the planes an estimate was measured on.
+
+    ``second`` is registered; ``moving_before`` is its plane ``middle`` before registration.
+    """
+    diagnostics.plot_registration(
+        paths.figure("registration"),
+        reference[middle],
+        moving_before,
+        second[middle],
+        offset_x_px=registration.offset_x_px,
+        offset_y_px=registration.offset_y_px,
+        rotation_deg=registration.rotation_deg,
+        correlation=registration.correlation,
+        method=registration.method,
+    )
+    corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
+    diagnostics.plot_intensity_correction(
+        paths.figure("intensity_correction"),
+        apply_intensity_correction(reference[::4], intensity, camera=1),
+        second[::4],
+        corrected_second,
+        intensity_ratio=intensity.intensity_ratio,
+        background_reference=intensity.background_reference,
+        background_second=intensity.background_second,
+        method=intensity.method,
+    )
 
 
 def _fused_slabs(
@@ -318,18 +334,6 @@ def fuse_pair(
                 target[start : start + len(fused)] = source[:, ::step, ::step]
     for name, image in projections.as_dict().items():
         write_tiff(paths.projection(name), image, overwrite=True)
-    if save_diagnostics:
-        row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
-        centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
-        diagnostics.plot_blending_weights(
-            paths.figure("blending_weights"),
-            final_map,
-            planes=planes,
-            blending_range=config.blending_range_cameras,
-            front_weights_profile=centre_ray[:, 0, 0],
-        )
-        diagnostics.plot_fusion_result(paths.figure("fusion_result"), *preview)
-        diagnostics.plot_fused_overview(paths.figure("fused_overview"), read_ome_zarr(paths.volume))
     record = FusionRecord(
         timepoint=pair.timepoint,
         cameras=pair.cameras,
@@ -341,4 +345,22 @@ def fuse_pair(
         applied=applied,
     )
     write_text_atomically(paths.record, record.model_dump_json(indent=2))
+    if save_diagnostics:  # drawn once the fused volume and its record are published
+        _draw_fusion(paths, config, final_map, planes, preview)
     return record
+
+
+def _draw_fusion(paths: FusedPaths, config: FusionConfig, final_map: np.ndarray, planes: int, preview: list[np.ndarray]) -> None:
+    """``blending_weights.png``, ``fusion_result.png`` (from the sub-sampled ``preview`` views) and ``fused_overview.png``
+    (read back from the published volume) of a fused pair."""
+    row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
+    centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
+    diagnostics.plot_blending_weights(
+        paths.figure("blending_weights"),
+        final_map,
+        planes=planes,
+        blending_range=config.blending_range_cameras,
+        front_weights_profile=centre_ray[:, 0, 0],
+    )
+    diagnostics.plot_fusion_result(paths.figure("fusion_result"), *preview)
+    diagnostics.plot_fused_overview(paths.figure("fused_overview"), read_ome_zarr(paths.volume))
