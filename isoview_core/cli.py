@@ -172,8 +172,8 @@ def fuse(
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
     from isoview_core.fusion.config import FusionConfig
-    from isoview_core.temporal.config import TemporalConfig
     from isoview_core.pipeline.fusion import fuse as fuse_dataset
+    from isoview_core.temporal.config import TemporalConfig
 
     try:
         config = ProcessingConfig(
