@@ -73,7 +73,7 @@ def run_child(acquisition: Path, output: Path, timepoints: int) -> None:
     use_private_prefect(output / "prefect")
     from flows.submission import InProcessSubmitter
     from isoview_core.config import ProcessingConfig
-    from isoview_core.fusion.config import TemporalConfig
+    from isoview_core.temporal.config import TemporalConfig
     from isoview_core.service.config import ServiceConfig
 
     processing = ProcessingConfig(

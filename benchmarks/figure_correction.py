@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import tifffile  # noqa: E402
 
 from isoview_core.config import ProcessingConfig  # noqa: E402
-from isoview_core.correction.timepoint import corrected_paths  # noqa: E402
 from isoview_core.formats import StackFile  # noqa: E402
 from isoview_core.formats.omezarr import read_ome_zarr, read_ome_zarr_labels  # noqa: E402
-from isoview_core.processing import process_dataset  # noqa: E402
+from isoview_core.layout import corrected_paths
+from isoview_core.pipeline.correction import process_dataset
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition  # noqa: E402
 
 

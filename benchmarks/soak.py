@@ -65,7 +65,7 @@ from machine import machine_info
 
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.fusion.dataset import timepoint_pairs
+from isoview_core.pipeline.fusion import timepoint_pairs
 from isoview_core.service.journal import read_journal
 
 SAMPLE_PERIOD_S = 1.0

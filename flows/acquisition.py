@@ -16,7 +16,7 @@ from flows.outcomes import failure_message
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.processing import selected_timepoints
+from isoview_core.pipeline.correction import selected_timepoints
 
 
 class AcquisitionSummary(BaseModel):

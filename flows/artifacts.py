@@ -6,10 +6,10 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from isoview_core.correction.timepoint import CorrectedStackRecord
-from isoview_core.fusion.pair import FusedPaths, FusionRecord, PairId
+from isoview_core.fusion.records import FusionRecord
+from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figures
+from isoview_core.records import PARAMETER_NAMES, CorrectedStackRecord
 from isoview_core.service.progress import StepCounts
-from isoview_core.temporal import PARAMETER_NAMES
 
 
 def artifact_key(*parts: str | int) -> str:
@@ -61,12 +61,11 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
     )
     lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{first:06d}..TM{last:06d}", ""]
     fused_root = fused_root.resolve()  # links are file URIs, which need absolute paths
-    for path in sorted((fused_root / "diagnostics").glob("parameters_over_time_*.png")):
+    for path in parameters_over_time_figures(fused_root):
         lines.append(f"- parameters over time: [{path.name}]({path.as_uri()})")
     for record in records:
         pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
-        folder = FusedPaths(fused_root, pair).diagnostics
-        figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in sorted(folder.glob("*.png")))
+        figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in FusedPaths(fused_root, pair).figures())
         lines.append(f"- TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {figures or 'no figures'}")
     create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="Links to the diagnostic PNGs")
 

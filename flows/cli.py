@@ -26,7 +26,6 @@ from isoview_core.cli import NO_FSYNC_OPTION, _fail, _selected_acquisition, app,
 from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import set_fsync
-from isoview_core.fusion.config import TemporalConfig
 from isoview_core.service.config import (
     ExecutionConfig,
     ServiceConfig,
@@ -35,6 +34,7 @@ from isoview_core.service.config import (
     load_service_config,
 )
 from isoview_core.service.paths import require_watchable_acquisition
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.timepoints import parse_timepoints
 
 __all__ = ["app"]

@@ -12,12 +12,9 @@ from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import (
-    CorrectedStackRecord,
-    copy_channel_xmls,
-    timepoint_file_errors,
-)
 from isoview_core.errors import IsoviewError
+from isoview_core.pipeline.correction import copy_channel_xmls, timepoint_file_errors
+from isoview_core.records import CorrectedStackRecord
 from tasks.archive import archive_stack_task
 from tasks.correction import correct_stack_task
 

@@ -15,7 +15,9 @@ from flows.runners import execution_from_environment, make_task_runner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.fusion.dataset import (
+from isoview_core.fusion.records import FusionRecord
+from isoview_core.layout import PairId
+from isoview_core.pipeline.fusion import (
     estimation_timepoints,
     pairs_to_estimate,
     plot_parameters,
@@ -23,7 +25,6 @@ from isoview_core.fusion.dataset import (
     timepoint_pairs,
     unfusable_pairs,
 )
-from isoview_core.fusion.pair import FusionRecord, PairId
 from tasks.fusion import estimate_pair_task, fuse_pair_task, smooth_window_task
 
 

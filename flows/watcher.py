@@ -31,9 +31,9 @@ from flows.submission import ServerUnavailable, Submitter
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
-from isoview_core.naming import output_timepoint_dir_name, output_timepoint_folder
+from isoview_core.layout import timepoint_output_folders, watcher_lock_path
 from isoview_core.service.config import ServiceConfig
-from isoview_core.service.journal import record_problem, service_dir
+from isoview_core.service.journal import record_problem
 from isoview_core.service.lock import WatcherLock
 from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.service.progress import is_timepoint_corrected, is_timepoint_fused
@@ -153,7 +153,7 @@ class AcquisitionWatcher:
         """
         root = Path(self.processing.acquisition)
         require_watchable_acquisition(root)
-        with WatcherLock(service_dir(self.processing) / "watcher.lock", root):
+        with WatcherLock(watcher_lock_path(self.processing.resolved_fused_dir()), root):
             acquisition = self._wait_for_acquisition(root)
             if acquisition is None:
                 return self.summary
@@ -358,10 +358,8 @@ class AcquisitionWatcher:
         if (specimen, t) in self._cleaned:
             return
         self._cleaned.add((specimen, t))
-        fused_root = self.processing.resolved_fused_dir()
-        diagnostics = fused_root / "diagnostics" / output_timepoint_dir_name(t)
-        folders = [output_timepoint_folder(root, specimen, t) for root in (self.processing.resolved_corrected_dir(), fused_root)]
-        for folder in [*folders, diagnostics, *(diagnostics.glob("cam*") if diagnostics.is_dir() else [])]:
+        roots = self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir()
+        for folder in timepoint_output_folders(*roots, specimen, t):
             for removed in remove_stale_partials(folder, older_than_s=0):
                 logger.info("removed the partial output %s of an interrupted run", removed)
 

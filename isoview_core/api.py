@@ -9,9 +9,10 @@
 from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.fusion.blending import blend as blend_views
-from isoview_core.fusion.config import FusionConfig, TemporalConfig
-from isoview_core.fusion.dataset import fuse
-from isoview_core.processing import process_dataset
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.fusion import fuse
+from isoview_core.temporal.config import TemporalConfig
 
 __all__ = [
     "CorrectionConfig",

@@ -54,7 +54,7 @@ def _selected_acquisition(config: ProcessingConfig) -> tuple[Acquisition, list[t
     """The acquisition and the (specimen, timepoint) pairs the config selects, or a one-line error (exit 2) when it
     is no acquisition or the selection is empty: before any work starts."""
     from isoview_core.acquisition import discover_acquisition
-    from isoview_core.processing import selected_timepoints
+    from isoview_core.pipeline.correction import selected_timepoints
 
     try:
         found = discover_acquisition(config.acquisition, config.layout)
@@ -122,7 +122,7 @@ def correct(
     no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
-    from isoview_core.processing import planned_planes, process_dataset
+    from isoview_core.pipeline.correction import planned_planes, process_dataset
 
     try:
         config = ProcessingConfig(
@@ -171,8 +171,9 @@ def fuse(
     no_fsync: bool = NO_FSYNC_OPTION,
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
-    from isoview_core.fusion.config import FusionConfig, TemporalConfig
-    from isoview_core.fusion.dataset import fuse as fuse_dataset
+    from isoview_core.fusion.config import FusionConfig
+    from isoview_core.pipeline.fusion import fuse as fuse_dataset
+    from isoview_core.temporal.config import TemporalConfig
 
     try:
         config = ProcessingConfig(

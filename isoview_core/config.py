@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from isoview_core.archive import ArchiveConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.fusion.config import FusionConfig, TemporalConfig
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.temporal.config import TemporalConfig
 
 
 class OutputConfig(BaseModel):

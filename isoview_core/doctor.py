@@ -33,7 +33,7 @@ from isoview_core.naming import (
     parse_raw_stack_name,
     specimen_dir_name,
 )
-from isoview_core.processing import selected_timepoints
+from isoview_core.pipeline.correction import selected_timepoints
 
 __all__ = [
     "FREE_SPACE_MARGIN",

@@ -1,13 +1,11 @@
-"""File and folder names of raw IsoView acquisitions and of this pipeline's outputs.
+"""File and folder names of raw IsoView acquisitions, for discovery (the outputs' names are in ``layout.py``).
 
 Raw stacks: ``SPC<ss>_TM<ttttt>_ANG<aaa>_CM<c>_CHN<hh>_PH<p>.stack`` (5-digit TM, 1-digit CM).
-Outputs: ``SPM<ss>/TM<tttttt>/SPM<ss>_TM<tttttt>_CM<cc>_CHN<hh>...`` (6-digit TM, 2-digit CM).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 RAW_STACK_PATTERN = re.compile(
@@ -68,24 +66,3 @@ def channel_xml_name(channel: int) -> str:
 def background_name(camera: int) -> str:
     """``Background_2.tif``: dark frame of one camera."""
     return f"Background_{camera}.tif"
-
-
-def output_timepoint_dir_name(timepoint: int) -> str:
-    """``TM000012``: timepoint folder of every output (6 digits)."""
-    return f"TM{timepoint:06d}"
-
-
-def output_timepoint_folder(root: Path, specimen: int, timepoint: int) -> Path:
-    """``<root>/SPM00/TM000000``: the folder of one timepoint's outputs (corrected or fused)."""
-    return Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
-
-
-def corrected_stem(specimen: int, timepoint: int, camera: int, channel: int) -> str:
-    """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack."""
-    return f"SPM{specimen:02d}_TM{timepoint:06d}_CM{camera:02d}_CHN{channel:02d}"
-
-
-def fused_stem(specimen: int, timepoint: int, cameras: tuple[int, int], view: int, channel: int) -> str:
-    """``SPM00_TM000012_CM00_CM01_VW00_CHN00``: stem of every fused output of one camera pair."""
-    first, second = cameras
-    return f"SPM{specimen:02d}_TM{timepoint:06d}_CM{first:02d}_CM{second:02d}_VW{view:02d}_CHN{channel:02d}"

@@ -10,13 +10,9 @@ from prefect.logging import get_run_logger
 
 from isoview_core.acquisition import CameraStack, discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import (
-    CorrectedStackRecord,
-    correct_camera_stack,
-    corrected_paths,
-    is_stack_corrected,
-    load_record,
-)
+from isoview_core.layout import corrected_paths, is_stack_corrected
+from isoview_core.pipeline.correction import correct_camera_stack
+from isoview_core.records import CorrectedStackRecord, load_record
 from isoview_core.service.journal import record_work
 from tasks.caching import finished_output_cache_key
 from tasks.retries import TRANSIENT_RETRIES

@@ -9,21 +9,9 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import corrected_paths
-from isoview_core.fusion.dataset import (
-    FusionJob,
-    FusionPlan,
-    estimate_pair,
-    fuse_job,
-    plan_fusion,
-)
-from isoview_core.fusion.pair import (
-    FusedPaths,
-    FusionRecord,
-    PairEstimate,
-    PairId,
-    load_estimate,
-)
+from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate
+from isoview_core.layout import FusedPaths, PairId, corrected_paths
+from isoview_core.pipeline.fusion import FusionJob, FusionPlan, estimate_pair, fuse_job, plan_fusion
 from isoview_core.service.journal import record_work
 from tasks.caching import finished_output_cache_key
 from tasks.retries import TRANSIENT_RETRIES

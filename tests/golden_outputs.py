@@ -28,10 +28,11 @@ import zarr
 from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.fusion.config import FusionConfig, TemporalConfig
-from isoview_core.fusion.dataset import fuse
-from isoview_core.processing import process_dataset
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.fusion import fuse
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+from isoview_core.temporal.config import TemporalConfig
 
 GOLDEN = Path(__file__).parent / "golden" / "outputs.json"
 SIMULATION = SimulationConfig(shape=(24, 96, 80), timepoints=3, seed=11)

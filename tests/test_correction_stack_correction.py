@@ -91,7 +91,7 @@ def test_min_intensity_record_ends_with_the_background_of_the_unmasked_stack(raw
     segmented, _ = run(raw)
     unsegmented, _ = run(raw, segment=False)
     # [mask_min, stack background] with a mask, the background alone without one; masking does not change it.
-    # (Values against the simulator's truth: test_correction_timepoint.)
+    # (Values against the simulator's truth: test_pipeline_correction.)
     assert segmented.min_intensity_record == [segmented.threshold.mask_min, unsegmented.min_intensity]
     assert unsegmented.min_intensity_record == [unsegmented.min_intensity]
 

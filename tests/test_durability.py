@@ -16,9 +16,10 @@ from flows.cli import app
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.archive import ArchiveConfig, ArchiveRecord, archive_paths, archive_stack
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import copy_channel_xmls, correct_camera_stack, corrected_paths
 from isoview_core.formats.atomic import FSYNC_VARIABLE, fsync_enabled, set_fsync
-from isoview_core.service.journal import record_work, service_dir
+from isoview_core.layout import corrected_paths, journal_path
+from isoview_core.pipeline.correction import copy_channel_xmls, correct_camera_stack
+from isoview_core.service.journal import record_work
 
 runner = CliRunner()
 
@@ -44,7 +45,7 @@ def test_a_corrected_stack_is_on_disk_before_its_record_is_published(log, small_
     for output in outputs:
         _, durable = log.assert_durably_published(output)
         assert durable < record_published, f"{paths.record.name} published before {output.name} was on disk"
-    journal = service_dir(config) / "journal.jsonl"
+    journal = journal_path(config.resolved_fused_dir())
     assert any(i > record_durable for i in log.fsynced_at(journal))  # the line saying it is done comes after, fsync'ed
 
 
@@ -92,7 +93,7 @@ def test_no_fsync_reaches_the_work_of_every_command_and_keeps_the_config_files_o
         seen.update(fsync=fsync_enabled(), output=config.output)
         return SimpleNamespace(estimated=[], fused=[], skipped=[], errors=[], corrected=[], problems=[], corrected_timepoints=0, fused_pairs=0)
 
-    monkeypatch.setattr("isoview_core.fusion.dataset.fuse", lambda config, progress: work(config))
+    monkeypatch.setattr("isoview_core.pipeline.fusion.fuse", lambda config, progress: work(config))
     monkeypatch.setattr("flows.cli._run_watcher", lambda config: work(config.processing))
     flow = SimpleNamespace(with_options=lambda **_: lambda acquisition, timepoints, config, fuse: work(config))
     monkeypatch.setattr("flows.acquisition.process_acquisition", flow)

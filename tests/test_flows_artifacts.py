@@ -6,8 +6,9 @@ from prefect import flow
 from prefect.artifacts import Artifact
 
 from flows.artifacts import publish_fusion_parameters
-from isoview_core.fusion.pair import FusedPaths, FusionRecord, PairId
-from isoview_core.temporal import FusionParameters
+from isoview_core.fusion.records import FusionRecord
+from isoview_core.layout import FusedPaths, PairId
+from isoview_core.records import FusionParameters
 
 
 def test_diagnostic_links_are_absolute_file_uris_for_a_relative_output_root(prefect_harness, tmp_path, monkeypatch):

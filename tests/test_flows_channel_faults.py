@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from prefect.artifacts import Artifact
-from test_correction_timepoint_channels import corrected_stacks, corrupt_channel_xml
+from test_pipeline_correction_channels import corrected_stacks, corrupt_channel_xml
 
 from flows.acquisition import process_acquisition
 from flows.fusion import fuse_window
@@ -18,11 +18,11 @@ from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.fusion.config import TemporalConfig
-from isoview_core.processing import process_dataset
+from isoview_core.pipeline.correction import process_dataset
 from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+from isoview_core.temporal.config import TemporalConfig
 
 GOOD_PAIRS = [
     "SPM00_TM000000_CM00_CM01_VW00_CHN00.fusion.json",

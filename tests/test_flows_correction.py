@@ -4,7 +4,8 @@ import flows.correction
 import tasks.correction
 from flows.correction import correct_timepoint
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import correct_camera_stack, corrected_paths, is_stack_corrected
+from isoview_core.layout import corrected_paths, is_stack_corrected
+from isoview_core.pipeline.correction import correct_camera_stack
 
 
 def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acquisition, tmp_path):
@@ -19,7 +20,7 @@ def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acq
 
 def test_correct_timepoint_runs_on_a_dask_local_cluster(prefect_harness, small_acquisition, tmp_path):
     from flows.runners import make_task_runner
-    from isoview_core.correction.timepoint import correct_timepoint as correct_in_process
+    from isoview_core.pipeline.correction import correct_timepoint as correct_in_process
     from isoview_core.formats.omezarr import read_ome_zarr
     from isoview_core.service.config import ExecutionConfig
 

@@ -25,10 +25,10 @@ from flows.watcher import AcquisitionWatcher, WatchSummary, silence_duplicate_wa
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
-from isoview_core.fusion.config import TemporalConfig
 from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+from isoview_core.temporal.config import TemporalConfig
 from waiting import wait_until
 
 LIVE = SimulationConfig(shape=(48, 192, 160), timepoints=4, seed=7)
@@ -37,7 +37,7 @@ TIMEPOINTS = list(range(LIVE.timepoints))
 
 
 def processing_config(root: Path) -> ProcessingConfig:
-    """Window 1; no diagnostic PNGs (tested in test_fusion_diagnostics): the tests time the service, not matplotlib."""
+    """Window 1; no diagnostic PNGs (tested in test_diagnostics): the tests time the service, not matplotlib."""
     return ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=WINDOW), save_diagnostics=False)
 
 

@@ -1,4 +1,4 @@
-"""Blending of the two camera stacks (ALGORITHMS.md §3.10); the fused volume's quality is tested end to end in test_fusion_pair."""
+"""Blending of the two camera stacks (ALGORITHMS.md §3.10); the fused volume's quality is tested end to end in test_pipeline_pair."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from isoview_core.correction.stats import to_u16
 from isoview_core.fusion.blending import blend, blending_weights
+from isoview_core.numerics.rounding import to_u16
 
 # --- the §3.10 weight table ---------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pytest
 
-from isoview_core.correction.stats import hazen_percentile, matlab_subsample, to_u16
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import (
     IntensityCorrection,
@@ -19,6 +18,8 @@ from isoview_core.fusion.intensity import (
     subtracts_background,
 )
 from isoview_core.fusion.transition import transition_map
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
+from isoview_core.numerics.rounding import to_u16
 
 from pair_helpers import align_second, corrected_camera, pair_simulation
 

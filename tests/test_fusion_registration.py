@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from isoview_core.correction.segmentation import gaussian_taps
-from isoview_core.correction.stats import hazen_percentile, round_half_away, to_u16
 from isoview_core.fusion import registration
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.registration import (
@@ -20,6 +18,9 @@ from isoview_core.fusion.registration import (
     slab_half_widths,
 )
 from isoview_core.fusion.transform import orient_second_camera, transform_volume
+from isoview_core.numerics.filters import gaussian_taps
+from isoview_core.numerics.percentiles import hazen_percentile
+from isoview_core.numerics.rounding import round_half_away, to_u16
 
 from pair_helpers import SCALING, corrected_camera, pair_simulation
 

@@ -1,5 +1,5 @@
-from isoview_core.fusion.config import TemporalConfig
 from isoview_core.service.schedule import FusionSchedule
+from isoview_core.temporal.config import TemporalConfig
 
 
 def _schedule(settled, window=1, first=0, static=False):

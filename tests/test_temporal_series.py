@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from isoview_core.fusion.config import TemporalConfig
-from isoview_core.temporal import (
-    PARAMETER_NAMES,
-    FusionParameters,
-    LookupTable,
-    smooth_parameters,
-)
+from isoview_core.records import PARAMETER_NAMES, FusionParameters
+from isoview_core.temporal import LookupTable, smooth_parameters
+from isoview_core.temporal.config import TemporalConfig
 
 RAW = TemporalConfig(
     temporal_smoothing=False, offset_averaging_range=0, angle_averaging_range=0, intensity_averaging_range=0

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 from test_temporal_series import drifting_series
 
-from isoview_core.fusion.config import TemporalConfig
-from isoview_core.temporal import (
-    FusionParameters,
-    WindowedResult,
-    WindowedSmoother,
-    applied_parameters,
-)
+from isoview_core.records import FusionParameters
+from isoview_core.temporal import WindowedResult, WindowedSmoother, applied_parameters
+from isoview_core.temporal.config import TemporalConfig
 
 CONFIG = TemporalConfig(window=5)
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from isoview_core.correction.stats import hazen_percentile, round_half_away
 from isoview_core.errors import IsoviewError
+from isoview_core.numerics.percentiles import hazen_percentile
+from isoview_core.numerics.rounding import round_half_away
 
 
 def read_background_frame(path: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from isoview_core.correction.stats import knee_threshold
+from isoview_core.numerics.percentiles import knee_threshold
 
 #: Guard against division by a zero median of the mean map (the original divides unguarded).
 MEAN_EPSILON = 1e-10

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isoview_core.correction.config import CropBox
+from isoview_core.correction.config import CorrectionConfig, CropBox
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,28 @@ class Orientation:
         flat = self.apply(index)[0][rows, cols]
         return np.divmod(flat, raw_cols)
 
+
+def correction_orientation(config: CorrectionConfig, camera: int, *, flip: bool) -> Orientation:
+    """The read-time orientation of one camera's stack (ALGORITHMS.md §2.1 steps 2-4).
+
+    Parameters
+    ----------
+    config : CorrectionConfig
+        Crop boxes, rotation and flips of the correction.
+    camera : int
+        The camera whose crop box applies.
+    flip : bool
+        Apply the configured flips (``flipHFlag`` / ``flipVFlag``): the original flips the last
+        camera of each pair only, which the driver knows (the stage knows no camera pairs).
+
+    Returns
+    -------
+    Orientation
+        Crop of ``camera``, the rotation of every camera and the flips where ``flip``.
+    """
+    return Orientation(
+        crop=config.crop.get(camera),
+        rotation=config.correction_rotation,
+        flip_horizontal=config.correction_flip_horizontal and flip,
+        flip_vertical=config.correction_flip_vertical and flip,
+    )

@@ -12,17 +12,13 @@ Two interchangeable methods:
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from isoview_core.correction.stats import coordinate_mean, hazen_percentile, matlab_subsample, round_half_away, to_u16
-
-logger = logging.getLogger(__name__)
+from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels, filter_separable, gaussian_taps
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
+from isoview_core.numerics.rounding import coordinate_mean
 
 
 @dataclass(frozen=True)
@@ -32,68 +28,6 @@ class ThresholdLevel:
     mask_min: float
     mean_foreground: float
     level: float
-
-
-def gaussian_taps(size: float, sigma: float) -> np.ndarray:
-    """Normalised 1-D Gaussian weights on taps ``-ceil(size/2) .. ceil(size/2)`` (original helper)."""
-    half = math.ceil(size / 2)
-    taps = np.arange(-half, half + 1, dtype=np.float64)
-    weights = np.exp(-(taps**2) / (2.0 * sigma**2))
-    return weights / weights.sum()
-
-
-def anisotropic_kernels(kernel: float, sigma: float, scaling: float) -> tuple[np.ndarray, np.ndarray]:
-    """(axial, lateral) taps of ``imgaussianAnisotropy``: z size and sigma divided by the axial scaling (min 1)."""
-    return gaussian_taps(max(1.0, kernel / scaling), max(1.0, sigma / scaling)), gaussian_taps(kernel, sigma)
-
-
-def _filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray, dtype: type) -> np.ndarray:
-    """Rows, columns, then planes, with replicate ('nearest') borders; in-plane only below 4 planes."""
-    out = ndimage.correlate1d(volume.astype(dtype, copy=False), lateral.astype(dtype), axis=1, mode="nearest")
-    ndimage.correlate1d(out, lateral.astype(dtype), axis=2, mode="nearest", output=out)
-    if volume.shape[0] >= 4:
-        ndimage.correlate1d(out, axial.astype(dtype), axis=0, mode="nearest", output=out)
-    else:
-        logger.warning("stack of %d planes filtered in-plane only (as the original helper does)", volume.shape[0])
-    return out
-
-
-def anisotropic_gaussian(
-    volume: np.ndarray, *, kernel: float = 5, sigma: float = 2.0, scaling: float = 1.0, splitting: int = 10
-) -> np.ndarray:
-    """Original anisotropic Gaussian of a (Z, Y, X) stack: float64, row slabs with margins, uint16 out.
-
-    Parameters
-    ----------
-    volume : ndarray
-        Corrected stack.
-    kernel, sigma : float
-        In-plane kernel size and sigma; the axial ones are divided by ``scaling`` (minimum 1).
-    scaling : float
-        Axial step / lateral pixel size.
-    splitting : int
-        Number of row slabs (bounds the float64 working memory); the result does not depend on it.
-    """
-    axial, lateral = anisotropic_kernels(kernel, sigma, scaling)
-    out = np.empty(volume.shape, dtype=np.uint16)
-    for (start, stop), (lo, hi) in row_slabs(volume.shape[1], splitting, margin=int(2 * kernel)):
-        filtered = _filter_separable(volume[:, lo:hi], axial, lateral, np.float64)
-        out[:, start:stop] = to_u16(filtered[:, start - lo : stop - lo])
-    return out
-
-
-def row_slabs(rows: int, splitting: int, *, margin: int) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:
-    """The original's row slabs: ``((start, stop), (lo, hi))`` of each nominal slab and its filtered extent.
-
-    Nominal slab i is ``[round(i H / N), round((i + 1) H / N))`` (MATLAB rounding); it is filtered
-    with ``margin`` extra rows on both sides (clipped), so that filtering slab by slab equals
-    filtering the whole stack as long as the kernel's half-width is below the margin.
-    """
-    for index in range(splitting):
-        start = int(round_half_away(index * rows / splitting))
-        stop = int(round_half_away((index + 1) * rows / splitting))
-        if stop > start:
-            yield (start, stop), (max(0, start - margin), min(rows, stop + margin))
 
 
 def threshold_level(filtered: np.ndarray, *, mask_percentile: float, threshold: float, subsample_factor: int) -> ThresholdLevel:
@@ -206,7 +140,7 @@ class ReducedSegmentation:
         f = self.factor
         axial, lateral_full = anisotropic_kernels(kernel, sigma, scaling)
         lateral = _noise_matched_taps(lateral_full, f)
-        filtered = _filter_separable(self.reduced, axial, lateral, np.float32)
+        filtered = filter_separable(self.reduced, axial, lateral, np.float32)
         np.floor(filtered + 0.5, out=filtered)  # the original rounds the filtered stack to uint16
         self.level = threshold_level(
             filtered, mask_percentile=mask_percentile, threshold=threshold, subsample_factor=max(1, subsample_factor // (f * f))

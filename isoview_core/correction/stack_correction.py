@@ -31,10 +31,12 @@ from isoview_core.correction.dead_pixels import (
     replace_defective_pixels,
 )
 from isoview_core.correction.orientation import Orientation
-from isoview_core.correction.projections import CoordinateMasks, MaxProjections
+from isoview_core.correction.projections import CoordinateMasks
 from isoview_core.correction.segmentation import ReducedSegmentation, ThresholdLevel, segment_full_resolution
-from isoview_core.correction.stats import hazen_percentile, matlab_subsample, matlab_subsample_indices, round_half_away
 from isoview_core.errors import StackContentError
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample, matlab_subsample_indices
+from isoview_core.numerics.projections import MaxProjections
+from isoview_core.numerics.rounding import round_half_away
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Blending of the two corrected, registered camera stacks into one volume (ALGORITHMS.md §3.10).
 
 Every fused voxel is computed in float32 from the two input voxels and cast once with
-:func:`~isoview_core.correction.stats.to_u16` (MATLAB ``uint16``: round half away, saturate), so
+:func:`~isoview_core.numerics.rounding.to_u16` (MATLAB ``uint16``: round half away, saturate), so
 nothing wraps around or clips at the seam. Voxels depend only on the same voxel of the inputs and
 on the absolute plane index, so a stack can be fused slab by slab (``first_plane``) and the
 output may overwrite one of the inputs: streaming through the stacks needs at most the two inputs
@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from isoview_core.correction.stats import to_u16
+from isoview_core.numerics.rounding import to_u16
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Configuration of camera-pair fusion (clusterMF / multiFuse) and of its temporal smoothing (localAP).
+"""Configuration of camera-pair fusion (clusterMF / multiFuse); its temporal smoothing is configured in ``temporal/config.py``.
 
 Every option of the original is a field, with the original's default (ALGORITHMS.md §7.4, §7.5);
 names replace the original's numeric codes (§6 item 19).
@@ -105,35 +105,3 @@ class FusionConfig(BaseModel):
     apply_fusion_mask: bool = Field(False, description="Multiply the fused volume by the union of the masks.")
     single_camera_passthrough: bool = Field(True, description="Write a single-camera view when the partner is missing.")
     estimate_every: int = Field(1, ge=1, description="Estimate parameters every n-th timepoint (reference subset).")
-
-
-class TemporalConfig(BaseModel):
-    """Temporal processing of the per-timepoint fusion parameters (localAP / clusterTF defaults)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    temporal_smoothing: bool = Field(True, description="Robust LOESS on (smoothing(1)).")
-    smoothing_window: float = Field(20, gt=0, description="rloess span in estimates (forced odd for complete series); < 1 = fraction.")
-    loess_degree: Literal[1, 2] = Field(2)
-    robust_iterations: int = Field(5, ge=0)
-    loess_stable: bool = Field(
-        True,
-        description="Fall back to a lower degree where a local fit is rank-deficient or would leave its window's "
-        "range by more than the window's spread; False: the toolbox's fits, which can invent values.",
-    )
-    param_median_filter_range: int = Field(0, ge=0, description="Temporal median prefilter (odd window); 0 = off.")
-    temporal_interpolation: bool = Field(True, description="Fill non-reference timepoints by distance-weighted neighbours.")
-    averaging: Literal["mean", "median"] = Field("mean")
-    offset_averaging_range: int = Field(10, ge=0)
-    angle_averaging_range: int = Field(10, ge=0)
-    intensity_averaging_range: int = Field(5, ge=0)
-    temporal_nan_policy: Literal["propagate", "omit"] = Field("propagate")
-    static_parameters: bool = Field(False, description="One value per parameter for the whole acquisition (staticFlag).")
-    static_method: Literal["mean", "median"] = Field("mean")
-    read_factors: bool = Field(True)
-    generate_lookup_table: bool = Field(True)
-    window: int = Field(5, ge=0, description="Half-width w of the live window: timepoints t-w .. t+w.")
-
-    def loess_options(self) -> dict[str, int | bool]:
-        """The keyword arguments of :func:`isoview_core.temporal.rloess` these settings select."""
-        return {"degree": self.loess_degree, "robust_iterations": self.robust_iterations, "stable": self.loess_stable}

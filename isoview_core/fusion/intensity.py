@@ -40,8 +40,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from isoview_core.correction.stats import hazen_percentile, matlab_subsample
 from isoview_core.fusion.config import FusionConfig
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
 
 logger = logging.getLogger(__name__)
 

@@ -1,211 +1,42 @@
-"""Fusion of one camera pair at one timepoint: estimate its parameters, then fuse with applied ones.
+"""The array work of one camera pair (clusterMF / clusterTF, ALGORITHMS.md §3, §4.5): transition maps, registration, slabs.
 
-Estimation (clusterMF, §3): the corrected stacks of the two cameras of the pair are read, the
-second camera is oriented (§3.4), the pre-registration transition map positions the registration
-slab (§3.5-§3.7), the registered second camera's map gives the final transition map (§3.6) and
-the intensity ratio is measured around it (§3.9). The result is an ``estimate.json``.
-
-Fusion (clusterTF, §4.5): with the applied (temporally smoothed) parameters the second camera is
-transformed plane by plane, both cameras are background-subtracted and intensity-corrected and
-blended slab by slab into OME-Zarr, so memory stays at a few slabs. The ``fusion.json`` beside
-the volume is written last: it marks the pair as done.
+Pure functions on arrays and the pair's :class:`~isoview_core.fusion.config.FusionConfig`; reading the
+corrected stacks and writing the fused outputs is the pipeline's (:mod:`isoview_core.pipeline.pair`).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
-from typing import Literal
-
 import numpy as np
-import tifffile
-from pydantic import BaseModel, ConfigDict
 
-from isoview_core.correction.projections import MaxProjections
-from isoview_core.correction.timepoint import CorrectedStackRecord, corrected_paths, load_record
-from isoview_core.errors import IsoviewError
-from isoview_core.formats.atomic import write_text_atomically
-from isoview_core.formats.codecs import CodecConfig
-from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_planes
-from isoview_core.formats.tiff import write_tiff
-from isoview_core.fusion import diagnostics
-from isoview_core.fusion.blending import blend, blending_weights
-from isoview_core.fusion.config import FusionConfig, ViewOrientation
-from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
-from isoview_core.fusion.registration import RegistrationResult, estimate_registration
-from isoview_core.fusion.transform import orient_second_camera, transform_plane, transform_volume
-from isoview_core.fusion.transition import centre_plane, transition_map, transition_plane_summary
-from isoview_core.naming import fused_stem, output_timepoint_dir_name, specimen_dir_name
-from isoview_core.temporal import FusionParameters
-
-logger = logging.getLogger(__name__)
-
-#: Lateral sub-sampling of the volumes kept for the fusion_result diagnostic (memory-bounded).
-DIAGNOSTIC_STEP = 4
+from isoview_core.fusion.blending import blend
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
+from isoview_core.fusion.registration import RegistrationResult
+from isoview_core.fusion.transform import transform_plane, transform_volume
+from isoview_core.fusion.transition import centre_plane, transition_map
+from isoview_core.records import FusionParameters
 
 
-@dataclass(frozen=True)
-class PairId:
-    """One camera pair of one timepoint: cameras (reference, second), view angle and channel."""
+def pair_transition_map(config: FusionConfig, first_map: np.ndarray, second_map: np.ndarray, planes: int, *, padded: bool) -> np.ndarray:
+    """The pair's transition map from the two cameras' 1-based coordinate maps (§3.6), with the config's settings.
 
-    specimen: int
-    timepoint: int
-    cameras: tuple[int, int]
-    view: int
-    channel: int
+    Parameters
+    ----------
+    config : FusionConfig
+        Blending range, mask fusion mode, fusion type, transition plane and padding.
+    first_map, second_map : ndarray
+        1-based xy coordinate masks of the reference and the (oriented, registered) second camera.
+    planes : int
+        Planes of the stacks.
+    padded : bool
+        Fill empty map pixels as ``config.mask_padding`` says (the final map); none for the
+        pre-registration map.
 
-    @property
-    def stem(self) -> str:
-        return fused_stem(self.specimen, self.timepoint, self.cameras, self.view, self.channel)
-
-    @property
-    def label(self) -> str:
-        """``cam0_1``: the pair's diagnostics folder name."""
-        return f"cam{self.cameras[0]}_{self.cameras[1]}"
-
-
-@dataclass(frozen=True)
-class FusedPaths:
-    """Where the outputs of one fused pair go."""
-
-    root: Path
-    pair: PairId
-
-    @property
-    def folder(self) -> Path:
-        return self.root / specimen_dir_name(self.pair.specimen) / output_timepoint_dir_name(self.pair.timepoint)
-
-    @property
-    def volume(self) -> Path:
-        return self.folder / f"{self.pair.stem}.ome.zarr"
-
-    @property
-    def record(self) -> Path:
-        return self.folder / f"{self.pair.stem}.fusion.json"
-
-    @property
-    def estimate(self) -> Path:
-        return self.folder / f"{self.pair.stem}.estimate.json"
-
-    @property
-    def pre_registration_map(self) -> Path:
-        return self.folder / f"{self.pair.stem}.mask.tif"
-
-    @property
-    def transition_map(self) -> Path:
-        return self.folder / f"{self.pair.stem}.fusionMask.tif"
-
-    def projection(self, name: str) -> Path:
-        return self.folder / f"{self.pair.stem}_{name}Projection.tif"
-
-    @property
-    def diagnostics(self) -> Path:
-        return self.root / "diagnostics" / output_timepoint_dir_name(self.pair.timepoint) / self.pair.label
-
-
-class PairEstimate(BaseModel):
-    """The parameters estimated for one pair at one timepoint (``estimate.json``, the parameter store)."""
-
-    model_config = ConfigDict(ser_json_inf_nan="constants")  # NaN (a failed measure) round-trips as NaN, not null
-
-    timepoint: int
-    cameras: tuple[int, int]
-    view: int
-    channel: int
-    parameters: FusionParameters
-    registration: RegistrationResult
-    intensity: IntensityCorrection
-    timings_s: dict[str, float]
-
-
-class FusionRecord(BaseModel):
-    """The ``fusion.json`` contract: what was estimated for a timepoint and what was applied to fuse it."""
-
-    model_config = ConfigDict(ser_json_inf_nan="constants")  # NaN (a failed measure) round-trips as NaN, not null
-
-    timepoint: int
-    cameras: tuple[int, int]
-    view: int
-    channel: int
-    blending: Literal["adaptive", "geometric", "average", "wavelet"]
-    window: tuple[int, int]
-    estimated: FusionParameters
-    applied: FusionParameters
-
-
-
-def load_estimate(path: Path) -> PairEstimate:
-    """Read an ``estimate.json``."""
-    return PairEstimate.model_validate(json.loads(Path(path).read_text()))
-
-
-def load_fusion_record(path: Path) -> FusionRecord:
-    """Read a ``fusion.json``."""
-    return FusionRecord.model_validate(json.loads(Path(path).read_text()))
-
-
-class PairData:
-    """Lazy access to the corrected stacks, records and coordinate masks of a camera pair."""
-
-    def __init__(self, corrected_root: Path, pair: PairId, orientation: ViewOrientation) -> None:
-        self.pair = pair
-        self.orientation = orientation
-        self._paths = [
-            corrected_paths(corrected_root, pair.specimen, pair.timepoint, camera, pair.channel) for camera in pair.cameras
-        ]
-        for paths in self._paths:
-            if not paths.record.is_file():
-                raise IsoviewError(f"{paths.record}: corrected stack missing (run the correction of TM{pair.timepoint:06d} first)")
-        self.records: list[CorrectedStackRecord] = [load_record(paths.record) for paths in self._paths]
-        self.shape: tuple[int, int, int] = tuple(read_ome_zarr(self._paths[0].volume).shape)
-        self.second_stored_shape: tuple[int, int, int] = tuple(read_ome_zarr(self._paths[1].volume).shape)
-        if self.second_stored_shape != self.shape and not orientation.rotation:
-            raise IsoviewError(
-                f"{self._paths[1].volume}: shape {self.second_stored_shape} differs from camera {pair.cameras[0]}'s {self.shape}"
-            )
-
-    def reference_planes(self, start: int, stop: int, *, out: np.ndarray | None = None) -> np.ndarray:
-        """Planes ``[start, stop)`` of the reference camera (read into ``out`` when given)."""
-        return read_ome_zarr_planes(self._paths[0].volume, start, stop, out=out)
-
-    @property
-    def voxel_size_um(self) -> tuple[float, float, float]:
-        return tuple(self.records[0].voxel_size_um)
-
-    @property
-    def scaling(self) -> float:
-        z, y, _ = self.voxel_size_um
-        return z / y
-
-    @cached_property
-    def coordinate_maps(self) -> tuple[np.ndarray, np.ndarray]:
-        """1-based xy coordinate masks of both cameras, the second oriented (§3.5, segmented data)."""
-        first = tifffile.imread(self._paths[0].coordinate_mask("xy"))
-        second = tifffile.imread(self._paths[1].coordinate_mask("xy"))
-        return first, orient_second_camera(second, self.orientation, planes=self.shape[0])
-
-    def second_planes(self, start: int, stop: int, *, out: np.ndarray | None = None) -> np.ndarray:
-        """Planes ``[start, stop)`` of the second camera in the reference orientation.
-
-        Without ``out``, an oriented copy. With ``out`` (a buffer of the planes as stored,
-        ``(stop - start, *second_stored_shape[1:])``), the planes are read into it and returned
-        as an oriented view of it (flips as negative strides), without a copy.
-        """
-        planes = self.shape[0]
-        first, last = (planes - stop, planes - start) if self.orientation.flip_z else (start, stop)
-        stored = read_ome_zarr_planes(self._paths[1].volume, first, last, out=out)
-        return orient_second_camera(stored, self.orientation, copy=out is None)
-
-    def min_intensity_records(self) -> tuple[list[float], list[float]]:
-        return self.records[0].min_intensity, self.records[1].min_intensity
-
-
-def _transition(config: FusionConfig, first_map: np.ndarray, second_map: np.ndarray, planes: int, *, padded: bool) -> np.ndarray:
+    Returns
+    -------
+    ndarray
+        1-based transition plane per (row, column), 0 where there is none.
+    """
     return transition_map(
         first_map,
         second_map,
@@ -219,11 +50,12 @@ def _transition(config: FusionConfig, first_map: np.ndarray, second_map: np.ndar
     )
 
 
-def _registered_map(parameters: FusionParameters, second_map: np.ndarray) -> np.ndarray:
+def registered_map(parameters: FusionParameters, second_map: np.ndarray) -> np.ndarray:
+    """The second camera's coordinate map moved by the parameters' offsets and rotation (nearest neighbour)."""
     return transform_plane(second_map, parameters.offset_y_px, parameters.offset_x_px, parameters.rotation_deg, order="nearest")
 
 
-def _planes_near_surface(config: FusionConfig, maps: tuple[np.ndarray, ...], planes: int) -> tuple[int, int]:
+def planes_near_surface(config: FusionConfig, maps: tuple[np.ndarray, ...], planes: int) -> tuple[int, int]:
     """Planes ``[first, last)`` that registration and intensity estimation can reach from these maps.
 
     The 1-based maps' non-zero range (with the centre and geometric planes that padding and
@@ -239,126 +71,38 @@ def _planes_near_surface(config: FusionConfig, maps: tuple[np.ndarray, ...], pla
     return max(0, int(values.min()) - 1 - margin), min(planes, int(values.max()) + margin)
 
 
-def _shift_map(transition: np.ndarray, first_plane: int) -> np.ndarray:
+def shift_map(transition: np.ndarray, first_plane: int) -> np.ndarray:
     """A 1-based transition map for a sub-stack starting at plane ``first_plane`` (0 stays 0)."""
     return np.where(transition > 0, transition.astype(np.int64) - first_plane, 0).astype(transition.dtype)
 
 
-def estimate_pair_parameters(
-    corrected_root: Path,
-    pair: PairId,
-    config: FusionConfig,
-    *,
-    output_root: Path,
-    orientation: ViewOrientation | None = None,
-    save_diagnostics: bool = True,
-) -> PairEstimate:
-    """Estimate the fusion parameters of one camera pair at one timepoint and write ``estimate.json``.
+def register_in_place(second: np.ndarray, registration: RegistrationResult) -> FusionParameters:
+    """Move each plane of ``second`` by the registration, in place (no second copy of the stack).
 
     Parameters
     ----------
-    corrected_root : Path
-        Root of the corrected OME-Zarr volumes (``<acquisition>.corrected``).
-    pair : PairId
-        Timepoint, cameras, view and channel.
-    config : FusionConfig
-        Fusion settings.
-    output_root : Path
-        Root of the fused outputs (``<acquisition>.fused``).
-    orientation : ViewOrientation, optional
-        Second-camera orientation (default: the config's, or its per-view override).
-    save_diagnostics : bool
-        Write ``registration.png`` and ``intensity_correction.png``.
+    second : ndarray
+        (Z, Y, X) planes of the oriented second camera; overwritten with the registered planes.
+    registration : RegistrationResult
+        Offsets and rotation found by :func:`~isoview_core.fusion.registration.estimate_registration`.
 
     Returns
     -------
-    PairEstimate
-        Offsets, rotation, intensity ratio and transition plane, with the registration and
-        intensity details; also written to ``<stem>.estimate.json`` with the transition maps.
+    FusionParameters
+        The registration's offsets and rotation (intensity ratio 1, transition plane 0: measured next).
     """
-    tic = time.perf_counter()
-    orientation = orientation or config.orientation_by_view.get(pair.view, config.orientation)
-    data = PairData(corrected_root, pair, orientation)
-    paths = FusedPaths(output_root, pair)
-    paths.folder.mkdir(parents=True, exist_ok=True)
-    planes = data.shape[0]
-    first_map, second_map = data.coordinate_maps
-    pre_map = _transition(config, first_map, second_map, planes, padded=False)
-    # Only the planes around the transition surface enter registration and intensity estimation.
-    first, last = _planes_near_surface(config, (first_map, second_map, pre_map), planes)
-    reference = data.reference_planes(first, last)
-    second = data.second_planes(first, last)
-    timings = {"read": time.perf_counter() - tic}
-
-    tic = time.perf_counter()
-    try:
-        registration = estimate_registration(
-            reference, second, transition_map=_shift_map(pre_map, first), scaling=data.scaling, config=config, method=config.registration_method
-        )
-    except ValueError as error:  # e.g. no overlap left: name the pair, keep the service going
-        raise IsoviewError(f"{FusedPaths(output_root, pair).estimate}: {error}") from error
-    timings["registration"] = time.perf_counter() - tic
-
-    tic = time.perf_counter()
-    middle = (last - first) // 2
-    moving_before = second[middle].copy()
-    for index in range(second.shape[0]):  # in place, plane by plane: no second copy of the stack
+    for index in range(second.shape[0]):
         second[index] = transform_plane(second[index], registration.offset_y_px, registration.offset_x_px, registration.rotation_deg)
-    estimated_registration = FusionParameters(
+    return FusionParameters(
         offset_x_px=registration.offset_x_px,
         offset_y_px=registration.offset_y_px,
         rotation_deg=registration.rotation_deg,
         intensity_ratio=1.0,
         transition_z=0.0,
     )
-    final_map = _transition(config, first_map, _registered_map(estimated_registration, second_map), planes, padded=True)
-    backgrounds = fusion_backgrounds(config, min_intensity_records=data.min_intensity_records(), reference=reference, second=second)
-    intensity = intensity_correction(reference, second, _shift_map(final_map, first), config, backgrounds=backgrounds)
-    timings["intensity"] = time.perf_counter() - tic
-
-    parameters = estimated_registration.model_copy(
-        update={"intensity_ratio": intensity.intensity_ratio, "transition_z": transition_plane_summary(final_map)}
-    )
-    write_tiff(paths.pre_registration_map, pre_map, overwrite=True)
-    write_tiff(paths.transition_map, final_map, overwrite=True)
-    if save_diagnostics:
-        diagnostics.plot_registration(
-            paths.diagnostics / "registration.png",
-            reference[middle],
-            moving_before,
-            second[middle],
-            offset_x_px=registration.offset_x_px,
-            offset_y_px=registration.offset_y_px,
-            rotation_deg=registration.rotation_deg,
-            correlation=registration.correlation,
-            method=registration.method,
-        )
-        corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
-        diagnostics.plot_intensity_correction(
-            paths.diagnostics / "intensity_correction.png",
-            apply_intensity_correction(reference[::4], intensity, camera=1),
-            second[::4],
-            corrected_second,
-            intensity_ratio=intensity.intensity_ratio,
-            background_reference=intensity.background_reference,
-            background_second=intensity.background_second,
-            method=intensity.method,
-        )
-    estimate = PairEstimate(
-        timepoint=pair.timepoint,
-        cameras=pair.cameras,
-        view=pair.view,
-        channel=pair.channel,
-        parameters=parameters,
-        registration=registration,
-        intensity=intensity,
-        timings_s={key: round(value, 3) for key, value in timings.items()},
-    )
-    write_text_atomically(paths.estimate, estimate.model_dump_json(indent=2))
-    return estimate
 
 
-def _applied_intensity(config: FusionConfig, applied: FusionParameters, backgrounds: tuple[float, float]) -> IntensityCorrection:
+def applied_intensity(config: FusionConfig, applied: FusionParameters, backgrounds: tuple[float, float]) -> IntensityCorrection:
     """The intensity correction a fusion applies: none, the fixed ratio, or the applied (smoothed) ratio (clusterTF mode 3)."""
     bg1, bg2 = backgrounds
     if config.intensity_correction_mode == "none":
@@ -368,138 +112,60 @@ def _applied_intensity(config: FusionConfig, applied: FusionParameters, backgrou
     return IntensityCorrection.from_ratio(applied.intensity_ratio, method="table", background_reference=bg1, background_second=bg2)
 
 
-def _fused_slabs(
-    data: PairData,
+def fuse_slab(
+    reference: np.ndarray,
+    second: np.ndarray,
     config: FusionConfig,
     applied: FusionParameters,
     intensity: IntensityCorrection,
     transition: np.ndarray,
-    slab_planes: int,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """``(first plane, reference, registered second, fused)`` of each slab of ``slab_planes`` planes.
-
-    Both cameras corrected (background, intensity), the second oriented and transformed with the
-    applied parameters, then blended. The planes live in four slab buffers allocated once and
-    reused (valid until the next slab): the second camera is read into its buffer as stored and
-    transformed straight from the oriented view of it, so the flips cost no copy.
-    """
-    planes, rows, cols = data.shape
-    depth = min(slab_planes, planes)
-    reference_buffer, second_buffer, fused_buffer = (np.empty((depth, rows, cols), np.uint16) for _ in range(3))
-    stored_buffer = np.empty((depth, *data.second_stored_shape[1:]), np.uint16)
-    for start in range(0, planes, slab_planes):
-        stop = min(planes, start + slab_planes)
-        count = stop - start
-        reference = data.reference_planes(start, stop, out=reference_buffer[:count])
-        second = second_buffer[:count]
-        transform_volume(
-            data.second_planes(start, stop, out=stored_buffer[:count]),
-            applied.offset_y_px,
-            applied.offset_x_px,
-            applied.rotation_deg,
-            out=second,
-        )
-        apply_intensity_correction(reference, intensity, camera=1, out=reference)
-        apply_intensity_correction(second, intensity, camera=2, out=second)
-        fused = blend(
-            reference,
-            second,
-            transition,
-            fusion_type=config.fusion_type,
-            blending_range=config.blending_range_cameras,
-            front_flag=config.front_flag,
-            empty_mask_fill=config.empty_mask_fill,
-            matlab_saturating_average=config.matlab_saturating_average,
-            wavelet_name=config.wavelet_name,
-            wavelet_level=config.wavelet_level,
-            first_plane=start,
-            out=fused_buffer[:count],
-        )
-        yield start, reference, second, fused
-
-
-def fuse_pair(
-    corrected_root: Path,
-    pair: PairId,
-    config: FusionConfig,
     *,
-    output_root: Path,
-    estimated: FusionParameters,
-    applied: FusionParameters,
-    window: tuple[int, int],
-    codec: CodecConfig | None = None,
-    pyramid_levels: int = 0,
-    orientation: ViewOrientation | None = None,
-    slab_planes: int = 16,
-    overwrite: bool = False,
-    save_diagnostics: bool = True,
-) -> FusionRecord:
-    """Fuse one camera pair at one timepoint with the applied parameters, streaming slab by slab.
+    first_plane: int,
+    registered: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Fuse one slab of planes: register the second camera, correct both cameras' intensity, blend (§4.5).
 
-    The second camera is transformed with the applied offsets and rotation, the transition map
-    is rebuilt from the registered coordinate masks, both cameras are background-subtracted and
-    the second (or first) is scaled by the applied intensity ratio, and the two are blended.
-    ``fusion.json`` (the contract) is written last.
+    Parameters
+    ----------
+    reference : ndarray
+        (Z, Y, X) planes of the reference camera; intensity-corrected in place.
+    second : ndarray
+        The same planes of the second camera in the reference orientation (a view is fine).
+    config : FusionConfig
+        Blending settings.
+    applied : FusionParameters
+        Offsets and rotation applied to the second camera.
+    intensity : IntensityCorrection
+        Backgrounds and ratio applied to both cameras.
+    transition : ndarray
+        The whole stack's 1-based transition map.
+    first_plane : int
+        Index of the slab's first plane in the stack.
+    registered : ndarray
+        Buffer of ``reference``'s shape: receives the registered, intensity-corrected second camera.
+    out : ndarray
+        Buffer of ``reference``'s shape: receives the fused planes.
+
+    Returns
+    -------
+    ndarray
+        ``out``, the fused planes.
     """
-    orientation = orientation or config.orientation_by_view.get(pair.view, config.orientation)
-    data = PairData(corrected_root, pair, orientation)
-    paths = FusedPaths(output_root, pair)
-    paths.folder.mkdir(parents=True, exist_ok=True)
-    planes = data.shape[0]
-    first_map, second_map = data.coordinate_maps
-    final_map = _transition(config, first_map, _registered_map(applied, second_map), planes, padded=True)
-    intensity = _applied_intensity(config, applied, fusion_backgrounds(config, min_intensity_records=data.min_intensity_records()))
-    projections = MaxProjections(data.shape)
-    step = DIAGNOSTIC_STEP
-    preview_shape = (planes, -(-data.shape[1] // step), -(-data.shape[2] // step))
-    # view 1, view 2, fused, sub-sampled for the fusion_result figure (only when it is drawn)
-    preview = [np.zeros(preview_shape, np.uint16) for _ in range(3)] if save_diagnostics else []
-    attributes = {
-        "specimen": pair.specimen,
-        "timepoint": pair.timepoint,
-        "cameras": list(pair.cameras),
-        "view": pair.view,
-        "channel": pair.channel,
-        "applied": applied.model_dump(),
-        "window": list(window),
-    }
-    with OmeZarrWriter(
-        paths.volume,
-        data.shape,
-        voxel_size_um=data.voxel_size_um,
-        codec=codec,
-        pyramid_levels=pyramid_levels,
-        attributes=attributes,
-        overwrite=overwrite,
-    ) as writer:
-        for start, reference, second, fused in _fused_slabs(data, config, applied, intensity, final_map, slab_planes):
-            writer.write(start, fused)
-            projections.add(start, fused)
-            for target, source in zip(preview, (reference, second, fused)):
-                target[start : start + len(fused)] = source[:, ::step, ::step]
-    for name, image in projections.as_dict().items():
-        write_tiff(paths.projection(name), image, overwrite=True)
-    if save_diagnostics:
-        row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
-        centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
-        diagnostics.plot_blending_weights(
-            paths.diagnostics / "blending_weights.png",
-            final_map,
-            planes=planes,
-            blending_range=config.blending_range_cameras,
-            front_weights_profile=centre_ray[:, 0, 0],
-        )
-        diagnostics.plot_fusion_result(paths.diagnostics / "fusion_result.png", *preview)
-        diagnostics.plot_fused_overview(paths.diagnostics / "fused_overview.png", read_ome_zarr(paths.volume))
-    record = FusionRecord(
-        timepoint=pair.timepoint,
-        cameras=pair.cameras,
-        view=pair.view,
-        channel=pair.channel,
-        blending=config.fusion_type,
-        window=window,
-        estimated=estimated,
-        applied=applied,
+    transform_volume(second, applied.offset_y_px, applied.offset_x_px, applied.rotation_deg, out=registered)
+    apply_intensity_correction(reference, intensity, camera=1, out=reference)
+    apply_intensity_correction(registered, intensity, camera=2, out=registered)
+    return blend(
+        reference,
+        registered,
+        transition,
+        fusion_type=config.fusion_type,
+        blending_range=config.blending_range_cameras,
+        front_flag=config.front_flag,
+        empty_mask_fill=config.empty_mask_fill,
+        matlab_saturating_average=config.matlab_saturating_average,
+        wavelet_name=config.wavelet_name,
+        wavelet_level=config.wavelet_level,
+        first_plane=first_plane,
+        out=out,
     )
-    write_text_atomically(paths.record, record.model_dump_json(indent=2))
-    return record

@@ -80,15 +80,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import fft, ndimage, optimize
 from skimage.filters import rank
 
-from isoview_core.correction.segmentation import gaussian_taps
-from isoview_core.correction.stats import (
-    hazen_percentile,
-    matlab_subsample,
-    round_half_away,
-    to_u16,
-)
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.transform import transform_volume
+from isoview_core.numerics.filters import gaussian_taps
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
+from isoview_core.numerics.rounding import round_half_away, to_u16
 
 __all__ = [
     "RegistrationMethod",

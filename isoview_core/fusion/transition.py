@@ -21,9 +21,11 @@ from scipy import ndimage
 from scipy.interpolate import griddata
 from scipy.spatial import QhullError
 
-from isoview_core.correction.segmentation import anisotropic_gaussian, anisotropic_kernels, row_slabs
-from isoview_core.correction.stats import coordinate_mean, hazen_percentile, matlab_subsample, round_half_away, to_u16
 from isoview_core.fusion.config import FusionConfig
+from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels
+from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
+from isoview_core.numerics.rounding import coordinate_mean, round_half_away, to_u16
+from isoview_core.numerics.slabs import row_slabs
 
 logger = logging.getLogger(__name__)
 

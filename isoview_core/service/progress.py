@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from isoview_core.acquisition import Acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import corrected_paths, is_stack_corrected
 from isoview_core.errors import IsoviewError
-from isoview_core.fusion.dataset import timepoint_pairs
-from isoview_core.fusion.pair import FusedPaths
+from isoview_core.layout import FusedPaths, corrected_paths, is_stack_corrected
+from isoview_core.pipeline.fusion import timepoint_pairs
 
 
 def is_timepoint_corrected(config: ProcessingConfig, acquisition: Acquisition, specimen: int, timepoint: int) -> bool:

@@ -9,7 +9,7 @@ windows are filled too.
 
 from __future__ import annotations
 
-from isoview_core.fusion.config import TemporalConfig
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.window import window_bounds
 
 

@@ -1,24 +1,11 @@
 """Temporal processing of the fusion parameters (ALGORITHMS.md §4): robust smoothing, lookup tables, live windows."""
 
 from isoview_core.temporal.rloess import rloess
-from isoview_core.temporal.series import (
-    PARAMETER_NAMES,
-    FusionParameters,
-    LookupTable,
-    LookupTableRow,
-    smooth_parameters,
-)
-from isoview_core.temporal.window import (
-    REPORT_TOLERANCE,
-    WindowedResult,
-    WindowedSmoother,
-    applied_parameters,
-)
+from isoview_core.temporal.series import LookupTable, LookupTableRow, smooth_parameters
+from isoview_core.temporal.window import REPORT_TOLERANCE, WindowedResult, WindowedSmoother, applied_parameters
 
 __all__ = [
-    "PARAMETER_NAMES",
     "REPORT_TOLERANCE",
-    "FusionParameters",
     "LookupTable",
     "LookupTableRow",
     "WindowedResult",

@@ -22,41 +22,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 
 from isoview_core.formats.atomic import atomic_output
-from isoview_core.fusion.config import TemporalConfig
+from isoview_core.records import PARAMETER_NAMES, FusionParameters
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.rloess import rloess
 
-__all__ = ["PARAMETER_NAMES", "FusionParameters", "LookupTable", "LookupTableRow", "smooth_parameters"]
+__all__ = ["LookupTable", "LookupTableRow", "smooth_parameters"]
 
 logger = logging.getLogger(__name__)
 
-
-class FusionParameters(BaseModel):
-    """The fusion parameters of one camera pair at one timepoint (§4.1), with the factor/flag folded into ρ."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # NaN round-trips through JSON records
-
-    offset_x_px: float = Field(description="Column shift of camera 2 in pixels (MATLAB bestYOffset).")
-    offset_y_px: float = Field(description="Row shift of camera 2 in pixels (MATLAB bestXOffset).")
-    rotation_deg: float = Field(description="In-plane rotation of camera 2 in degrees.")
-    intensity_ratio: float = Field(description="Multiplier of camera 2 (the folded ratio rho of §4.1).")
-    transition_z: float = Field(description="Crossover plane between the two cameras, in planes.")
-
-    def as_array(self) -> np.ndarray:
-        """The five values in :data:`PARAMETER_NAMES` order, as float64."""
-        return np.array([getattr(self, name) for name in PARAMETER_NAMES], dtype=np.float64)
-
-    @classmethod
-    def from_array(cls, values: Sequence[float] | np.ndarray) -> FusionParameters:
-        """Build from five values in :data:`PARAMETER_NAMES` order."""
-        if len(values) != len(PARAMETER_NAMES):
-            raise ValueError(
-                f"fusion parameters take {len(PARAMETER_NAMES)} values {PARAMETER_NAMES}; got {len(values)}"
-            )
-        return cls(**{name: float(value) for name, value in zip(PARAMETER_NAMES, values, strict=True)})
-
-
-PARAMETER_NAMES: tuple[str, ...] = tuple(FusionParameters.model_fields)
-"""Names of the fusion parameters, in the order of :meth:`FusionParameters.as_array`."""
 
 _STAGES = ("estimated", "smoothed", "applied")
 

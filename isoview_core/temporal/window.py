@@ -14,14 +14,10 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from isoview_core.fusion.config import TemporalConfig
+from isoview_core.records import PARAMETER_NAMES, FusionParameters
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.rloess import rloess
-from isoview_core.temporal.series import (
-    PARAMETER_NAMES,
-    FusionParameters,
-    _lookup,
-    _reduce,
-)
+from isoview_core.temporal.series import _lookup, _reduce
 
 __all__ = ["REPORT_TOLERANCE", "WindowedResult", "WindowedSmoother", "applied_parameters", "window_bounds"]
 

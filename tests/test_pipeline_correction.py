@@ -7,9 +7,10 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from isoview_core.config import OutputConfig, ProcessingConfig
-from isoview_core.correction.timepoint import corrected_paths, correct_timepoint, load_record
 from isoview_core.formats import read_volume
-from isoview_core.processing import process_dataset
+from isoview_core.layout import corrected_paths
+from isoview_core.pipeline.correction import correct_timepoint, process_dataset
+from isoview_core.records import load_record
 from isoview_core.synthetic import dark_frame, render_camera_stack
 
 

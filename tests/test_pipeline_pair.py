@@ -11,10 +11,12 @@ from ome_zarr.reader import Reader
 from scipy import ndimage
 
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.stats import to_u16
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.pair import FusedPaths, PairEstimate, PairId, estimate_pair_parameters, fuse_pair, load_fusion_record
-from isoview_core.processing import process_dataset
+from isoview_core.fusion.records import PairEstimate, load_fusion_record
+from isoview_core.layout import FusedPaths, PairId
+from isoview_core.numerics.rounding import to_u16
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 from isoview_core.synthetic import PairConfig, SimulationConfig, foreground_mask, sharp_specimen, simulate_acquisition
 
 from pair_helpers import assert_seam_follows_the_map, fusion_inputs

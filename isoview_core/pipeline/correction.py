@@ -1,25 +1,18 @@
-"""Correction of whole timepoints: output layout, per-stack records, skip-if-done, one error per bad stack.
+"""Drivers of the correction: correct one camera stack, a timepoint, a whole acquisition (selection, reports).
 
-Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM and CHN)::
-
-    <acquisition>.corrected/SPM00/TM000012/
-        SPM00_TM000012_CHN00.xml                          copied channel XML
-        SPM00_TM000012_CM00_CHN00.ome.zarr                corrected volume + labels/segmentation
-        SPM00_TM000012_CM00_CHN00_{xy,xz,yz}Projection.tif
-        SPM00_TM000012_CM00_CHN00.segmentationMask_{xy,xz,yz}Projection.tif
-        SPM00_TM000012_CM00_CHN00.{xy,xz}Mask.tif         1-based coordinate masks
-        SPM00_TM000012_CM00_CHN00.json                    record, written last: marks the stack done
+Reads the raw stacks and their backgrounds, runs the correction stage (``isoview_core.correction``)
+and writes the volume, mask, projections and record where :mod:`isoview_core.layout` says; the
+record is written last and marks a stack done, so finished stacks are skipped and a bad stack is one
+error of its timepoint.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from pydantic import BaseModel
@@ -27,84 +20,18 @@ from pydantic import BaseModel
 from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
-from isoview_core.correction.orientation import Orientation
+from isoview_core.correction.config import CorrectionConfig
+from isoview_core.correction.orientation import correction_orientation
 from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
-from isoview_core.formats.atomic import atomic_output, is_complete, write_text_atomically
+from isoview_core.formats.atomic import atomic_output, write_text_atomically
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
-from isoview_core.naming import corrected_stem, output_timepoint_dir_name, specimen_dir_name
+from isoview_core.layout import CorrectedPaths, corrected_channel_xml, corrected_paths, is_stack_corrected, output_timepoint_folder
+from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
-
-VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
-
-
-class CorrectedStackRecord(BaseModel):
-    """What the correction of one camera stack produced and measured (``<stem>.json``)."""
-
-    specimen: int
-    timepoint: int
-    camera: int
-    channel: int
-    source: str
-    volume: str
-    format: str
-    shape: tuple[int, int, int]
-    voxel_size_um: tuple[float, float, float]
-    background_value: float
-    background_source: str
-    defective_pixels: int
-    defective_fraction: float
-    std_threshold: float | None
-    mean_threshold: float | None
-    min_intensity: list[float]
-    threshold_level: float | None
-    foreground_fraction: float
-    raw_bytes: int
-    stored_bytes: int
-    compression_ratio: float
-    timings_s: dict[str, float]
-
-
-@dataclass(frozen=True)
-class CorrectedPaths:
-    """Where the outputs of one corrected camera stack go."""
-
-    folder: Path
-    stem: str
-    format: str
-
-    @property
-    def volume(self) -> Path:
-        return self.folder / f"{self.stem}{VOLUME_SUFFIX[self.format]}"
-
-    @property
-    def mask(self) -> Path:
-        """Separate mask file of KLB / TIFF outputs (OME-Zarr keeps it as ``labels/segmentation``)."""
-        return self.folder / f"{self.stem}.segmentationMask{VOLUME_SUFFIX[self.format]}"
-
-    @property
-    def record(self) -> Path:
-        return self.folder / f"{self.stem}.json"
-
-    def projection(self, name: str, *, mask: bool = False) -> Path:
-        return self.folder / f"{self.stem}{'.segmentationMask' if mask else ''}_{name}Projection.tif"
-
-    def coordinate_mask(self, name: str) -> Path:
-        return self.folder / f"{self.stem}.{name}Mask.tif"
-
-
-def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, channel: int, fmt: str = "zarr") -> CorrectedPaths:
-    """Output paths of one camera stack under the correction root ``root``."""
-    folder = Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
-    return CorrectedPaths(folder, corrected_stem(specimen, timepoint, camera, channel), fmt)
-
-
-def is_stack_corrected(paths: CorrectedPaths) -> bool:
-    """True when the record (written last) and the complete volume both exist."""
-    return paths.record.is_file() and is_complete(paths.volume)
 
 
 class _ArraySink:
@@ -126,7 +53,6 @@ def _stored_bytes(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
-
 
 
 def _background_frame(acquisition: Acquisition, stack: CameraStack, config: ProcessingConfig, cameras: list[int]) -> tuple[np.ndarray | None, Path | None]:
@@ -172,13 +98,7 @@ def correct_camera_stack(
     cameras = cameras or sorted({camera for pair in config.camera_pairs for camera in pair})
     frame, frame_path = _background_frame(acquisition, stack, config, cameras)
     correction = config.correction
-    last_camera = stack.camera in config.last_cameras()
-    orientation = Orientation(
-        crop=correction.crop.get(stack.camera),
-        rotation=correction.correction_rotation,
-        flip_horizontal=correction.correction_flip_horizontal and last_camera,
-        flip_vertical=correction.correction_flip_vertical and last_camera,
-    )
+    orientation = correction_orientation(correction, stack.camera, flip=stack.camera in config.last_cameras())
     shape = orientation.output_shape(source.shape)
     voxel_size = stack.metadata.voxel_size_um
     attributes = {
@@ -320,14 +240,68 @@ def timepoint_file_errors(files: TimepointFiles) -> list[str]:
 
 def copy_channel_xmls(config: ProcessingConfig, files: TimepointFiles) -> None:
     """Copy the timepoint's channel XMLs beside its corrected volumes (``SPM00_TM000000_CHN00.xml``)."""
-    output_folder = corrected_paths(config.resolved_corrected_dir(), files.specimen, files.timepoint, 0, 0).folder
-    output_folder.mkdir(parents=True, exist_ok=True)
-    prefix = f"{specimen_dir_name(files.specimen)}_{output_timepoint_dir_name(files.timepoint)}"
+    root = config.resolved_corrected_dir()
+    output_timepoint_folder(root, files.specimen, files.timepoint).mkdir(parents=True, exist_ok=True)
     for channel, xml in files.channel_xmls.items():
-        with atomic_output(output_folder / f"{prefix}_CHN{channel:02d}.xml", overwrite=True) as partial:
+        with atomic_output(corrected_channel_xml(root, files.specimen, files.timepoint, channel), overwrite=True) as partial:
             shutil.copyfile(xml, partial)
 
 
-def load_record(path: Path) -> CorrectedStackRecord:
-    """Read a ``<stem>.json`` correction record."""
-    return CorrectedStackRecord.model_validate(json.loads(Path(path).read_text()))
+def selected_timepoints(config: ProcessingConfig, acquisition: Acquisition) -> Iterator[tuple[int, int]]:
+    """(specimen, timepoint) pairs selected by the config, in acquisition order."""
+    specimens = config.specimens if config.specimens is not None else acquisition.specimens()
+    for specimen in specimens:
+        available = acquisition.timepoints(specimen)
+        wanted = available if config.timepoints is None else [t for t in config.timepoints if t in set(available)]
+        for timepoint in wanted:
+            yield specimen, timepoint
+
+
+def planned_planes(acquisition: Acquisition, selection: list[tuple[int, int]], correction: CorrectionConfig) -> int:
+    """Raw planes the correction will stream (:func:`correction_passes` passes per stack), for progress bars."""
+    total = 0
+    for specimen, timepoint in selection:
+        try:
+            files: TimepointFiles = acquisition.timepoint(specimen, timepoint)
+        except IsoviewError:
+            continue
+        total += sum(correction_passes(correction) * stack.dimensions.depth for stack in files.stacks)
+    return total
+
+
+def process_dataset(
+    config: ProcessingConfig,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_timepoint: Callable[[TimepointReport], None] | None = None,
+) -> list[TimepointReport]:
+    """Correct every selected timepoint of an acquisition to its output folder.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Acquisition, selection, correction and output settings.
+    progress : callable, optional
+        Called with numbers of raw planes processed.
+    on_timepoint : callable, optional
+        Called with each timepoint's report as soon as it is done.
+
+    Returns
+    -------
+    list of TimepointReport
+        One per timepoint; a timepoint that cannot be read at all (its folder vanished...) gets a
+        report whose ``errors`` says why, and the others are still processed. A channel whose XML
+        is missing or unreadable is one error of its timepoint, whose other channels are corrected.
+    """
+    acquisition = discover_acquisition(config.acquisition, config.layout)
+    reports = []
+    for specimen, timepoint in selected_timepoints(config, acquisition):
+        try:
+            report = correct_timepoint(config, specimen, timepoint, acquisition=acquisition, progress=progress)
+        except IsoviewError as error:
+            logger.error("%s", error)
+            report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=[str(error)])
+        reports.append(report)
+        if on_timepoint is not None:
+            on_timepoint(report)
+    return reports

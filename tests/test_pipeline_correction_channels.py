@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.cli import app
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.timepoint import corrected_paths, is_stack_corrected
-from isoview_core.fusion.dataset import fuse
-from isoview_core.processing import process_dataset
+from isoview_core.layout import corrected_paths, is_stack_corrected
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.fusion import fuse
 from isoview_core.service.progress import is_timepoint_corrected
 
 CAMERA_CHANNELS = [(0, 0), (1, 0), (2, 1), (3, 1)]

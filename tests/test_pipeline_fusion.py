@@ -9,12 +9,14 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from isoview_core.config import ProcessingConfig
-from isoview_core.correction.stats import round_half_away, to_u16
-from isoview_core.fusion.config import FusionConfig, TemporalConfig
-from isoview_core.fusion.dataset import fuse
-from isoview_core.fusion.pair import FusedPaths, PairId, load_fusion_record
-from isoview_core.processing import process_dataset
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.fusion.records import load_fusion_record
+from isoview_core.layout import FusedPaths, PairId
+from isoview_core.numerics.rounding import round_half_away, to_u16
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.fusion import fuse
 from isoview_core.synthetic import GroundTruth
+from isoview_core.temporal.config import TemporalConfig
 
 from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 
@@ -136,7 +138,7 @@ def test_missing_corrected_stack_is_a_one_line_error(small_acquisition, tmp_path
 
 
 def test_a_failed_registration_is_a_one_line_error_naming_the_pair(fused, monkeypatch, tmp_path):
-    import isoview_core.fusion.pair as pair_module
+    import isoview_core.pipeline.pair as pair_module
 
     config, _ = fused
 
@@ -155,8 +157,8 @@ def test_a_failed_registration_is_a_one_line_error_naming_the_pair(fused, monkey
 def test_estimates_with_nan_measures_round_trip_through_their_json(fused, tmp_path):
     import math
 
-    from isoview_core.fusion.dataset import known_estimates
-    from isoview_core.fusion.pair import load_estimate
+    from isoview_core.pipeline.fusion import known_estimates
+    from isoview_core.fusion.records import load_estimate
 
     config, _ = fused
     source = FusedPaths(config.resolved_fused_dir(), pair_id(0, 0)).estimate

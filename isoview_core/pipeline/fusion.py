@@ -19,25 +19,14 @@ import numpy as np
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.fusion import diagnostics
-from isoview_core.fusion.config import TemporalConfig
-from isoview_core.fusion.pair import (
-    FusedPaths,
-    FusionRecord,
-    PairEstimate,
-    PairId,
-    estimate_pair_parameters,
-    fuse_pair,
-    load_estimate,
-    load_fusion_record,
-)
-from isoview_core.processing import selected_timepoints
-from isoview_core.temporal import (
-    PARAMETER_NAMES,
-    REPORT_TOLERANCE,
-    FusionParameters,
-    applied_parameters,
-)
+from isoview_core import diagnostics
+from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate, load_fusion_record
+from isoview_core.layout import ESTIMATE_SUFFIX, FUSION_RECORD_SUFFIX, FusedPaths, PairId, pair_series_files, parameters_over_time_figure
+from isoview_core.pipeline.correction import selected_timepoints
+from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
+from isoview_core.records import PARAMETER_NAMES, FusionParameters
+from isoview_core.temporal import REPORT_TOLERANCE, applied_parameters
+from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.window import window_bounds
 
 logger = logging.getLogger(__name__)
@@ -83,10 +72,8 @@ def unfusable_pairs(acquisition: Acquisition, config: ProcessingConfig, specimen
 
 def known_estimates(output_root: Path, pair: PairId) -> dict[int, FusionParameters]:
     """Every estimate already written for this pair's cameras, view and channel, by timepoint."""
-    pattern = FusedPaths(output_root, pair).estimate.name.replace(f"TM{pair.timepoint:06d}", "TM*")
-    specimen_folder = FusedPaths(output_root, pair).folder.parent
     estimates = {}
-    for path in specimen_folder.glob(f"TM*/{pattern}"):
+    for path in pair_series_files(output_root, pair, ESTIMATE_SUFFIX):
         estimate = load_estimate(path)
         estimates[estimate.timepoint] = estimate.parameters
     return estimates
@@ -295,9 +282,10 @@ def fuse(
 def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> Path | None:
     """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair series."""
     specimen, cameras, view, channel = key
-    estimates = known_estimates(output_root, PairId(specimen, 0, cameras, view, channel))
+    series = PairId(specimen, 0, cameras, view, channel)
+    estimates = known_estimates(output_root, series)
     records = {}
-    for path in (output_root / f"SPM{specimen:02d}").glob(f"TM*/SPM{specimen:02d}_TM*_CM{cameras[0]:02d}_CM{cameras[1]:02d}_VW{view:02d}_CHN{channel:02d}.fusion.json"):
+    for path in pair_series_files(output_root, series, FUSION_RECORD_SUFFIX):
         record = load_fusion_record(path)
         records[record.timepoint] = record
     if not records:
@@ -306,7 +294,7 @@ def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> 
     estimated = {name: [getattr(estimates[t], name) if t in estimates else None for t in timepoints] for name in PARAMETER_NAMES}
     applied = {name: [getattr(records[t].applied, name) if t in records else np.nan for t in timepoints] for name in PARAMETER_NAMES}
     return diagnostics.plot_parameters_over_time(
-        output_root / "diagnostics" / f"parameters_over_time_cam{cameras[0]}_{cameras[1]}.png",
+        parameters_over_time_figure(output_root, cameras),
         timepoints,
         estimated,
         applied,

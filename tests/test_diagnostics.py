@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from isoview_core.fusion import diagnostics
+from isoview_core import diagnostics
+from isoview_core.diagnostics._style import _contrast_limits
 
 SHAPE = (12, 40, 32)
 
@@ -165,9 +166,9 @@ def test_shape_errors_are_explained(tmp_path):
 def test_contrast_ignores_the_zero_background():
     image = np.zeros((100, 100), np.uint16)
     image[:10] = np.arange(1000, 2000, 1).reshape(10, 100)  # 10 % foreground
-    low, high = diagnostics._contrast_limits(image)
+    low, high = _contrast_limits(image)
     assert 1000 < low < 1020 and 1980 < high < 2000
-    assert diagnostics._contrast_limits(np.zeros((4, 4))) == (0.0, 1.0)
+    assert _contrast_limits(np.zeros((4, 4))) == (0.0, 1.0)
 
 
 def test_figures_drawn_concurrently_equal_those_drawn_alone(tmp_path):

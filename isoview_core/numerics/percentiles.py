@@ -1,6 +1,6 @@
-"""MATLAB-faithful numerics shared by every stage: rounding, uint16 casts, percentiles, knee threshold.
+"""MATLAB-faithful order statistics: ``prctile``, ``stack(1:step:end)`` sub-sampling, the knee threshold.
 
-See ALGORITHMS.md §0 (rounding), §2.2 (percentile rule) and §2.4 (knee threshold).
+See ALGORITHMS.md §2.2 (percentile rule) and §2.4 (knee threshold).
 """
 
 from __future__ import annotations
@@ -9,21 +9,11 @@ import logging
 
 import numpy as np
 
+from isoview_core.numerics.rounding import round_half_away
+
 logger = logging.getLogger(__name__)
 
 KNEE_MAX_SAMPLES = 50_000
-
-
-def round_half_away(values: np.ndarray | float) -> np.ndarray | float:
-    """MATLAB ``round``: halves go away from zero (NumPy's ``round`` goes to even)."""
-    values = np.asarray(values, dtype=np.float64)
-    rounded = np.sign(values) * np.floor(np.abs(values) + 0.5)
-    return rounded if rounded.ndim else float(rounded)
-
-
-def to_u16(values: np.ndarray) -> np.ndarray:
-    """MATLAB ``uint16(v)``: round half away from zero, then saturate to [0, 65535]."""
-    return np.clip(round_half_away(values), 0, 65535).astype(np.uint16)
 
 
 def hazen_percentile(samples: np.ndarray, percent: float) -> float:
@@ -109,9 +99,3 @@ def knee_threshold(values: np.ndarray) -> float:
     projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
     distance = np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)
     return float(ordered[int(np.argmax(distance))])
-
-
-def coordinate_mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """``round_half_away(total / count)`` as uint16 and 0 where ``count`` is 0: 1-based coordinate maps (§2.7)."""
-    mean = np.divide(total, count, out=np.zeros(total.shape, dtype=np.float64), where=count > 0)
-    return round_half_away(mean).astype(np.uint16)

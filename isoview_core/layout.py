@@ -1,0 +1,243 @@
+"""The one output layout: every folder, file and record name the pipeline writes (raw names stay in ``naming.py``).
+
+Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
+
+    <acquisition>.corrected/SPM00/TM000012/
+        SPM00_TM000012_CHN00.xml                          copied channel XML
+        SPM00_TM000012_CM00_CHN00.ome.zarr                corrected volume + labels/segmentation
+        SPM00_TM000012_CM00_CHN00_{xy,xz,yz}Projection.tif
+        SPM00_TM000012_CM00_CHN00.segmentationMask_{xy,xz,yz}Projection.tif
+        SPM00_TM000012_CM00_CHN00.{xy,xz}Mask.tif         1-based coordinate masks
+        SPM00_TM000012_CM00_CHN00.json                    record, written last: marks the stack done
+    <acquisition>.fused/SPM00/TM000012/
+        SPM00_TM000012_CM00_CM01_VW00_CHN00.ome.zarr      fused volume
+        SPM00_TM000012_CM00_CM01_VW00_CHN00.estimate.json parameters estimated at this timepoint
+        SPM00_TM000012_CM00_CM01_VW00_CHN00.{mask,fusionMask}.tif   transition maps
+        SPM00_TM000012_CM00_CM01_VW00_CHN00_{xy,xz,yz}Projection.tif
+        SPM00_TM000012_CM00_CM01_VW00_CHN00.fusion.json   record, written last: marks the pair done
+    <acquisition>.fused/diagnostics/TM000012/cam0_1/*.png       figures of one pair
+    <acquisition>.fused/diagnostics/parameters_over_time_cam0_1.png
+    <acquisition>.fused/service/{journal,problems}.jsonl, watcher.lock
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from isoview_core.formats.atomic import is_complete
+from isoview_core.naming import specimen_dir_name
+
+VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
+"""File suffix of a corrected volume in each output format."""
+
+DIAGNOSTICS_DIR_NAME = "diagnostics"
+SERVICE_DIR_NAME = "service"
+JOURNAL_NAME = "journal.jsonl"
+PROBLEMS_NAME = "problems.jsonl"
+WATCHER_LOCK_NAME = "watcher.lock"
+ESTIMATE_SUFFIX = ".estimate.json"
+FUSION_RECORD_SUFFIX = ".fusion.json"
+
+
+def output_timepoint_dir_name(timepoint: int) -> str:
+    """``TM000012``: timepoint folder of every output (6 digits)."""
+    return _timepoint_token(timepoint)
+
+
+def _timepoint_token(timepoint: int | str) -> str:
+    """``TM000012``, or ``TM*`` (a glob over timepoints) for ``"*"``."""
+    return f"TM{timepoint}" if isinstance(timepoint, str) else f"TM{timepoint:06d}"
+
+
+def output_timepoint_folder(root: Path, specimen: int, timepoint: int) -> Path:
+    """``<root>/SPM00/TM000000``: the folder of one timepoint's outputs (corrected or fused)."""
+    return Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
+
+
+def corrected_stem(specimen: int, timepoint: int, camera: int, channel: int) -> str:
+    """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack."""
+    return f"{specimen_dir_name(specimen)}_{output_timepoint_dir_name(timepoint)}_CM{camera:02d}_CHN{channel:02d}"
+
+
+def fused_stem(specimen: int, timepoint: int | str, cameras: tuple[int, int], view: int, channel: int) -> str:
+    """``SPM00_TM000012_CM00_CM01_VW00_CHN00``: stem of every fused output of one camera pair (``"*"``: any timepoint)."""
+    first, second = cameras
+    return f"{specimen_dir_name(specimen)}_{_timepoint_token(timepoint)}_CM{first:02d}_CM{second:02d}_VW{view:02d}_CHN{channel:02d}"
+
+
+# --- corrected camera stacks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorrectedPaths:
+    """Where the outputs of one corrected camera stack go."""
+
+    folder: Path
+    stem: str
+    format: str
+
+    @property
+    def volume(self) -> Path:
+        return self.folder / f"{self.stem}{VOLUME_SUFFIX[self.format]}"
+
+    @property
+    def mask(self) -> Path:
+        """Separate mask file of KLB / TIFF outputs (OME-Zarr keeps it as ``labels/segmentation``)."""
+        return self.folder / f"{self.stem}.segmentationMask{VOLUME_SUFFIX[self.format]}"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.stem}.json"
+
+    def projection(self, name: str, *, mask: bool = False) -> Path:
+        return self.folder / f"{self.stem}{'.segmentationMask' if mask else ''}_{name}Projection.tif"
+
+    def coordinate_mask(self, name: str) -> Path:
+        return self.folder / f"{self.stem}.{name}Mask.tif"
+
+
+def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, channel: int, fmt: str = "zarr") -> CorrectedPaths:
+    """Output paths of one camera stack under the correction root ``root``."""
+    return CorrectedPaths(output_timepoint_folder(root, specimen, timepoint), corrected_stem(specimen, timepoint, camera, channel), fmt)
+
+
+def is_stack_corrected(paths: CorrectedPaths) -> bool:
+    """True when the record (written last) and the complete volume both exist."""
+    return paths.record.is_file() and is_complete(paths.volume)
+
+
+def corrected_channel_xml(root: Path, specimen: int, timepoint: int, channel: int) -> Path:
+    """``<root>/SPM00/TM000000/SPM00_TM000000_CHN00.xml``: a channel's XML copied beside its corrected volumes."""
+    name = f"{specimen_dir_name(specimen)}_{output_timepoint_dir_name(timepoint)}_CHN{channel:02d}.xml"
+    return output_timepoint_folder(root, specimen, timepoint) / name
+
+
+# --- fused camera pairs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairId:
+    """One camera pair of one timepoint: cameras (reference, second), view angle and channel."""
+
+    specimen: int
+    timepoint: int
+    cameras: tuple[int, int]
+    view: int
+    channel: int
+
+    @property
+    def stem(self) -> str:
+        return fused_stem(self.specimen, self.timepoint, self.cameras, self.view, self.channel)
+
+    @property
+    def label(self) -> str:
+        """``cam0_1``: the pair's diagnostics folder name."""
+        return f"cam{self.cameras[0]}_{self.cameras[1]}"
+
+
+@dataclass(frozen=True)
+class FusedPaths:
+    """Where the outputs of one fused pair go."""
+
+    root: Path
+    pair: PairId
+
+    @property
+    def folder(self) -> Path:
+        return output_timepoint_folder(self.root, self.pair.specimen, self.pair.timepoint)
+
+    @property
+    def volume(self) -> Path:
+        return self.folder / f"{self.pair.stem}.ome.zarr"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.pair.stem}{FUSION_RECORD_SUFFIX}"
+
+    @property
+    def estimate(self) -> Path:
+        return self.folder / f"{self.pair.stem}{ESTIMATE_SUFFIX}"
+
+    @property
+    def pre_registration_map(self) -> Path:
+        return self.folder / f"{self.pair.stem}.mask.tif"
+
+    @property
+    def transition_map(self) -> Path:
+        return self.folder / f"{self.pair.stem}.fusionMask.tif"
+
+    def projection(self, name: str) -> Path:
+        return self.folder / f"{self.pair.stem}_{name}Projection.tif"
+
+    @property
+    def diagnostics(self) -> Path:
+        return timepoint_diagnostics_dir(self.root, self.pair.timepoint) / self.pair.label
+
+    def figure(self, name: str) -> Path:
+        """``<diagnostics>/<name>.png``: one diagnostic figure of the pair (``registration``, ``fusion_result``...)."""
+        return self.diagnostics / f"{name}.png"
+
+    def figures(self) -> list[Path]:
+        """Every diagnostic figure of the pair written so far, sorted."""
+        return sorted(self.diagnostics.glob("*.png"))
+
+
+def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
+    """The ``suffix`` files (:data:`ESTIMATE_SUFFIX`, :data:`FUSION_RECORD_SUFFIX`) of the pair's series at every timepoint.
+
+    A series is one specimen's pair of cameras, view and channel; ``pair.timepoint`` is ignored.
+    """
+    stem = fused_stem(pair.specimen, "*", pair.cameras, pair.view, pair.channel)
+    return (Path(root) / specimen_dir_name(pair.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
+
+
+# --- diagnostics and service ------------------------------------------------------------------------
+
+
+def diagnostics_dir(fused_root: Path) -> Path:
+    """``<fused root>/diagnostics``: every diagnostic figure."""
+    return Path(fused_root) / DIAGNOSTICS_DIR_NAME
+
+
+def timepoint_diagnostics_dir(fused_root: Path, timepoint: int) -> Path:
+    """``<fused root>/diagnostics/TM000012``: the figures of one timepoint's pairs (one folder per pair)."""
+    return diagnostics_dir(fused_root) / output_timepoint_dir_name(timepoint)
+
+
+def parameters_over_time_figure(fused_root: Path, cameras: tuple[int, int]) -> Path:
+    """``<fused root>/diagnostics/parameters_over_time_cam0_1.png``: a pair series' parameters over time."""
+    return diagnostics_dir(fused_root) / f"parameters_over_time_cam{cameras[0]}_{cameras[1]}.png"
+
+
+def parameters_over_time_figures(fused_root: Path) -> list[Path]:
+    """Every parameters-over-time figure written so far, sorted."""
+    return sorted(diagnostics_dir(fused_root).glob("parameters_over_time_*.png"))
+
+
+def timepoint_output_folders(corrected_root: Path, fused_root: Path, specimen: int, timepoint: int) -> list[Path]:
+    """Every folder that holds outputs of one timepoint: corrected, fused, its diagnostics and their pair folders."""
+    diagnostics = timepoint_diagnostics_dir(fused_root, timepoint)
+    folders = [output_timepoint_folder(root, specimen, timepoint) for root in (corrected_root, fused_root)]
+    return [*folders, diagnostics, *(diagnostics.glob("cam*") if diagnostics.is_dir() else [])]
+
+
+def service_dir(fused_root: Path) -> Path:
+    """``<fused root>/service``: the journal, problems list and lock of the service."""
+    return Path(fused_root) / SERVICE_DIR_NAME
+
+
+def journal_path(fused_root: Path) -> Path:
+    """``<fused root>/service/journal.jsonl``: one line per piece of work done."""
+    return service_dir(fused_root) / JOURNAL_NAME
+
+
+def problems_path(fused_root: Path) -> Path:
+    """``<fused root>/service/problems.jsonl``: one line per problem met."""
+    return service_dir(fused_root) / PROBLEMS_NAME
+
+
+def watcher_lock_path(fused_root: Path) -> Path:
+    """``<fused root>/service/watcher.lock``: one watcher per acquisition."""
+    return service_dir(fused_root) / WATCHER_LOCK_NAME
