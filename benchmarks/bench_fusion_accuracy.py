@@ -9,7 +9,7 @@ error (%), max spurious rotation (degrees; the truth is 0).
 
 Size: 48 x 512 x 512 per camera by default, the test suite's 32 x 256 x 224 scaled up (4.6x the
 pixels per plane, 1.5x the planes); 2048 x 2048 planes register on a 2x block-averaged grid of
-1024 x 1024 (``registration.WORKING_PIXELS``) and are not needed to measure the accuracy.
+1024 x 1024 (``registration.fast.WORKING_PIXELS``) and are not needed to measure the accuracy.
 
 Grid: offsets along rows (y) and columns (x) in ``AXIS_OFFSETS_PX`` (81 combinations, both axes to
 +-45 px, +-40 px included), each with one ratio of ``RATIOS`` in a Latin arrangement (every ratio

@@ -1,5 +1,9 @@
 """Lossless, verified archive of raw camera stacks, and the only code allowed to delete raw data.
 
+One module of about 500 lines on purpose: writing, verifying and the one deletion of raw data are
+one guarded sequence, and the raw-data guard (``tests/raw_guard.py``) allows deletion only from
+this file's :func:`_delete_verified_raw`.
+
 Opt-in and off by default (``--archive-raw``). Each raw ``.stack`` is copied plane-slab by
 plane-slab into an OME-Zarr volume under the archive root, which mirrors the acquisition's
 folders::

@@ -162,6 +162,52 @@ def test_non_isoview_entries_are_ignored(tmp_path: Path) -> None:
     assert sorted(files.channel_xmls) == [0, 1]
 
 
+def test_entries_outside_the_nested_layout_are_listed_in_name_order(tmp_path: Path) -> None:
+    root = _nested(tmp_path, timepoints=(0,))
+    for junk in ("notes", ".hidden", "SPMxx", "SPM00/analysis", "SPM00/TM000000", "SPM00/TM00000/ANG000/old"):
+        (root / junk).mkdir()
+    junk_files = ("README.txt", "SPM00/settings.xml", "SPM00/TM00000/x.xml", "SPM00/TM00000/.DS_Store", "SPM00/TM00000/ANG000/SPC00_CM0.stack")
+    for junk in junk_files:
+        (root / junk).write_text("not IsoView")
+    _stack(root / "SPM00/TM00000/ANG000" / raw_stack_name(0, 1, 0, 0))  # named for timepoint 1
+
+    acquisition = discover_acquisition(root)
+
+    def listed(entries):
+        return [(entry.path.relative_to(root).as_posix(), entry.problem) for entry in entries]
+
+    assert listed(acquisition.unexpected()) == [("SPMxx", "unexpected"), ("notes", "unexpected")]  # root files are not listed
+    assert listed(acquisition.unexpected(0)) == [
+        ("SPM00/TM000000", "duplicate"),
+        ("SPM00/analysis", "unexpected"),
+        ("SPM00/settings.xml", "unexpected"),
+    ]
+    files = acquisition.timepoint(0, 0)
+    assert len(files.stacks) == 4
+    assert listed(files.unexpected) == [
+        ("SPM00/TM00000/x.xml", "unexpected"),
+        ("SPM00/TM00000/ANG000/SPC00_CM0.stack", "unexpected"),
+        (f"SPM00/TM00000/ANG000/{raw_stack_name(0, 1, 0, 0)}", "misnamed"),
+        ("SPM00/TM00000/ANG000/old", "unexpected"),
+    ]
+    assert files.unexpected[0].message == f"{root / 'SPM00/TM00000/x.xml'}: unexpected file (expected channel XMLs and ANG### folders); it is ignored"
+    assert "name does not match specimen 0 timepoint 0 of its folder" in files.unexpected[2].message
+    assert "another folder with the same number is used" in acquisition.unexpected(0)[0].message
+
+
+def test_folders_in_a_flat_root_are_listed(tmp_path: Path) -> None:
+    root = _flat(tmp_path)
+    (root / "old_run").mkdir()
+    (root / "notes.txt").write_text("not IsoView")
+
+    acquisition = discover_acquisition(root)
+
+    [entry] = acquisition.unexpected()
+    assert (entry.path, entry.problem) == (root / "old_run", "unexpected")
+    assert "expected raw stacks, channel XMLs and Background_<k>.tif" in entry.message
+    assert acquisition.unexpected(0) == [] and acquisition.timepoint(0, 0).unexpected == []
+
+
 def test_unknown_layout(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "image_000.tif").write_bytes(b"")

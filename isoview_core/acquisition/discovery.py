@@ -1,51 +1,34 @@
-"""Discovery of raw IsoView acquisitions in either folder layout (spec §1.1).
-
-Nested layout (MATLAB "inputType 2")::
-
-    <root>/SPM00/Background_<c>.tif
-    <root>/SPM00/TM00000/ch0.xml                (or ch00_spec00.xml)
-    <root>/SPM00/TM00000/ANG000/SPC00_TM00000_ANG000_CM0_CHN00_PH0.stack
-
-Flat layout (MATLAB "inputType 3")::
-
-    <root>/Background_<c>.tif
-    <root>/ch00_spec00.xml                      (or ch0.xml), shared by every timepoint
-    <root>/SPC00_TM00000_ANG000_CM0_CHN00_PH0.stack
-
-Anything else in the tree is ignored.
-"""
+"""Discovery of a raw acquisition: its specimens, timepoints, stacks and channel XMLs, in either layout (spec §1.1)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from isoview_core.acquisition.listing import (
+    StackEntry,
+    UnexpectedEntry,
+    XmlCandidates,
+    has_flat_stack,
+    has_nested_stack,
+    list_flat,
+    list_nested,
+    list_nested_timepoint,
+    require_directory,
+)
 from isoview_core.errors import LayoutError, MetadataError
 from isoview_core.metadata import CameraDimensions, ChannelMetadata, read_channel_xml
-from isoview_core.naming import (
-    ANGLE_DIR_PATTERN,
-    BACKGROUND_PATTERN,
-    CHANNEL_XML_PATTERN,
-    SPECIMEN_DIR_PATTERN,
-    TIMEPOINT_DIR_PATTERN,
-    RawStackName,
-    angle_dir_name,
-    parse_raw_stack_name,
-    raw_stack_name,
-    specimen_dir_name,
-)
+from isoview_core.naming import BACKGROUND_PATTERN, angle_dir_name, raw_stack_name, specimen_dir_name
+
+__all__ = ["Acquisition", "CameraStack", "Layout", "TimepointFiles", "UnreadableChannel", "discover_acquisition"]
 
 logger = logging.getLogger(__name__)
 
 Layout = Literal["nested", "flat"]
-
-_XmlCandidates = dict[int, dict[int | None, Path]]
-"""Channel XMLs of a folder: channel → specimen of ``ch<NN>_spec<SS>.xml`` (``None`` for ``ch<N>.xml``) → path."""
 
 _NO_ACQUISITION = "no IsoView acquisition found (expected SPM##/TM#####/ANG###/*.stack or SPC##_TM#####_*.stack)"
 
@@ -116,13 +99,9 @@ class TimepointFiles(BaseModel):
     """Stacks some channel XML declares (through its cameras) that are not on disk."""
     unreadable: list[UnreadableChannel] = []
     """Channels whose XML is missing or cannot be read, by channel: only their own stacks are left out."""
-
-
-class _StackEntry(NamedTuple):
-    """A raw stack found by a listing: its path and the tokens of its name."""
-
-    path: Path
-    tokens: RawStackName
+    unexpected: list[UnexpectedEntry] = []
+    """Nested layout: what the ``TM#####`` folder and then each ``ANG###`` folder hold besides the
+    layout's files, in name order (flat layout: none; :meth:`Acquisition.unexpected` lists the root)."""
 
 
 class Acquisition(BaseModel):
@@ -138,8 +117,9 @@ class Acquisition(BaseModel):
     layout: Layout
 
     _timepoint_folders: dict[int, dict[int, str]] = PrivateAttr(default_factory=dict)
-    _flat_stacks: dict[int, dict[int, list[_StackEntry]]] = PrivateAttr(default_factory=dict)
-    _flat_xmls: _XmlCandidates = PrivateAttr(default_factory=dict)
+    _unexpected: dict[int | None, list[UnexpectedEntry]] = PrivateAttr(default_factory=dict)
+    _flat_stacks: dict[int, dict[int, list[StackEntry]]] = PrivateAttr(default_factory=dict)
+    _flat_xmls: XmlCandidates = PrivateAttr(default_factory=dict)
     _xml_cache: dict[Path, ChannelMetadata] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: object, /) -> None:
@@ -154,19 +134,28 @@ class Acquisition(BaseModel):
         LayoutError
             If the root folder no longer exists.
         """
-        _require_directory(self.root)
+        require_directory(self.root)
         self._xml_cache.clear()
         if self.layout == "nested":
-            self._timepoint_folders = {
-                specimen: _timepoint_dirs(self.root / name) for specimen, name in _specimen_dirs(self.root).items()
-            }
+            self._timepoint_folders, self._unexpected = list_nested(self.root)
         else:
-            self._flat_stacks, self._flat_xmls = _list_flat(self.root)
+            self._flat_stacks, self._flat_xmls, root_entries = list_flat(self.root)
+            self._unexpected = {None: root_entries}
 
     def specimens(self) -> list[int]:
         """Specimen indices, sorted."""
         source = self._timepoint_folders if self.layout == "nested" else self._flat_stacks
         return sorted(source)
+
+    def unexpected(self, specimen: int | None = None) -> list[UnexpectedEntry]:
+        """What the root (``specimen=None``) or a ``SPM##`` folder holds besides the layout, in name order.
+
+        Root: folders other than ``SPM##`` (nested) or any folder (flat); files are not listed.
+        ``SPM##`` folder: folders other than the ``TM#####`` ones used (a second folder with the
+        same number is a ``duplicate``) and files other than ``Background_<k>.tif``. A snapshot of
+        :meth:`refresh`; a timepoint's folders are in :attr:`TimepointFiles.unexpected`.
+        """
+        return list(self._unexpected.get(specimen, []))
 
     def timepoints(self, specimen: int) -> list[int]:
         """Timepoints of one specimen, sorted.
@@ -223,8 +212,8 @@ class Acquisition(BaseModel):
             If the specimen or timepoint is unknown.
         """
         folder = self.timepoint_folder(specimen, timepoint)
-        entries, channel_xmls, angles = self._list_timepoint(folder, specimen, timepoint)
-        by_channel: dict[int, list[_StackEntry]] = {}
+        entries, channel_xmls, angles, unexpected = self._list_timepoint(folder, specimen, timepoint)
+        by_channel: dict[int, list[StackEntry]] = {}
         for entry in entries:
             by_channel.setdefault(entry.tokens.channel, []).append(entry)
 
@@ -262,23 +251,24 @@ class Acquisition(BaseModel):
             channel_xmls=channel_xmls,
             missing=missing,
             unreadable=unreadable,
+            unexpected=unexpected,
         )
 
     def _list_timepoint(
         self, folder: Path, specimen: int, timepoint: int
-    ) -> tuple[list[_StackEntry], dict[int, Path], set[int]]:
-        """Stacks of one timepoint, the XML chosen for each channel, and its ``ANG###`` folders' angles."""
+    ) -> tuple[list[StackEntry], dict[int, Path], set[int], list[UnexpectedEntry]]:
+        """Stacks of one timepoint, the XML chosen for each channel, its ``ANG###`` folders' angles, and strays."""
         if self.layout == "nested":
-            entries, xml_candidates, angles = _list_nested_timepoint(folder)
+            entries, xml_candidates, angles, unexpected = list_nested_timepoint(folder, (specimen, timepoint))
             entries = [entry for entry in entries if _belongs(entry, (specimen, timepoint))]
         else:
-            entries, xml_candidates, angles = self._flat_stacks[specimen][timepoint], self._flat_xmls, set()
+            entries, xml_candidates, angles, unexpected = self._flat_stacks[specimen][timepoint], self._flat_xmls, set(), []
         channel_xmls: dict[int, Path] = {}
         for channel, candidates in sorted(xml_candidates.items()):
             path = _choose_xml(candidates, specimen, any_specimen=self.layout == "nested")
             if path is not None:
                 channel_xmls[channel] = path
-        return entries, channel_xmls, angles
+        return entries, channel_xmls, angles, unexpected
 
     def _metadata(self, path: Path, disk_cameras: set[int]) -> ChannelMetadata:
         """Cached channel XML; cameras come from the stacks on disk when the XML names none."""
@@ -290,7 +280,7 @@ class Acquisition(BaseModel):
         return metadata
 
     def _missing_xml(
-        self, folder: Path, specimen: int, timepoint: int, channel: int, entries: list[_StackEntry]
+        self, folder: Path, specimen: int, timepoint: int, channel: int, entries: list[StackEntry]
     ) -> UnreadableChannel:
         """A channel with stacks but no XML, naming the XML it needs, e.g. ``.../TM00003/ch1.xml: channel XML not found``."""
         plain = f"ch{channel}.xml"
@@ -334,120 +324,16 @@ def discover_acquisition(root: Path, layout: Literal["auto", "nested", "flat"] =
         If the root does not exist, or ``"auto"`` finds neither layout.
     """
     root = Path(root)
-    _require_directory(root)
+    require_directory(root)
     if layout == "auto":
-        if _has_nested_stack(root):
+        if has_nested_stack(root):
             layout = "nested"
-        elif _has_flat_stack(root):
+        elif has_flat_stack(root):
             layout = "flat"
         else:
             raise LayoutError(f"{root}: {_NO_ACQUISITION}")
     logger.debug("%s: %s layout", root, layout)
     return Acquisition(root=root, layout=layout)
-
-
-def _require_directory(root: Path) -> None:
-    """Raise :class:`LayoutError` unless ``root`` is an existing folder."""
-    if not root.is_dir():
-        problem = "not a folder" if root.exists() else "acquisition folder does not exist"
-        raise LayoutError(f"{root}: {problem}")
-
-
-def _subdirs(folder: Path, pattern: re.Pattern[str]) -> dict[int, str]:
-    """Sub-folder names matching a naming pattern, keyed by their number (first name wins)."""
-    found: dict[int, str] = {}
-    try:
-        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-    except OSError:
-        return found
-    for name in names:
-        match = pattern.match(name)
-        if match is not None:
-            found.setdefault(int(match[1]), name)
-    return found
-
-
-def _specimen_dirs(root: Path) -> dict[int, str]:
-    """``SPM##`` folders of a nested acquisition."""
-    return _subdirs(root, SPECIMEN_DIR_PATTERN)
-
-
-def _timepoint_dirs(specimen_folder: Path) -> dict[int, str]:
-    """``TM#####`` folders of one specimen."""
-    return _subdirs(specimen_folder, TIMEPOINT_DIR_PATTERN)
-
-
-def _stacks_in(folder: Path) -> list[_StackEntry]:
-    """Raw stacks directly in a folder, by name only (no stat)."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return []
-    found = []
-    for entry in entries:
-        tokens = parse_raw_stack_name(entry.name)
-        if tokens is not None:
-            found.append(_StackEntry(Path(entry.path), tokens))
-    return found
-
-
-def _has_nested_stack(root: Path) -> bool:
-    """Whether any ``SPM##/TM#####/ANG###/`` folder holds a raw stack (stops at the first)."""
-    for specimen_name in _specimen_dirs(root).values():
-        for timepoint_name in _timepoint_dirs(root / specimen_name).values():
-            timepoint_folder = root / specimen_name / timepoint_name
-            for angle_name in _subdirs(timepoint_folder, ANGLE_DIR_PATTERN).values():
-                if _stacks_in(timepoint_folder / angle_name):
-                    return True
-    return False
-
-
-def _has_flat_stack(root: Path) -> bool:
-    """Whether the root holds a raw stack (stops at the first)."""
-    with os.scandir(root) as entries:
-        return any(parse_raw_stack_name(entry.name) is not None for entry in entries)
-
-
-def _add_xml(candidates: _XmlCandidates, path: Path) -> None:
-    """File a ``ch<N>.xml`` / ``ch<NN>_spec<SS>.xml`` under its channel and specimen (``None``: no specimen)."""
-    match = CHANNEL_XML_PATTERN.match(path.name)
-    if match is None:
-        return
-    specimen = None if match["specimen"] is None else int(match["specimen"])
-    candidates.setdefault(int(match["channel"]), {}).setdefault(specimen, path)
-
-
-def _list_flat(root: Path) -> tuple[dict[int, dict[int, list[_StackEntry]]], _XmlCandidates]:
-    """One pass over a flat root: stacks by specimen and timepoint, XMLs by channel and specimen."""
-    stacks: dict[int, dict[int, list[_StackEntry]]] = {}
-    xmls: _XmlCandidates = {}
-    with os.scandir(root) as entries:
-        names = sorted((entry.name, entry.path) for entry in entries)
-    for name, path in names:
-        tokens = parse_raw_stack_name(name)
-        if tokens is not None:
-            stacks.setdefault(tokens.specimen, {}).setdefault(tokens.timepoint, []).append(
-                _StackEntry(Path(path), tokens)
-            )
-        else:
-            _add_xml(xmls, Path(path))
-    return stacks, xmls
-
-
-def _list_nested_timepoint(folder: Path) -> tuple[list[_StackEntry], _XmlCandidates, set[int]]:
-    """Stacks of every ``ANG###`` folder, channel XMLs, and angle numbers of one ``TM#####`` folder."""
-    xmls: _XmlCandidates = {}
-    angle_dirs: dict[int, str] = {}
-    with os.scandir(folder) as entries:
-        listing = sorted((entry.name, entry.is_dir()) for entry in entries)
-    for name, is_dir in listing:
-        angle_match = ANGLE_DIR_PATTERN.match(name) if is_dir else None
-        if angle_match is not None:
-            angle_dirs.setdefault(int(angle_match["angle"]), name)
-        elif not is_dir:
-            _add_xml(xmls, folder / name)
-    stacks = [entry for name in angle_dirs.values() for entry in _stacks_in(folder / name)]
-    return stacks, xmls, set(angle_dirs)
 
 
 def _choose_xml(candidates: dict[int | None, Path], specimen: int, *, any_specimen: bool) -> Path | None:
@@ -461,7 +347,7 @@ def _choose_xml(candidates: dict[int | None, Path], specimen: int, *, any_specim
     return None
 
 
-def _belongs(entry: _StackEntry, expected: tuple[int, int]) -> bool:
+def _belongs(entry: StackEntry, expected: tuple[int, int]) -> bool:
     """Whether a stack's SPC and TM tokens match its timepoint; strays are skipped with a warning."""
     if (entry.tokens.specimen, entry.tokens.timepoint) == expected:
         return True
@@ -470,7 +356,7 @@ def _belongs(entry: _StackEntry, expected: tuple[int, int]) -> bool:
 
 
 def _channel_stacks(
-    metadata: ChannelMetadata, entries: list[_StackEntry], specimen: int, timepoint: int
+    metadata: ChannelMetadata, entries: list[StackEntry], specimen: int, timepoint: int
 ) -> list[CameraStack]:
     """The stacks of one channel with the dimensions its XML declares for each camera.
 
@@ -496,7 +382,7 @@ def _channel_stacks(
 
 
 def _unreadable_channel(
-    channel: int, xml: Path, entries: list[_StackEntry], message: str, *, found: bool
+    channel: int, xml: Path, entries: list[StackEntry], message: str, *, found: bool
 ) -> UnreadableChannel:
     """Describe a channel whose XML is missing (``found=False``) or cannot be read, with its stacks on disk."""
     return UnreadableChannel(

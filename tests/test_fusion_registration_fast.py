@@ -1,0 +1,67 @@
+"""Tests of the fast registration (isoview_core.fusion.registration.fast) on simulated camera pairs."""
+
+import numpy as np
+import pytest
+
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.fusion.registration import RegistrationResult, estimate_registration, fast
+from isoview_core.fusion.transform import transform_volume
+
+from pair_helpers import SCALING
+from registration_helpers import (
+    MAX_ROTATION_DEG,
+    OFFSETS,
+    RATIOS,
+    TOLERANCE_PX,
+    WITH_ROTATION,
+    assert_close,
+    camera_pair,
+    rotated_truth,
+)
+
+
+@pytest.mark.parametrize("estimate_rotation", [False, True], ids=["translation", "rotation"])
+@pytest.mark.parametrize("ratio", RATIOS)
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_fast_registration_recovers_the_simulated_offsets(offset, ratio, estimate_rotation):
+    reference, second, avg0 = camera_pair(offset, ratio)
+    config = FusionConfig(estimate_rotation=estimate_rotation)
+    result = estimate_registration(reference, second, transition_map=avg0, scaling=SCALING, config=config)
+    assert isinstance(result, RegistrationResult) and result.method == "fast"
+    assert_close(result, *offset, TOLERANCE_PX)
+    if estimate_rotation:
+        assert abs(result.rotation_deg) <= MAX_ROTATION_DEG, result
+    else:
+        assert result.rotation_deg == 0.0
+    assert abs(result.coarse_offset_y_px - offset[0]) < 1 and abs(result.coarse_offset_x_px - offset[1]) < 1
+    assert result.correlation > 0.9
+    assert 1 <= result.evaluations <= 20
+
+
+def test_fast_registration_recovers_an_added_rotation():
+    reference, second, avg0 = camera_pair(OFFSETS[0], 2.5)
+    theta = 0.4
+    rotated = transform_volume(second, 0.0, 0.0, -theta)  # second(R_-θ (x - c) + c)
+    result = estimate_registration(reference, rotated, transition_map=avg0, scaling=SCALING, config=WITH_ROTATION)
+    assert_close(result, *rotated_truth(OFFSETS[0], theta), TOLERANCE_PX)
+    assert abs(result.rotation_deg - theta) <= MAX_ROTATION_DEG
+
+
+def test_block_averaged_working_grid_keeps_the_rotation_centre(monkeypatch):
+    """Odd-sized planes on a 2x block grid (as 2048 x 2048 planes are processed): the grid's centre is not the plane's."""
+    monkeypatch.setattr(fast, "WORKING_PIXELS", 1 << 14)
+    reference, second, avg0 = camera_pair(OFFSETS[3], 0.4)
+    window = (slice(None), slice(0, 255), slice(1, 224))
+    reference, second, avg0 = np.ascontiguousarray(reference[window]), np.ascontiguousarray(second[window]), avg0[window[1:]]
+    theta = 0.4
+    result = estimate_registration(reference, transform_volume(second, 0.0, 0.0, -theta), transition_map=avg0, scaling=SCALING, config=WITH_ROTATION)
+    assert_close(result, *rotated_truth(OFFSETS[3], theta), TOLERANCE_PX)
+    assert abs(result.rotation_deg - theta) <= MAX_ROTATION_DEG
+
+
+def test_full_depth_option_needs_no_transition_map():
+    reference, second, _ = camera_pair(OFFSETS[0], 0.4)
+    config = WITH_ROTATION.model_copy(update={"registration_data": "mip"})
+    result = estimate_registration(reference, second, scaling=SCALING, config=config)
+    assert_close(result, *OFFSETS[0], TOLERANCE_PX)
+    assert abs(result.rotation_deg) <= MAX_ROTATION_DEG
