@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from machine import machine_info
 
+from flows.service_config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.timepoint import corrected_paths
 from isoview_core.fusion.config import TemporalConfig
 from isoview_core.fusion.dataset import timepoint_pairs
 from isoview_core.fusion.pair import FusedPaths
-from isoview_core.service.config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.window import window_bounds
 

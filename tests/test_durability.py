@@ -93,7 +93,7 @@ def test_no_fsync_reaches_the_work_of_every_command_and_keeps_the_config_files_o
         return SimpleNamespace(estimated=[], fused=[], skipped=[], errors=[], corrected=[], problems=[], corrected_timepoints=0, fused_pairs=0)
 
     monkeypatch.setattr("isoview_core.fusion.dataset.fuse", lambda config, progress: work(config))
-    monkeypatch.setattr("flows.cli._run_watcher", lambda config: work(config.processing))
+    monkeypatch.setattr("flows.cli.service._run_watcher", lambda config: work(config.processing))
     flow = SimpleNamespace(with_options=lambda **_: lambda acquisition, timepoints, config, fuse: work(config))
     monkeypatch.setattr("flows.acquisition.process_acquisition", flow)
     config_file = tmp_path / "service.yaml"

@@ -14,13 +14,13 @@ from test_correction_timepoint_channels import corrected_stacks, corrupt_channel
 
 from flows.acquisition import process_acquisition
 from flows.fusion import fuse_window
+from flows.service_config import ServiceConfig, WatchConfig
 from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion.config import TemporalConfig
 from isoview_core.processing import process_dataset
-from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 

@@ -19,9 +19,9 @@ def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acq
 
 def test_correct_timepoint_runs_on_a_dask_local_cluster(prefect_harness, small_acquisition, tmp_path):
     from flows.runners import make_task_runner
+    from flows.service_config import ExecutionConfig
     from isoview_core.correction.timepoint import correct_timepoint as correct_in_process
     from isoview_core.formats.omezarr import read_ome_zarr
-    from isoview_core.service.config import ExecutionConfig
 
     config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "dask", fused_dir=tmp_path / "fused")
     on_dask = correct_timepoint.with_options(task_runner=make_task_runner(ExecutionConfig(task_runner="dask", max_workers=2)))

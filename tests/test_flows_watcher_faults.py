@@ -13,13 +13,13 @@ import pytest
 from prefect.artifacts import Artifact
 
 import flows.correction
+from flows.service_config import ServiceConfig, WatchConfig
 from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import PARTIAL_MARKER
 from isoview_core.formats.omezarr import OmeZarrWriter
-from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from tasks.correction import correct_stack_task
