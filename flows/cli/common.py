@@ -33,6 +33,17 @@ def log_to_terminal(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False, level=level)])
 
 
+def print_error(message: str) -> None:
+    """Print `message` as one ``error:`` line (not wrapped, so it stays one line for the log or a grep).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, for a microscopist.
+    """
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` as one error line and end the command with exit status `code` (2: bad input, before any work).
 
@@ -43,7 +54,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     code : int
         The exit status.
     """
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 

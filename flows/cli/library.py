@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import console, fail, progress_bars, selected_acquisition
+from flows.cli.common import console, fail, print_error, progress_bars, selected_acquisition
 from flows.cli.options import (
     Acquisition,
     Blending,
@@ -98,7 +98,7 @@ def correct(
     console.print(f"corrected {done} stacks, skipped {skipped} already complete -> {config.resolved_corrected_dir()}")
     if errors:
         for error in errors:
-            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            print_error(error)
         raise typer.Exit(1)
 
 
@@ -141,7 +141,7 @@ def fuse(
     )
     if report.errors:
         for error in report.errors:
-            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            print_error(error)
         raise typer.Exit(1)
 
 

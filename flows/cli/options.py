@@ -1,9 +1,9 @@
 """Every command-line option of ``isoview``, declared once, and the one function that turns them into settings.
 
 Each option is an ``Annotated`` type a command's parameter takes (its default stays at the parameter, so one
-declaration serves commands with different defaults). :func:`processing_flags` maps the processing options to
-a partial ``processing`` mapping holding only the flags given, which :func:`flows.service_config.merge_layers`
-lays over a config file's values (or over the defaults when there is no file).
+declaration serves commands with different defaults). :func:`processing_flags` and :func:`execution_flags` map
+them to partial settings holding only the flags given, which :func:`flows.service_config.merge_layers` lays over
+a config file's values (or over the defaults when there is no file).
 """
 
 from __future__ import annotations
@@ -161,6 +161,22 @@ def processing_flags(
             "archive": {"enabled": archive_raw or None, "delete_raw_after_verify": delete_raw_after_verify or None},
         }
     )
+
+
+def execution_flags(task_runner: TaskRunnerKind | None = None, dask_address: str | None = None, deployment: str | None = None) -> dict[str, Any]:
+    """The ``execution`` settings the command-line flags give (None where not given), for :func:`given`.
+
+    Parameters
+    ----------
+    task_runner, dask_address, deployment
+        The flags of a service command: None where the flag was not given.
+
+    Returns
+    -------
+    dict
+        The fields of :class:`~flows.service_config.ExecutionConfig` they set.
+    """
+    return {"task_runner": task_runner.value if task_runner else None, "dask_address": dask_address, "deployment": deployment}
 
 
 def processing_config(**flags: Any) -> ProcessingConfig:

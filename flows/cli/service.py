@@ -38,6 +38,7 @@ from flows.cli.options import (
     TimepointCount,
     Timepoints,
     Window,
+    execution_flags,
     given,
     processing_flags,
 )
@@ -197,7 +198,7 @@ def watch(
         delete_raw_after_verify=delete_raw_after_verify,
         no_fsync=no_fsync,
         watch={"polling": polling, "idle_timeout_s": idle_timeout},
-        execution={"deployment": deployment, "task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
+        execution=execution_flags(task_runner, dask_address, deployment),
     )
     try:
         require_watchable_acquisition(config.processing.acquisition)  # at once, before Prefect starts
@@ -234,7 +235,7 @@ def run(
         archive_raw=archive_raw,
         delete_raw_after_verify=delete_raw_after_verify,
         no_fsync=no_fsync,
-        execution={"task_runner": task_runner.value if task_runner else None, "dask_address": dask_address},
+        execution=execution_flags(task_runner, dask_address),
     )
     selected_acquisition(config.processing)  # a one-line error before Prefect starts (its flow would log a traceback first)
     _prefect_defaults()
