@@ -50,7 +50,7 @@ CorrectedRoot = Annotated[Path | None, typer.Option("--corrected", help="Correct
 CorrectedOutput = Annotated[Path | None, typer.Option("--output", "-o", help="Output root (default: <acquisition>.corrected beside it).")]
 FusedOutput = Annotated[Path | None, typer.Option("--output", "-o", help="Fused root (default: <acquisition>.fused).")]
 Timepoints = Annotated[str | None, typer.Option(help="Timepoints, e.g. 0,1,5-9 (default: all).")]
-Overwrite = Annotated[bool, typer.Option(help="Redo work that is already complete (default: skip it).")]
+Overwrite = Annotated[bool, typer.Option(help="Redo work that is already complete.")]
 
 # correction outputs
 Format = Annotated[VolumeFormat, typer.Option("--format", help="Volume format.")]
