@@ -55,8 +55,8 @@ import numcodecs.blosc
 import numpy as np
 import psutil
 import pyklb
-from numcodecs import Blosc, Delta, PCodec, Zstd
 from machine import machine_info as base_machine_info
+from numcodecs import Blosc, Delta, PCodec, Zstd
 from rich.console import Console
 from rich.table import Table
 

@@ -31,7 +31,13 @@ import numpy as np  # noqa: E402
 from machine import machine_info  # noqa: E402
 
 from isoview_core.correction.dead_pixels import ZStatistics, detect_defective_pixels  # noqa: E402
-from isoview_core.synthetic import SimulationConfig, camera_defects, camera_planes, dark_frame, foreground_mask  # noqa: E402
+from isoview_core.synthetic import (  # noqa: E402
+    SimulationConfig,
+    camera_defects,
+    camera_planes,
+    dark_frame,
+    foreground_mask,
+)
 from isoview_core.synthetic.camera import CameraDefects  # noqa: E402
 
 METHODS = ("noise", "knee")

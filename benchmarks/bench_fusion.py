@@ -42,8 +42,8 @@ def _rss_mb() -> float:
 def run_child(acquisition: Path) -> dict:
     """Estimate and fuse pair (0, 1) of timepoint 0, in this (fresh) process, and measure it."""
     from isoview_core.config import ProcessingConfig
-    from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
     from isoview_core.layout import PairId
+    from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 
     config = ProcessingConfig(acquisition=acquisition, save_diagnostics=False)
     pair = PairId(0, 0, (0, 1), 0, 0)

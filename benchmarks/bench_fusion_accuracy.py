@@ -58,10 +58,14 @@ def measure(shape: tuple[int, int, int], cases: list[tuple[float, float, float]]
     """Simulate, correct and estimate every case, two pairs per acquisition; one record per case and rotation setting."""
     from isoview_core.config import ProcessingConfig
     from isoview_core.fusion.config import FusionConfig
-    from isoview_core.pipeline.pair import estimate_pair_parameters
     from isoview_core.layout import PairId
     from isoview_core.pipeline.correction import process_dataset
-    from isoview_core.synthetic import PairConfig, SimulationConfig, simulate_acquisition
+    from isoview_core.pipeline.pair import estimate_pair_parameters
+    from isoview_core.synthetic import (
+        PairConfig,
+        SimulationConfig,
+        simulate_acquisition,
+    )
 
     pair_ids = (PairId(0, 0, (0, 1), 0, 0), PairId(0, 0, (2, 3), 90, 1))
     filler = PairConfig(offset_y_px=0.0, offset_x_px=0.0, intensity_ratio=1.0)  # second pair of an odd last acquisition, not measured

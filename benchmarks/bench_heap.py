@@ -71,10 +71,10 @@ def run_child(acquisition: Path, output: Path, timepoints: int) -> None:
 
     (output / "prefect").mkdir(parents=True)  # Prefect creates its home but not the folders above it
     use_private_prefect(output / "prefect")
+    from flows.service_config import ServiceConfig
     from flows.submission import InProcessSubmitter
     from isoview_core.config import ProcessingConfig
     from isoview_core.temporal.config import TemporalConfig
-    from isoview_core.service.config import ServiceConfig
 
     processing = ProcessingConfig(
         acquisition=acquisition, corrected_dir=output / "corrected", fused_dir=output / "fused",

@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from machine import machine_info
 
+from flows.service_config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.layout import FusedPaths, corrected_paths
 from isoview_core.pipeline.fusion import timepoint_pairs
-from isoview_core.service.config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.window import window_bounds

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from isoview_core.fusion.records import FusionRecord
 from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figures

@@ -2,7 +2,7 @@
 
 Served and worker-run flows take it from the environment (``ISOVIEW_TASK_RUNNER=threads|dask``,
 ``ISOVIEW_MAX_WORKERS``, ``ISOVIEW_DASK_ADDRESS``), so a deployment picks it with job variables;
-in-process callers pass an :class:`~isoview_core.service.config.ExecutionConfig`.
+in-process callers pass an :class:`~flows.service_config.ExecutionConfig`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from isoview_core.service.config import ExecutionConfig
+from flows.service_config import ExecutionConfig
 
 
 def make_task_runner(execution: ExecutionConfig) -> TaskRunner:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from flows.service_config import ServiceConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.service.config import ServiceConfig
 
 logger = logging.getLogger(__name__)
 

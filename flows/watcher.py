@@ -27,12 +27,12 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from flows.problems import publish_problems
+from flows.service_config import ServiceConfig
 from flows.submission import ServerUnavailable, Submitter
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
 from isoview_core.layout import timepoint_output_folders, watcher_lock_path
-from isoview_core.service.config import ServiceConfig
 from isoview_core.service.journal import record_problem
 from isoview_core.service.lock import WatcherLock
 from isoview_core.service.paths import require_watchable_acquisition

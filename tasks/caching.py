@@ -16,8 +16,8 @@ from prefect.context import TaskRunContext
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import is_complete
 
-Describe = Callable[[dict[str, Any]], tuple[list[Path], list[Path]]]
-"""From a task's parameters: (input paths, output paths whose last one is the record written last)."""
+Describe = Callable[..., tuple[list[Path], list[Path]]]
+"""Called with a task's parameters as keywords: (input paths, output paths whose last one is the record written last)."""
 
 
 def _identity(path: Path) -> list[Any]:
@@ -26,13 +26,24 @@ def _identity(path: Path) -> list[Any]:
 
 
 def finished_output_cache_key(describe: Describe) -> Callable[[TaskRunContext, dict[str, Any]], str | None]:
-    """A ``cache_key_fn`` for tasks that turn input files into output files under a ``config``."""
+    """A ``cache_key_fn`` for tasks that turn input files into output files under a ``config``.
+
+    Parameters
+    ----------
+    describe : Describe
+        Takes the task's parameters (``config`` among them) as keywords and names its input and output files.
+
+    Returns
+    -------
+    Callable
+        The key function: None (no caching) with ``config.overwrite``, an incomplete output or a file gone.
+    """
 
     def cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
         config: ProcessingConfig = parameters["config"]
         if config.overwrite:
             return None
-        inputs, outputs = describe(parameters)
+        inputs, outputs = describe(**parameters)
         if not outputs or not all(is_complete(path) for path in outputs):
             return None
         try:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.logging import get_run_logger
 
 from isoview_core.acquisition import CameraStack, discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.layout import corrected_paths, is_stack_corrected
+from isoview_core.layout import CorrectedPaths, corrected_paths, is_stack_corrected
 from isoview_core.pipeline.correction import correct_camera_stack
 from isoview_core.records import CorrectedStackRecord, load_record
 from isoview_core.service.journal import record_work
@@ -18,10 +17,14 @@ from tasks.caching import finished_output_cache_key
 from tasks.retries import TRANSIENT_RETRIES
 
 
-def _stack_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
-    stack: CameraStack = parameters["stack"]
-    config: ProcessingConfig = parameters["config"]
-    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+def _stack_paths(config: ProcessingConfig, stack: CameraStack) -> CorrectedPaths:
+    """Where the corrected outputs of `stack` go."""
+    return corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+
+
+def _stack_files(config: ProcessingConfig, stack: CameraStack) -> tuple[list[Path], list[Path]]:
+    """The cache key's files: the raw stack in; the corrected volume and its record (written last) out."""
+    paths = _stack_paths(config, stack)
     return [stack.path], [paths.volume, paths.record]
 
 
@@ -35,7 +38,7 @@ def _stack_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
 def correct_stack_task(config: ProcessingConfig, stack: CameraStack) -> CorrectedStackRecord:
     """Correct the raw stack of one camera and channel and write its OME-Zarr, projections and record."""
     logger = get_run_logger()
-    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    paths = _stack_paths(config, stack)
     if not config.overwrite and is_stack_corrected(paths):
         logger.info("%s: already corrected", paths.volume)
         return load_record(paths.record)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.logging import get_run_logger
@@ -11,20 +10,30 @@ from prefect.logging import get_run_logger
 from isoview_core.config import ProcessingConfig
 from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate
 from isoview_core.layout import FusedPaths, PairId, corrected_paths
-from isoview_core.pipeline.fusion import FusionJob, FusionPlan, estimate_pair, fuse_job, plan_fusion
+from isoview_core.pipeline.fusion import (
+    FusionJob,
+    FusionPlan,
+    estimate_pair,
+    fuse_job,
+    plan_fusion,
+)
 from isoview_core.service.journal import record_work
 from tasks.caching import finished_output_cache_key
 from tasks.retries import TRANSIENT_RETRIES
 
 
-def _pair_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
-    config: ProcessingConfig = parameters["config"]
-    pair: PairId = parameters["pair"]
+def _fused_paths(config: ProcessingConfig, pair: PairId) -> FusedPaths:
+    """Where the fusion outputs of `pair` go."""
+    return FusedPaths(config.resolved_fused_dir(), pair)
+
+
+def _pair_files(config: ProcessingConfig, pair: PairId) -> tuple[list[Path], list[Path]]:
+    """The cache key's files: the records of the pair's two corrected stacks in; its ``estimate.json`` out."""
     corrected = [
         corrected_paths(config.resolved_corrected_dir(), pair.specimen, pair.timepoint, camera, pair.channel, config.output.format).record
         for camera in pair.cameras
     ]
-    return corrected, [FusedPaths(config.resolved_fused_dir(), pair).estimate]
+    return corrected, [_fused_paths(config, pair).estimate]
 
 
 @task(
@@ -36,7 +45,7 @@ def _pair_files(parameters: dict[str, Any]) -> tuple[list[Path], list[Path]]:
 )
 def estimate_pair_task(config: ProcessingConfig, pair: PairId) -> PairEstimate:
     """Register the pair, measure its intensity ratio and transition plane; writes ``estimate.json``."""
-    path = FusedPaths(config.resolved_fused_dir(), pair).estimate
+    path = _fused_paths(config, pair).estimate
     if not config.overwrite and path.is_file():
         return load_estimate(path)
     estimate = estimate_pair(config, pair)
@@ -79,5 +88,5 @@ def fuse_pair_task(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
     """Fuse one pair with its applied parameters into OME-Zarr; ``fusion.json`` is written last."""
     record = fuse_job(config, job)
     record_work(config, "fused", specimen=job.pair.specimen, timepoint=job.pair.timepoint, cameras=list(job.pair.cameras), window=list(job.window))
-    get_run_logger().info("%s: fused with the parameters of window %d..%d", FusedPaths(config.resolved_fused_dir(), job.pair).volume, *job.window)
+    get_run_logger().info("%s: fused with the parameters of window %d..%d", _fused_paths(config, job.pair).volume, *job.window)
     return record

@@ -10,15 +10,31 @@ import numpy as np
 import tifffile
 
 from isoview_core.correction.config import CorrectionConfig
-from isoview_core.correction.stack_correction import ArraySource, StackCorrection, correct_stack
+from isoview_core.correction.stack_correction import (
+    ArraySource,
+    StackCorrection,
+    correct_stack,
+)
 from isoview_core.formats.omezarr import read_ome_zarr
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
-from isoview_core.fusion.transform import orient_second_camera, transform_plane, transform_volume
+from isoview_core.fusion.intensity import (
+    IntensityCorrection,
+    apply_intensity_correction,
+)
+from isoview_core.fusion.transform import (
+    orient_second_camera,
+    transform_plane,
+    transform_volume,
+)
 from isoview_core.fusion.transition import transition_map
 from isoview_core.layout import PairId, corrected_paths
 from isoview_core.records import FusionParameters, load_record
-from isoview_core.synthetic import PairConfig, SimulationConfig, dark_frame, render_camera_stack
+from isoview_core.synthetic import (
+    PairConfig,
+    SimulationConfig,
+    dark_frame,
+    render_camera_stack,
+)
 
 #: Integer pair offset the fusion tests simulate, so it can be undone exactly without registration.
 OFFSET_Y, OFFSET_X = -4, 6

@@ -13,7 +13,11 @@ from isoview_core.correction.dead_pixels import (
     replace_defective_pixels,
 )
 from isoview_core.synthetic import SimulationConfig
-from isoview_core.synthetic.camera import camera_defects, dark_frame, render_camera_stack
+from isoview_core.synthetic.camera import (
+    camera_defects,
+    dark_frame,
+    render_camera_stack,
+)
 from isoview_core.synthetic.optics import foreground_mask
 
 #: The shared small acquisition's geometry with a specimen four times as bright.

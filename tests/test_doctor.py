@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 from flows.cli import app
 from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.correction.config import CorrectionConfig
-from isoview_core.doctor import TYPICAL_COMPRESSION_RATIO, DoctorReport, Finding, diagnose_acquisition
+from isoview_core.doctor import (
+    TYPICAL_COMPRESSION_RATIO,
+    DoctorReport,
+    Finding,
+    diagnose_acquisition,
+)
 
 STACK = "SPM00/TM00000/ANG000/SPC00_TM00000_ANG000_CM1_CHN00_PH0.stack"
 XML = "SPM00/TM00000/ch0.xml"

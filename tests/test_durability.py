@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 import isoview_core.archive as archive_module
 from flows.cli import app
 from isoview_core.acquisition import discover_acquisition
-from isoview_core.archive import ArchiveConfig, ArchiveRecord, archive_paths, archive_stack
+from isoview_core.archive import (
+    ArchiveConfig,
+    ArchiveRecord,
+    archive_paths,
+    archive_stack,
+)
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import FSYNC_VARIABLE, fsync_enabled, set_fsync
 from isoview_core.layout import corrected_paths, journal_path
@@ -94,7 +99,7 @@ def test_no_fsync_reaches_the_work_of_every_command_and_keeps_the_config_files_o
         return SimpleNamespace(estimated=[], fused=[], skipped=[], errors=[], corrected=[], problems=[], corrected_timepoints=0, fused_pairs=0)
 
     monkeypatch.setattr("isoview_core.pipeline.fusion.fuse", lambda config, progress: work(config))
-    monkeypatch.setattr("flows.cli._run_watcher", lambda config: work(config.processing))
+    monkeypatch.setattr("flows.cli.service._run_watcher", lambda config: work(config.processing))
     flow = SimpleNamespace(with_options=lambda **_: lambda acquisition, timepoints, config, fuse: work(config))
     monkeypatch.setattr("flows.acquisition.process_acquisition", flow)
     config_file = tmp_path / "service.yaml"

@@ -14,12 +14,12 @@ from test_pipeline_correction_channels import corrected_stacks, corrupt_channel_
 
 from flows.acquisition import process_acquisition
 from flows.fusion import fuse_window
+from flows.service_config import ServiceConfig, WatchConfig
 from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.pipeline.correction import process_dataset
-from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig

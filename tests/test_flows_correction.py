@@ -20,9 +20,9 @@ def test_correct_timepoint_flow_corrects_every_camera(prefect_harness, small_acq
 
 def test_correct_timepoint_runs_on_a_dask_local_cluster(prefect_harness, small_acquisition, tmp_path):
     from flows.runners import make_task_runner
-    from isoview_core.pipeline.correction import correct_timepoint as correct_in_process
+    from flows.service_config import ExecutionConfig
     from isoview_core.formats.omezarr import read_ome_zarr
-    from isoview_core.service.config import ExecutionConfig
+    from isoview_core.pipeline.correction import correct_timepoint as correct_in_process
 
     config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "dask", fused_dir=tmp_path / "fused")
     on_dask = correct_timepoint.with_options(task_runner=make_task_runner(ExecutionConfig(task_runner="dask", max_workers=2)))
@@ -81,7 +81,11 @@ def test_a_transient_io_error_is_retried(prefect_harness, small_acquisition, tmp
 
 def test_a_failed_acquisition_run_reports_its_progress_short_of_100_percent(prefect_harness, acquisition_copy, tmp_path):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
 
     from flows.acquisition import process_acquisition
     from isoview_core.acquisition import discover_acquisition
@@ -130,7 +134,12 @@ def test_only_transient_errors_count_as_transient():
     import errno
     from xml.etree.ElementTree import ParseError
 
-    from isoview_core.errors import FormatError, MetadataError, StackContentError, StackSizeError
+    from isoview_core.errors import (
+        FormatError,
+        MetadataError,
+        StackContentError,
+        StackSizeError,
+    )
     from tasks.retries import is_transient
 
     def raised(error: Exception, during: Exception | None = None, cause: Exception | None = None) -> Exception:

@@ -18,18 +18,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from waiting import wait_until
 
 from flows.acquisition import process_acquisition
+from flows.service_config import ServiceConfig, WatchConfig
 from flows.submission import InProcessSubmitter
-from flows.watcher import AcquisitionWatcher, WatchSummary, silence_duplicate_watch_warnings
+from flows.watcher import (
+    AcquisitionWatcher,
+    WatchSummary,
+    silence_duplicate_watch_warnings,
+)
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
-from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig
-from waiting import wait_until
 
 LIVE = SimulationConfig(shape=(48, 192, 160), timepoints=4, seed=7)
 WINDOW = 1

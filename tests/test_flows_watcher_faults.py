@@ -13,13 +13,13 @@ import pytest
 from prefect.artifacts import Artifact
 
 import flows.correction
+from flows.service_config import ServiceConfig, WatchConfig
 from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import PARTIAL_MARKER
 from isoview_core.formats.omezarr import OmeZarrWriter
-from isoview_core.service.config import ServiceConfig, WatchConfig
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from tasks.correction import correct_stack_task
@@ -149,9 +149,14 @@ def test_a_server_outage_keeps_the_queue_and_submits_when_it_is_back(tiny_acquis
 
 
 def test_the_deployment_submitter_reports_a_dead_server_or_falls_back_to_in_process(tmp_path, monkeypatch):
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_CLIENT_MAX_RETRIES,
+        temporary_settings,
+    )
+
     import flows.submission
     from flows.submission import DeploymentSubmitter, ServerUnavailable
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     ran: list[tuple] = []
 

@@ -13,7 +13,12 @@ from hypothesis.extra import numpy as hnp
 
 from isoview_core.errors import FormatError
 from isoview_core.formats import read_volume, write_volume
-from isoview_core.formats.klb import klb_voxel_size, read_klb, read_klb_header, write_klb
+from isoview_core.formats.klb import (
+    klb_voxel_size,
+    read_klb,
+    read_klb_header,
+    write_klb,
+)
 
 
 @pytest.fixture

@@ -18,7 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isoview_core.errors import FormatError
-from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete, read_volume, write_volume
+from isoview_core.formats import (
+    CodecConfig,
+    OmeZarrWriter,
+    is_complete,
+    read_volume,
+    write_volume,
+)
 from isoview_core.formats.omezarr import (
     ome_zarr_voxel_size,
     read_ome_zarr,

@@ -2,9 +2,15 @@ import numpy as np
 import pytest
 import zarr
 
-from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats import omezarr
-from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_labels, read_ome_zarr_planes, write_ome_zarr
+from isoview_core.formats.codecs import CodecConfig
+from isoview_core.formats.omezarr import (
+    OmeZarrWriter,
+    read_ome_zarr,
+    read_ome_zarr_labels,
+    read_ome_zarr_planes,
+    write_ome_zarr,
+)
 from isoview_core.formats.shards import PlaneShardWriter
 
 

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+from pair_helpers import align_second, corrected_camera, pair_simulation
 
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import (
@@ -20,8 +21,6 @@ from isoview_core.fusion.intensity import (
 from isoview_core.fusion.transition import transition_map
 from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
 from isoview_core.numerics.rounding import to_u16
-
-from pair_helpers import align_second, corrected_camera, pair_simulation
 
 # --- §3.8 backgrounds -----------------------------------------------------------------------------------
 

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from isoview_core.fusion.registration import estimate_registration
-
 from pair_helpers import SCALING
 from registration_helpers import OFFSETS, camera_pair
+
+from isoview_core.fusion.registration import estimate_registration
 
 
 def test_estimate_registration_rejects_bad_input():

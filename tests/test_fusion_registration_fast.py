@@ -2,11 +2,6 @@
 
 import numpy as np
 import pytest
-
-from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.registration import RegistrationResult, estimate_registration, fast
-from isoview_core.fusion.transform import transform_volume
-
 from pair_helpers import SCALING
 from registration_helpers import (
     MAX_ROTATION_DEG,
@@ -18,6 +13,14 @@ from registration_helpers import (
     camera_pair,
     rotated_truth,
 )
+
+from isoview_core.fusion.config import FusionConfig
+from isoview_core.fusion.registration import (
+    RegistrationResult,
+    estimate_registration,
+    fast,
+)
+from isoview_core.fusion.transform import transform_volume
 
 
 @pytest.mark.parametrize("estimate_rotation", [False, True], ids=["translation", "rotation"])

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+from pair_helpers import align_second, corrected_camera, pair_simulation
 
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.fusion.config import FusionConfig
@@ -21,8 +22,6 @@ from isoview_core.fusion.transition import (
     unsegmented_masks,
 )
 from isoview_core.synthetic import foreground_mask
-
-from pair_helpers import align_second, corrected_camera, pair_simulation
 
 Z = 20  # planes of the hand examples; B = 4 keeps 1-based values 4 .. 16
 

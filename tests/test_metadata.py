@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isoview_core.errors import MetadataError
-from isoview_core.metadata import CameraDimensions, ChannelMetadata, read_channel_xml, write_channel_xml
+from isoview_core.metadata import (
+    CameraDimensions,
+    ChannelMetadata,
+    read_channel_xml,
+    write_channel_xml,
+)
 
 SPEC_EXAMPLE = {
     "data_header": "Example_Larva",

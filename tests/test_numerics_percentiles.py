@@ -3,7 +3,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isoview_core.numerics.percentiles import hazen_percentile, knee_threshold, matlab_subsample
+from isoview_core.numerics.percentiles import (
+    hazen_percentile,
+    knee_threshold,
+    matlab_subsample,
+)
 
 
 def test_hazen_percentile_matches_matlab_prctile():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from flows.cli import app
 from isoview_core.acquisition import discover_acquisition
-from isoview_core.cli import app
 from isoview_core.config import ProcessingConfig
 from isoview_core.layout import corrected_paths, is_stack_corrected
 from isoview_core.pipeline.correction import process_dataset

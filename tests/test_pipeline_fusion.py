@@ -7,6 +7,7 @@ import tifffile
 import zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
+from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 
 from isoview_core.config import ProcessingConfig
 from isoview_core.fusion.config import FusionConfig
@@ -17,8 +18,6 @@ from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
 from isoview_core.synthetic import GroundTruth
 from isoview_core.temporal.config import TemporalConfig
-
-from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 
 CONTRACT_KEYS = {"timepoint", "cameras", "view", "channel", "blending", "window", "estimated", "applied"}
 PARAMETER_KEYS = {"offset_x_px", "offset_y_px", "rotation_deg", "intensity_ratio", "transition_z"}
@@ -157,8 +156,8 @@ def test_a_failed_registration_is_a_one_line_error_naming_the_pair(fused, monkey
 def test_estimates_with_nan_measures_round_trip_through_their_json(fused, tmp_path):
     import math
 
-    from isoview_core.pipeline.fusion import known_estimates
     from isoview_core.fusion.records import load_estimate
+    from isoview_core.pipeline.fusion import known_estimates
 
     config, _ = fused
     source = FusedPaths(config.resolved_fused_dir(), pair_id(0, 0)).estimate

@@ -8,6 +8,7 @@ import pytest
 import zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
+from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 from scipy import ndimage
 
 from isoview_core.config import ProcessingConfig
@@ -17,9 +18,13 @@ from isoview_core.layout import FusedPaths, PairId
 from isoview_core.numerics.rounding import to_u16
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
-from isoview_core.synthetic import PairConfig, SimulationConfig, foreground_mask, sharp_specimen, simulate_acquisition
-
-from pair_helpers import assert_seam_follows_the_map, fusion_inputs
+from isoview_core.synthetic import (
+    PairConfig,
+    SimulationConfig,
+    foreground_mask,
+    sharp_specimen,
+    simulate_acquisition,
+)
 
 SHAPE = (40, 224, 224)
 # pair (0, 1): +40 px along x, -45 px along y, camera 2 2.5x dimmer; pair (2, 3): -45 / +44.6 px, camera 2 2.5x brighter

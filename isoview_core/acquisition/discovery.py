@@ -22,7 +22,12 @@ from isoview_core.acquisition.listing import (
 )
 from isoview_core.errors import LayoutError, MetadataError
 from isoview_core.metadata import CameraDimensions, ChannelMetadata, read_channel_xml
-from isoview_core.naming import BACKGROUND_PATTERN, angle_dir_name, raw_stack_name, specimen_dir_name
+from isoview_core.naming import (
+    BACKGROUND_PATTERN,
+    angle_dir_name,
+    raw_stack_name,
+    specimen_dir_name,
+)
 
 __all__ = ["Acquisition", "CameraStack", "Layout", "TimepointFiles", "UnreadableChannel", "discover_acquisition"]
 

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels, filter_separable, gaussian_taps
+from isoview_core.numerics.filters import (
+    anisotropic_gaussian,
+    anisotropic_kernels,
+    filter_separable,
+    gaussian_taps,
+)
 from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample
 from isoview_core.numerics.rounding import coordinate_mean
 

@@ -22,7 +22,11 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from isoview_core.correction.background import check_frame_shape, scalar_background, subtract_background
+from isoview_core.correction.background import (
+    check_frame_shape,
+    scalar_background,
+    subtract_background,
+)
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.correction.dead_pixels import (
     DefectivePixels,
@@ -32,9 +36,17 @@ from isoview_core.correction.dead_pixels import (
 )
 from isoview_core.correction.orientation import Orientation
 from isoview_core.correction.projections import CoordinateMasks
-from isoview_core.correction.segmentation import ReducedSegmentation, ThresholdLevel, segment_full_resolution
+from isoview_core.correction.segmentation import (
+    ReducedSegmentation,
+    ThresholdLevel,
+    segment_full_resolution,
+)
 from isoview_core.errors import StackContentError
-from isoview_core.numerics.percentiles import hazen_percentile, matlab_subsample, matlab_subsample_indices
+from isoview_core.numerics.percentiles import (
+    hazen_percentile,
+    matlab_subsample,
+    matlab_subsample_indices,
+)
 from isoview_core.numerics.projections import MaxProjections
 from isoview_core.numerics.rounding import round_half_away
 

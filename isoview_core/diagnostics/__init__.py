@@ -7,7 +7,11 @@ plain values, never a stage's internals: the pipeline draws them after publishin
 """
 
 from isoview_core.diagnostics._style import DPI
-from isoview_core.diagnostics.blending import plot_blending_weights, plot_fused_overview, plot_fusion_result
+from isoview_core.diagnostics.blending import (
+    plot_blending_weights,
+    plot_fused_overview,
+    plot_fusion_result,
+)
 from isoview_core.diagnostics.intensity import plot_intensity_correction
 from isoview_core.diagnostics.parameters import plot_parameters_over_time
 from isoview_core.diagnostics.registration import plot_registration

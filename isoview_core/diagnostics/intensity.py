@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 
-from isoview_core.diagnostics._style import DPI, FOREGROUND, REFERENCE_COLOUR, SECOND_COLOUR, _legend, _new_figure, _nonzero_values, _save, _text_panel
+from isoview_core.diagnostics._style import (
+    DPI,
+    FOREGROUND,
+    REFERENCE_COLOUR,
+    SECOND_COLOUR,
+    _legend,
+    _new_figure,
+    _nonzero_values,
+    _save,
+    _text_panel,
+)
 
 HISTOGRAM_STEP = 100
 """Every this many voxels enter the intensity histograms (§5)."""

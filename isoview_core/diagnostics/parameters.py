@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from isoview_core.diagnostics._style import ACCENT_COLOUR, DPI, EDGE, SECOND_COLOUR, _legend, _new_figure, _save
+from isoview_core.diagnostics._style import (
+    ACCENT_COLOUR,
+    DPI,
+    EDGE,
+    SECOND_COLOUR,
+    _legend,
+    _new_figure,
+    _save,
+)
 
 PARAMETER_LABELS = {
     "offset_x_px": "x offset (px)",

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from isoview_core.diagnostics._style import DPI, _as_plane, _composite, _contrast_limits, _new_figure, _save, _show, _text_panel
+from isoview_core.diagnostics._style import (
+    DPI,
+    _as_plane,
+    _composite,
+    _contrast_limits,
+    _new_figure,
+    _save,
+    _show,
+    _text_panel,
+)
+
 
 def plot_registration(
     path: str | os.PathLike[str],

@@ -33,9 +33,13 @@ import zarr
 import zarr.api.asynchronous
 
 from isoview_core.errors import FormatError
-from isoview_core.formats.atomic import atomic_output, is_complete, remove_stale_partials
-from isoview_core.formats.shards import PlaneShardReader, PlaneShardWriter
+from isoview_core.formats.atomic import (
+    atomic_output,
+    is_complete,
+    remove_stale_partials,
+)
 from isoview_core.formats.codecs import CodecConfig
+from isoview_core.formats.shards import PlaneShardReader, PlaneShardWriter
 
 __all__ = [
     "ATTRIBUTES_KEY",

@@ -10,7 +10,10 @@ import numpy as np
 
 from isoview_core.fusion.blending import blend
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
+from isoview_core.fusion.intensity import (
+    IntensityCorrection,
+    apply_intensity_correction,
+)
 from isoview_core.fusion.registration import RegistrationResult
 from isoview_core.fusion.transform import transform_plane, transform_volume
 from isoview_core.fusion.transition import centre_plane, transition_map

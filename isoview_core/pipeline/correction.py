@@ -17,18 +17,33 @@ from typing import Callable, Iterator
 import numpy as np
 from pydantic import BaseModel
 
-from isoview_core.acquisition import Acquisition, CameraStack, TimepointFiles, discover_acquisition
+from isoview_core.acquisition import (
+    Acquisition,
+    CameraStack,
+    TimepointFiles,
+    discover_acquisition,
+)
 from isoview_core.config import ProcessingConfig
 from isoview_core.correction.background import read_background_frame
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.correction.orientation import correction_orientation
-from isoview_core.correction.stack_correction import StackCorrection, correct_stack, correction_passes
+from isoview_core.correction.stack_correction import (
+    StackCorrection,
+    correct_stack,
+    correction_passes,
+)
 from isoview_core.errors import IsoviewError
 from isoview_core.formats import StackFile, write_volume
 from isoview_core.formats.atomic import atomic_output, write_text_atomically
 from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
-from isoview_core.layout import CorrectedPaths, corrected_channel_xml, corrected_paths, is_stack_corrected, output_timepoint_folder
+from isoview_core.layout import (
+    CorrectedPaths,
+    corrected_channel_xml,
+    corrected_paths,
+    is_stack_corrected,
+    output_timepoint_folder,
+)
 from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)

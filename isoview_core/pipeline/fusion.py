@@ -16,12 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
+from isoview_core import diagnostics
 from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core import diagnostics
-from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate, load_fusion_record
-from isoview_core.layout import ESTIMATE_SUFFIX, FUSION_RECORD_SUFFIX, FusedPaths, PairId, pair_series_files, parameters_over_time_figure
+from isoview_core.fusion.records import (
+    FusionRecord,
+    PairEstimate,
+    load_estimate,
+    load_fusion_record,
+)
+from isoview_core.layout import (
+    ESTIMATE_SUFFIX,
+    FUSION_RECORD_SUFFIX,
+    FusedPaths,
+    PairId,
+    pair_series_files,
+    parameters_over_time_figure,
+)
 from isoview_core.pipeline.correction import selected_timepoints
 from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 from isoview_core.records import PARAMETER_NAMES, FusionParameters

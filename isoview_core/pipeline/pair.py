@@ -25,15 +25,24 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from isoview_core import diagnostics
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr, read_ome_zarr_planes
+from isoview_core.formats.omezarr import (
+    OmeZarrWriter,
+    read_ome_zarr,
+    read_ome_zarr_planes,
+)
 from isoview_core.formats.tiff import write_tiff
-from isoview_core import diagnostics
 from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
-from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, fusion_backgrounds, intensity_correction
+from isoview_core.fusion.intensity import (
+    IntensityCorrection,
+    apply_intensity_correction,
+    fusion_backgrounds,
+    intensity_correction,
+)
 from isoview_core.fusion.pair import (
     applied_intensity,
     fuse_slab,

@@ -15,6 +15,7 @@ from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import append_text
 from isoview_core.layout import journal_path, problems_path
 
+
 def _append(path: Path, entry: dict[str, Any]) -> None:
     """Append one JSON line with time, host and pid (one ``write``: atomic when appending; fsync'ed unless turned off)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,32 @@ Examples
 """
 
 from isoview_core.synthetic.acquisition import GROUND_TRUTH_NAME, simulate_acquisition
-from isoview_core.synthetic.camera import CameraDefects, DefectKind, camera_defects, camera_planes, dark_frame, render_camera_stack
-from isoview_core.synthetic.config import CameraRole, PairConfig, SimulationConfig, camera_role
-from isoview_core.synthetic.ground_truth import CameraTruth, GroundTruth, PairTruth, TimepointTruth, build_ground_truth
-from isoview_core.synthetic.optics import camera_sampling, foreground_mask, render_camera_signal
+from isoview_core.synthetic.camera import (
+    CameraDefects,
+    DefectKind,
+    camera_defects,
+    camera_planes,
+    dark_frame,
+    render_camera_stack,
+)
+from isoview_core.synthetic.config import (
+    CameraRole,
+    PairConfig,
+    SimulationConfig,
+    camera_role,
+)
+from isoview_core.synthetic.ground_truth import (
+    CameraTruth,
+    GroundTruth,
+    PairTruth,
+    TimepointTruth,
+    build_ground_truth,
+)
+from isoview_core.synthetic.optics import (
+    camera_sampling,
+    foreground_mask,
+    render_camera_signal,
+)
 from isoview_core.synthetic.specimen import sharp_specimen, specimen_drift
 
 __all__ = [

@@ -2,7 +2,12 @@
 
 from isoview_core.temporal.rloess import rloess
 from isoview_core.temporal.series import LookupTable, LookupTableRow, smooth_parameters
-from isoview_core.temporal.window import REPORT_TOLERANCE, WindowedResult, WindowedSmoother, applied_parameters
+from isoview_core.temporal.window import (
+    REPORT_TOLERANCE,
+    WindowedResult,
+    WindowedSmoother,
+    applied_parameters,
+)
 
 __all__ = [
     "REPORT_TOLERANCE",

@@ -1,17 +1,23 @@
 """The service configuration: one YAML file for paths, cameras, pairs, correction, fusion, window,
 codec (the :class:`~isoview_core.config.ProcessingConfig`), how the watcher watches and where the
-work runs."""
+work runs; and the layering of settings: a config file's values, command-line flags on top."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+COMMAND_LINE = "command line"
+"""The source name of the settings the command-line flags give, in validation errors."""
 
 
 class WatchConfig(BaseModel):
@@ -71,34 +77,138 @@ class ServiceConfig(BaseModel):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
 
-def load_service_config(path: Path, **overrides: Any) -> ServiceConfig:
-    """Read and validate a service YAML file; `overrides` replace top-level ``processing`` fields.
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it: sections (mappings) merged key by key, any other value replaced.
+
+    Parameters
+    ----------
+    base : Mapping
+        Settings, e.g. read from a config file.
+    override : Mapping
+        Settings that win, e.g. the command-line flags given.
+
+    Returns
+    -------
+    dict
+        A new mapping; neither input is changed.
+    """
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_layers(model: type[Model], layers: Sequence[tuple[str, Mapping[str, Any]]]) -> Model:
+    """Validate settings given in layers (a config file, then the command line), each laid over the ones before.
+
+    Parameters
+    ----------
+    model : type of BaseModel
+        The settings' model, e.g. :class:`ServiceConfig` or :class:`~isoview_core.config.ProcessingConfig`.
+    layers : sequence of (str, Mapping)
+        ``(source, settings)`` pairs, lowest first: the source names the layer in errors (a file's path, or
+        :data:`COMMAND_LINE`), the settings may leave out any field (its value then comes from a lower layer
+        or the model's default).
+
+    Returns
+    -------
+    Model
+        The validated settings.
 
     Raises
     ------
     IsoviewError
-        The file cannot be read, is not YAML, or does not validate (the message names the first bad field).
+        The merged settings do not validate: one line naming the source that set the first bad field (the
+        first layer when no layer set it, e.g. a required field missing), the field and what is wrong.
     """
-    path = Path(path)
+    merged: dict[str, Any] = {}
+    for _, settings in layers:
+        merged = deep_merge(merged, settings)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        return model.model_validate(merged)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        setters = [source for source, settings in layers if _holds(settings, first["loc"])]
+        source = setters[-1] if setters else layers[0][0] if layers else None
+        prefix = f"{source}: " if source else ""
+        raise IsoviewError(f"{prefix}{where}: {first['msg']}") from error
+
+
+def _holds(settings: Mapping[str, Any], location: Sequence[int | str]) -> bool:
+    """Whether `settings` sets the field at `location` (a pydantic error's ``loc``)."""
+    current: Any = settings
+    for part in location:
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        current = current[part]
+    return True
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The settings of a YAML config file, as a mapping (not validated yet).
+
+    Parameters
+    ----------
+    path : Path
+        The YAML file.
+
+    Returns
+    -------
+    dict
+        Its top-level mapping (empty for an empty file).
+
+    Raises
+    ------
+    IsoviewError
+        The file cannot be read, is not YAML, or is not a mapping.
+    """
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise IsoviewError(f"{path}: cannot read the service config ({error})") from error
     if not isinstance(raw, dict):
         raise IsoviewError(f"{path}: a service config is a mapping with processing / watch / execution sections")
-    raw.setdefault("processing", {}).update({key: value for key, value in overrides.items() if value is not None})
-    try:
-        return ServiceConfig.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise IsoviewError(f"{path}: {where}: {first['msg']}") from error
+    return raw
+
+
+def load_service_config(path: Path | None, overrides: Mapping[str, Any] | None = None) -> ServiceConfig:
+    """Read and validate a service YAML file, with `overrides` (the command line's settings) laid over it.
+
+    Parameters
+    ----------
+    path : Path or None
+        The YAML file; None: the defaults (then `overrides` must name ``processing.acquisition``).
+    overrides : Mapping, optional
+        Settings nested like the file (``{"processing": {"temporal": {"window": 3}}}``): each field they
+        set wins over the file's, the file's other fields stay (:func:`deep_merge`).
+
+    Returns
+    -------
+    ServiceConfig
+        The validated configuration.
+
+    Raises
+    ------
+    IsoviewError
+        The file cannot be read, is not YAML, or the merged settings do not validate (the message names the
+        file, or the command line, that set the first bad field).
+    """
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if path is not None:
+        layers.append((str(path), read_settings(path)))
+    if overrides:
+        layers.append((COMMAND_LINE, overrides))
+    return merge_layers(ServiceConfig, layers)
 
 
 def example_config_yaml(acquisition: str = "/data/isoview/my_experiment") -> str:
     """A commented example service config: every field with its default and description."""
     lines = [
-        "# isoview service configuration (validated by isoview_core.service.config.ServiceConfig).",
+        "# isoview service configuration (validated by flows.service_config.ServiceConfig).",
         "# Every field is optional except processing.acquisition; the values shown are the defaults.",
     ]
     example = ServiceConfig(processing=ProcessingConfig(acquisition=Path(acquisition)))

@@ -63,7 +63,7 @@ def test_delete_raw_without_archive_is_refused(small_acquisition):
 
 
 def test_prefect_defaults_turn_telemetry_off_unless_the_user_chose(monkeypatch):
-    from flows.cli import _prefect_defaults
+    from flows.cli.service import _prefect_defaults
 
     for name in ("PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
         monkeypatch.setenv(name, "")  # restored (or removed) after the test
@@ -76,12 +76,12 @@ def test_prefect_defaults_turn_telemetry_off_unless_the_user_chose(monkeypatch):
 
 
 def test_watch_refuses_a_file_or_a_folder_whose_parent_is_missing_at_once(tmp_path, monkeypatch):
-    import flows.cli
+    import flows.cli.service
 
     def never(*args, **kwargs):
         raise AssertionError("the watcher started")
 
-    monkeypatch.setattr(flows.cli, "_run_watcher", never)
+    monkeypatch.setattr(flows.cli.service, "_run_watcher", never)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not an acquisition")
     result = runner.invoke(app, ["watch", str(a_file), "--idle-timeout", "60"])
@@ -121,7 +121,7 @@ def test_prefects_reports_of_failed_runs_stay_out_of_the_terminal(monkeypatch):
 
     from rich.logging import RichHandler
 
-    from flows.cli import _prefect_defaults
+    from flows.cli.service import _prefect_defaults
 
     terminal = RichHandler()
     monkeypatch.setattr(logging.getLogger(), "handlers", [terminal])
@@ -133,3 +133,41 @@ def test_prefects_reports_of_failed_runs_stay_out_of_the_terminal(monkeypatch):
     assert not shown("prefect.flow_runs", logging.ERROR) and not shown("prefect.task_runs", logging.ERROR)
     assert shown("prefect.flow_runs", logging.WARNING)  # warnings still reach the terminal
     assert shown("isoview_core.correction", logging.ERROR)  # and so do isoview's own errors
+
+
+def test_the_flags_given_override_the_config_file_and_the_others_keep_its_values(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import flows.cli.service
+    from isoview_core.formats.atomic import FSYNC_VARIABLE
+
+    monkeypatch.setenv(FSYNC_VARIABLE, "1")  # --no-fsync below turns it off for the process: restored after the test
+    seen = []
+    monkeypatch.setattr(flows.cli.service, "_run_watcher", lambda config: seen.append(config) or SimpleNamespace(corrected=[], fused=[], problems=[]))
+    file_settings = {
+        "processing": {
+            "acquisition": str(tmp_path / "acq"),
+            "temporal": {"window": 3, "smoothing_window": 9},
+            "output": {"pyramid_levels": 1},
+            "archive": {"root": str(tmp_path / "archive")},
+        },
+        "watch": {"polling": True, "settle_s": 4.0},
+    }
+    (tmp_path / "service.yaml").write_text(yaml.safe_dump(file_settings))
+    flags = ["--window", "1", "--no-fsync", "--archive-raw", "--idle-timeout", "30", "--task-runner", "dask"]
+    result = runner.invoke(app, ["watch", "--config", str(tmp_path / "service.yaml"), *flags])
+    assert result.exit_code == 0, result.output
+    [config] = seen
+    assert config.processing.temporal.window == 1 and config.processing.temporal.smoothing_window == 9
+    assert not config.processing.output.fsync and config.processing.output.pyramid_levels == 1
+    assert config.processing.archive.enabled and config.processing.archive.root == tmp_path / "archive"
+    assert config.watch.polling and config.watch.settle_s == 4.0 and config.watch.idle_timeout_s == 30.0
+    assert config.execution.task_runner == "dask" and config.processing.save_diagnostics  # --no-diagnostics not given
+
+
+def test_a_bad_flag_is_one_line_naming_the_command_line(tmp_path):
+    (tmp_path / "service.yaml").write_text(yaml.safe_dump({"processing": {"acquisition": str(tmp_path)}}))
+    result = runner.invoke(app, ["run", "--config", str(tmp_path / "service.yaml"), "--window", "-2"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: command line: processing.temporal.window")

@@ -2,7 +2,7 @@ import re
 
 from typer.testing import CliRunner
 
-from isoview_core.cli import app
+from flows.cli import app
 from isoview_core.timepoints import parse_timepoints
 
 runner = CliRunner()

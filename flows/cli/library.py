@@ -1,0 +1,181 @@
+"""The library commands of ``isoview``: simulate, correct, fuse and doctor, which call ``isoview_core`` directly (no Prefect)."""
+
+from __future__ import annotations
+
+from itertools import accumulate
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import (
+    console,
+    fail,
+    print_error,
+    progress_bars,
+    selected_acquisition,
+)
+from flows.cli.options import (
+    Acquisition,
+    Blending,
+    BlendingOption,
+    Codec,
+    CorrectedOutput,
+    CorrectedRoot,
+    Format,
+    FusedOutput,
+    NoDiagnostics,
+    NoFsync,
+    Overwrite,
+    PyramidLevels,
+    Shape,
+    Static,
+    TimepointCount,
+    Timepoints,
+    VolumeFormat,
+    Window,
+    processing_config,
+)
+from isoview_core.errors import IsoviewError
+
+
+def simulate(
+    out: Annotated[Path, typer.Argument(help="Folder to write the synthetic acquisition to.")],
+    timepoints: TimepointCount = 4,
+    shape: Shape = (48, 192, 160),
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed gives the same data).")] = 0,
+    interval: Annotated[float | None, typer.Option(help="Seconds per timepoint: write plane by plane in real time.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing acquisition in OUT.")] = False,
+) -> None:
+    """Write a synthetic IsoView acquisition (four cameras, known ground truth) to OUT."""
+    from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+
+    try:
+        config = SimulationConfig(shape=shape, timepoints=timepoints, seed=seed)
+    except ValueError as error:
+        fail(str(error).splitlines()[0])
+    with progress_bars() as progress:
+        task = progress.add_task("simulate", total=timepoints)
+        try:
+            simulate_acquisition(out, config, interval_s=interval, overwrite=overwrite, on_timepoint=lambda _: progress.advance(task))
+        except (IsoviewError, FileExistsError) as error:
+            fail(str(error))
+    console.print(f"wrote {timepoints} timepoints to {out} (ground truth: {out / 'ground_truth.json'})")
+
+
+def correct(
+    acquisition: Acquisition,
+    output: CorrectedOutput = None,
+    timepoints: Timepoints = None,
+    format: Format = VolumeFormat.zarr,
+    codec: Codec = "blosc-zstd:1:shuffle",
+    pyramid_levels: PyramidLevels = 0,
+    overwrite: Overwrite = False,
+    no_fsync: NoFsync = False,
+) -> None:
+    """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
+    from isoview_core.pipeline.correction import planned_planes, process_dataset
+
+    config = processing_config(
+        acquisition=acquisition,
+        corrected_dir=output,
+        timepoints=timepoints,
+        volume_format=format,
+        codec=codec,
+        pyramid_levels=pyramid_levels,
+        overwrite=overwrite,
+        no_fsync=no_fsync,
+    )
+    found, selection = selected_acquisition(config)
+    # planes streamed once each timepoint is done: the bar goes there even when a failed or cropped stack streamed fewer
+    finished_at = dict(zip(selection, accumulate(planned_planes(found, [key], config.correction) for key in selection)))
+    errors: list[str] = []
+    done = skipped = 0
+    with progress_bars() as progress:
+        task = progress.add_task(f"correct {len(selection)} timepoints", total=finished_at[selection[-1]])
+        for report in process_dataset(
+            config,
+            progress=lambda planes: progress.advance(task, planes),
+            on_timepoint=lambda report: progress.update(task, completed=finished_at[(report.specimen, report.timepoint)]),
+        ):
+            errors += report.errors
+            done += len(report.records)
+            skipped += len(report.skipped)
+    console.print(f"corrected {done} stacks, skipped {skipped} already complete -> {config.resolved_corrected_dir()}")
+    if errors:
+        for error in errors:
+            print_error(error)
+        raise typer.Exit(1)
+
+
+def fuse(
+    acquisition: Acquisition,
+    corrected: CorrectedRoot = None,
+    output: FusedOutput = None,
+    timepoints: Timepoints = None,
+    window: Window = None,
+    blending: BlendingOption = Blending.adaptive,
+    static: Static = False,
+    no_diagnostics: NoDiagnostics = False,
+    overwrite: Overwrite = False,
+    no_fsync: NoFsync = False,
+) -> None:
+    """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
+    from isoview_core.pipeline.fusion import fuse as fuse_dataset
+
+    config = processing_config(
+        acquisition=acquisition,
+        corrected_dir=corrected,
+        fused_dir=output,
+        timepoints=timepoints,
+        window=window,
+        blending=blending,
+        static=static,
+        no_diagnostics=no_diagnostics,
+        overwrite=overwrite,
+        no_fsync=no_fsync,
+    )
+    with progress_bars() as progress:
+        task = progress.add_task("estimate and fuse", total=None)
+        try:
+            report = fuse_dataset(config, progress=lambda text: progress.update(task, advance=1, description=text))
+        except IsoviewError as error:
+            fail(str(error))
+    console.print(
+        f"estimated {len(report.estimated)} pairs, fused {len(report.fused)}, skipped {len(report.skipped)} unchanged "
+        f"-> {config.resolved_fused_dir()}"
+    )
+    if report.errors:
+        for error in report.errors:
+            print_error(error)
+        raise typer.Exit(1)
+
+
+def doctor(acquisition: Acquisition, corrected: CorrectedRoot = None, output: FusedOutput = None) -> None:
+    """Check an acquisition before a run: layout, XMLs, stack sizes, backgrounds, free disk; exit 1 on any error."""
+    from rich.text import Text
+
+    from isoview_core.doctor import diagnose_acquisition, size_text
+
+    config = processing_config(acquisition=acquisition, corrected_dir=corrected, fused_dir=output)
+    report = diagnose_acquisition(config)
+    styles = {"ok": "green", "warning": "yellow", "error": "red"}
+    for finding in report.checks:
+        console.print(Text.assemble((f"{finding.level:>7}", styles[finding.level]), " ", finding.message), highlight=False, soft_wrap=True)
+    free = ", ".join(f"{size_text(space.free_bytes)} free on {space.path}" for space in report.output_space) or "free space unknown"
+    console.print(
+        f"\n{report.specimens} specimen(s), {report.timepoints} timepoint(s), {report.stacks} stacks, {size_text(report.raw_bytes)} raw; "
+        f"expected output about {size_text(report.expected_output_bytes)} (corrected {size_text(report.expected_corrected_bytes)}, "
+        f"fused {size_text(report.expected_fused_bytes)}); {free}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = Text(f"{errors} error(s), {warnings} warning(s)", style="red" if errors else "yellow" if warnings else "green")
+    console.print(verdict)
+    if errors:
+        raise typer.Exit(1)
+
+
+COMMANDS = {"simulate": simulate, "correct": correct, "fuse": fuse, "doctor": doctor}
+"""The library commands by name, in the order ``isoview --help`` lists them."""
