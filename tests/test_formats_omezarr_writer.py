@@ -1,13 +1,8 @@
-"""OME-Zarr 0.5 writer and readers: content, metadata, sharding, codecs, atomicity."""
+"""OME-Zarr writer (isoview_core.formats.omezarr.writer): content, sharding, codecs, atomicity, input checks."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,53 +11,16 @@ import zarr
 import zarr.storage
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omezarr_helpers import VOXEL, array_metadata, labels, reference_mean_2x2, volume, written  # noqa: F401 (fixtures)
 
 from isoview_core.errors import FormatError
 from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete, read_volume, write_volume
 from isoview_core.formats.omezarr import (
-    ome_zarr_voxel_size,
     read_ome_zarr,
     read_ome_zarr_attributes,
     read_ome_zarr_labels,
-    remove_stale_partials,
     write_ome_zarr,
 )
-
-VOXEL = (2.031, 0.406, 0.406)
-
-
-@pytest.fixture
-def volume() -> np.ndarray:
-    return np.random.default_rng(4).integers(0, 65536, (20, 13, 10), dtype=np.uint16)
-
-
-@pytest.fixture
-def labels(volume: np.ndarray) -> np.ndarray:
-    return (volume > 30000).astype(np.uint8) * 3
-
-
-@pytest.fixture
-def written(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
-    return write_ome_zarr(
-        tmp_path / "SPM00_TM000012_CM00_CHN00.ome.zarr",
-        volume,
-        labels=labels,
-        voxel_size_um=VOXEL,
-        pyramid_levels=2,
-        attributes={"specimen": 0, "timepoint": 12, "camera": 0, "channel": 0, "wavelength": np.int64(488)},
-    )
-
-
-def reference_mean_2x2(planes: np.ndarray) -> np.ndarray:
-    """2x2 means with edge replication, rounded half up, computed in floating point."""
-    z, y, x = planes.shape
-    padded = np.pad(planes.astype(np.float64), ((0, 0), (0, y % 2), (0, x % 2)), mode="edge")
-    blocks = padded.reshape(z, (y + 1) // 2, 2, (x + 1) // 2, 2)
-    return np.floor(blocks.mean(axis=(2, 4)) + 0.5).astype(planes.dtype)
-
-
-def array_metadata(path: Path) -> dict:
-    return json.loads((path / "zarr.json").read_text())
 
 
 def test_round_trip_of_levels_and_labels(written: Path, volume: np.ndarray, labels: np.ndarray) -> None:
@@ -80,80 +38,11 @@ def test_round_trip_of_levels_and_labels(written: Path, volume: np.ndarray, labe
     np.testing.assert_array_equal(read_ome_zarr_labels(written, level=1)[:], labels[:, ::2, ::2])
 
 
-def test_mean_rounds_half_up_and_keeps_dtype(tmp_path: Path) -> None:
-    planes = np.array([[[1, 2], [2, 2]], [[65535, 65535], [65535, 65534]]], dtype=np.uint16)  # means 1.75, 65534.75
-    path = write_ome_zarr(tmp_path / "r.ome.zarr", planes, pyramid_levels=1)
-    np.testing.assert_array_equal(read_ome_zarr(path, 1)[:], np.array([[[2]], [[65535]]], dtype=np.uint16))
-    halves = np.array([[[1, 2], [1, 2]]], dtype=np.uint16)  # mean 1.5 -> 2
-    path = write_ome_zarr(tmp_path / "h.ome.zarr", halves, pyramid_levels=1)
-    assert read_ome_zarr(path, 1)[0, 0, 0] == 2
-
-
-def test_signed_mean_rounds_half_away_from_zero(tmp_path: Path) -> None:
-    planes = np.array([[[-1, -2], [-2, -2]], [[-1, -2], [-1, -2]], [[1, 2], [1, 2]]], dtype=np.int16)
-    path = write_ome_zarr(tmp_path / "s.ome.zarr", planes, pyramid_levels=1)  # means -1.75, -1.5, 1.5
-    np.testing.assert_array_equal(read_ome_zarr(path, 1)[:, 0, 0], np.array([-2, -2, 2], dtype=np.int16))
-
-
 def test_writer_works_inside_a_running_event_loop(tmp_path: Path, volume: np.ndarray) -> None:
     async def notebook_cell() -> Path:
         return write_ome_zarr(tmp_path / "n.ome.zarr", volume, codec=CodecConfig(threads=2))
 
     np.testing.assert_array_equal(read_ome_zarr(asyncio.run(notebook_cell()))[:], volume)
-
-
-def test_metadata_voxel_sizes_and_attributes(written: Path) -> None:
-    assert ome_zarr_voxel_size(written) == VOXEL
-    assert ome_zarr_voxel_size(written, 2) == (VOXEL[0], VOXEL[1] * 4, VOXEL[2] * 4)
-    assert read_ome_zarr_attributes(written) == {
-        "specimen": 0,
-        "timepoint": 12,
-        "camera": 0,
-        "channel": 0,
-        "wavelength": 488,
-    }
-    ome = array_metadata(written)["attributes"]["ome"]
-    assert ome["version"] == "0.5"
-    (multiscale,) = ome["multiscales"]
-    assert multiscale["name"] == "SPM00_TM000012_CM00_CHN00"
-    assert multiscale["axes"] == [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]
-    assert [d["path"] for d in multiscale["datasets"]] == ["0", "1", "2"]
-    labels_ome = array_metadata(written / "labels")["attributes"]["ome"]
-    assert labels_ome == {"version": "0.5", "labels": ["segmentation"]}
-    image_label = array_metadata(written / "labels" / "segmentation")["attributes"]["ome"]
-    assert image_label["image-label"]["source"] == {"image": "../../"}
-    assert array_metadata(written / "0")["dimension_names"] == ["z", "y", "x"]
-
-
-def test_independent_reader_ome_zarr_py(written: Path, volume: np.ndarray) -> None:
-    from ome_zarr.io import parse_url
-    from ome_zarr.reader import Label, Multiscales, Reader
-
-    location = parse_url(str(written))
-    assert location is not None and location.version == "0.5"
-    nodes = list(Reader(location)())
-    image = nodes[0]
-    assert any(isinstance(spec, Multiscales) for spec in image.specs)
-    assert [tuple(level.shape) for level in image.data] == [(20, 13, 10), (20, 7, 5), (20, 4, 3)]
-    np.testing.assert_array_equal(np.asarray(image.data[0]), volume)
-    scales = [t[0]["scale"] for t in image.metadata["coordinateTransformations"]]
-    assert scales == [[VOXEL[0], VOXEL[1] * 2**k, VOXEL[2] * 2**k] for k in range(3)]
-    label_nodes = [node for node in nodes if any(isinstance(spec, Label) for spec in node.specs)]
-    assert len(label_nodes) == 1
-    assert label_nodes[0].metadata["name"] == "segmentation"
-    assert [tuple(level.shape) for level in label_nodes[0].data] == [(20, 13, 10), (20, 7, 5), (20, 4, 3)]
-
-
-def test_validates_against_ngff_05_models(written: Path) -> None:
-    from ome_zarr_models import open_ome_zarr
-    from ome_zarr_models.v05 import Image, ImageLabel
-
-    image = Image.from_zarr(zarr.open_group(str(written), mode="r"))
-    assert image.ome_attributes.version == "0.5"
-    assert len(image.datasets[0]) == 3
-    assert image.labels is not None and image.labels.label_paths == ["segmentation"]
-    label = open_ome_zarr(zarr.open_group(str(written / "labels" / "segmentation"), mode="r"))
-    assert isinstance(label, ImageLabel)
 
 
 def test_sharded_one_plane_chunks_by_default(written: Path) -> None:
@@ -321,58 +210,11 @@ def test_writer_rejects_bad_options(tmp_path: Path, kwargs: dict, message: str) 
         OmeZarrWriter(tmp_path / "a.ome.zarr", **options)
 
 
-def test_readers_name_the_problem(tmp_path: Path, written: Path) -> None:
-    with pytest.raises(FormatError, match=r"missing\.ome\.zarr"):
-        read_ome_zarr(tmp_path / "missing.ome.zarr")
-    plain = tmp_path / "plain.zarr"
-    zarr.create_group(str(plain), zarr_format=3)
-    with pytest.raises(FormatError, match="not an OME-Zarr image"):
-        read_ome_zarr(plain)
-    with pytest.raises(FormatError, match=r"level 3 does not exist \(levels 0..2\)"):
-        read_ome_zarr(written, 3)
-    with pytest.raises(FormatError, match="no label image 'nuclei' \\(found: segmentation\\)"):
-        read_ome_zarr_labels(written, "nuclei")
-    unlabeled = write_ome_zarr(tmp_path / "u.ome.zarr", np.zeros((1, 2, 2), np.uint16))
-    with pytest.raises(FormatError, match="no label images"):
-        read_ome_zarr_labels(unlabeled)
-
-
-def test_dispatch(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> None:
-    path = write_volume(
-        tmp_path / "v.ome.zarr", volume, voxel_size_um=VOXEL, labels=labels, attributes={"camera": 3}, pyramid_levels=1
-    )
-    lazy = read_volume(path)
-    assert isinstance(lazy, zarr.Array)
-    np.testing.assert_array_equal(lazy[2:5], volume[2:5])
-    np.testing.assert_array_equal(read_ome_zarr_labels(path)[:], labels)
-    assert read_ome_zarr_attributes(path) == {"camera": 3}
-    with pytest.raises(FormatError, match="3-D"):
-        write_volume(tmp_path / "image.ome.zarr", volume[0])
-
-
 def test_memmapped_input_streams(tmp_path: Path, volume: np.ndarray) -> None:
     raw = tmp_path / "raw.bin"
     volume.tofile(raw)
     mapped = np.memmap(raw, dtype=np.uint16, mode="r", shape=volume.shape)
     np.testing.assert_array_equal(read_ome_zarr(write_ome_zarr(tmp_path / "m.ome.zarr", mapped))[:], volume)
-
-
-def test_remove_stale_partials(tmp_path: Path, written: Path) -> None:
-    old_dir = tmp_path / "b.ome.zarr.partial-0123abcd"
-    (old_dir / "0").mkdir(parents=True)
-    (old_dir / "0" / "chunk").write_bytes(b"x")
-    old_file = tmp_path / "c.klb.partial-89abcdef"
-    old_file.write_bytes(b"x")
-    fresh = tmp_path / "d.ome.zarr.partial-00000000"
-    fresh.mkdir()
-    an_hour_ago = time.time() - 3700
-    for entry in (old_dir, old_dir / "0", old_dir / "0" / "chunk", old_file):
-        os.utime(entry, (an_hour_ago, an_hour_ago))
-    assert remove_stale_partials(tmp_path) == [old_dir, old_file]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([written.name, fresh.name])
-    assert remove_stale_partials(tmp_path, older_than_s=0) == [fresh]
-    assert remove_stale_partials(tmp_path / "missing") == []
-    assert is_complete(written)
 
 
 dims = st.integers(1, 9)
@@ -412,79 +254,14 @@ def test_round_trip_over_shapes_chunks_and_shards(
         np.testing.assert_array_equal(read_ome_zarr(path, level)[:], expected)
 
 
-# --- jpegls: the lossless JPEG-LS archival codec ------------------------------------------------
-
-
-@pytest.fixture
-def written_jpegls(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
-    return write_ome_zarr(
-        tmp_path / "archive.ome.zarr",
-        volume,
-        labels=labels,
-        voxel_size_um=VOXEL,
-        pyramid_levels=2,
-        codec=CodecConfig(name="jpegls"),
+def test_dispatch(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> None:
+    path = write_volume(
+        tmp_path / "v.ome.zarr", volume, voxel_size_um=VOXEL, labels=labels, attributes={"camera": 3}, pyramid_levels=1
     )
-
-
-def test_jpegls_round_trips_levels_and_labels_bit_exactly(
-    written_jpegls: Path, written: Path, volume: np.ndarray, labels: np.ndarray
-) -> None:
-    assert is_complete(written_jpegls)
-    np.testing.assert_array_equal(read_ome_zarr(written_jpegls)[:], volume)
-    np.testing.assert_array_equal(read_ome_zarr_labels(written_jpegls)[:], labels)
-    for level in (1, 2):  # the same pyramid as with the default codec, bit for bit
-        np.testing.assert_array_equal(read_ome_zarr(written_jpegls, level)[:], read_ome_zarr(written, level)[:])
-        np.testing.assert_array_equal(
-            read_ome_zarr_labels(written_jpegls, level=level)[:], read_ome_zarr_labels(written, level=level)[:]
-        )
-
-
-def test_jpegls_is_named_in_the_array_metadata(written_jpegls: Path) -> None:
-    for level in range(3):
-        (sharding,) = array_metadata(written_jpegls / str(level))["codecs"]
-        assert sharding["name"] == "sharding_indexed"
-        assert sharding["configuration"]["chunk_shape"][0] == 1
-        assert sharding["configuration"]["codecs"] == [{"name": "imagecodecs_jpegls"}]
-        # label images always use the fast label codec (bit shuffle + lz4)
-        (sharding,) = array_metadata(written_jpegls / "labels" / "segmentation" / str(level))["codecs"]
-        assert [codec["name"] for codec in sharding["configuration"]["codecs"]] == ["bytes", "blosc"]
-        assert sharding["configuration"]["codecs"][1]["configuration"]["cname"] == "lz4"
-
-
-def test_jpegls_output_reads_with_plain_zarr(written_jpegls: Path, volume: np.ndarray, labels: np.ndarray) -> None:
-    np.testing.assert_array_equal(zarr.open_array(str(written_jpegls / "0"), mode="r")[:], volume)
-    # A fresh process needs only ``import isoview_core.formats`` to register the codec.
-    script = (
-        "import sys, numpy as np, zarr, isoview_core.formats\n"
-        "a = zarr.open_array(sys.argv[1], mode='r')\n"
-        "print(a.dtype, a.shape, int(np.asarray(a[:], dtype=np.int64).sum()))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(written_jpegls / "labels" / "segmentation" / "0")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == f"uint8 {labels.shape} {int(labels.sum())}"
-
-
-def test_jpegls_output_of_the_streaming_writer(tmp_path: Path) -> None:
-    rng = np.random.default_rng(7)
-    stack = rng.poisson(400, (40, 64, 48)).astype(np.uint16)
-    stack[:, :8] = 0
-    stack[3, 5, 7] = 65535
-    codec = CodecConfig.parse("jpegls")
-    with OmeZarrWriter(tmp_path / "s.ome.zarr", stack.shape, codec=codec, pyramid_levels=1) as writer:
-        for z in range(0, len(stack), writer.slab_depth):
-            writer.write(z, stack[z : z + writer.slab_depth])
-    np.testing.assert_array_equal(read_ome_zarr(writer.path)[:], stack)
-    np.testing.assert_array_equal(read_ome_zarr(writer.path, 1)[:], reference_mean_2x2(stack))
-    stored = sum(f.stat().st_size for f in (writer.path / "0" / "c").rglob("*") if f.is_file())
-    assert stored < stack.nbytes / 2  # it does compress
-
-
-def test_jpegls_rejects_a_float_volume_clearly(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"JPEG-LS codec .* stores only uint8 or uint16 data, got float32"):
-        write_ome_zarr(tmp_path / "f.ome.zarr", np.ones((4, 8, 8), np.float32), codec=CodecConfig(name="jpegls"))
-    assert list(tmp_path.iterdir()) == []
+    lazy = read_volume(path)
+    assert isinstance(lazy, zarr.Array)
+    np.testing.assert_array_equal(lazy[2:5], volume[2:5])
+    np.testing.assert_array_equal(read_ome_zarr_labels(path)[:], labels)
+    assert read_ome_zarr_attributes(path) == {"camera": 3}
+    with pytest.raises(FormatError, match="3-D"):
+        write_volume(tmp_path / "image.ome.zarr", volume[0])
