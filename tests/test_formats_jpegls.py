@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,14 @@ import zarr
 from omezarr_helpers import VOXEL, array_metadata, labels, reference_mean_2x2, volume, written  # noqa: F401 (fixtures)
 
 from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete
-from isoview_core.formats.omezarr import read_ome_zarr, read_ome_zarr_labels, write_ome_zarr
+from isoview_core.formats.omezarr import (
+    ome_zarr_voxel_size,
+    read_ome_zarr,
+    read_ome_zarr_attributes,
+    read_ome_zarr_labels,
+    read_ome_zarr_planes,
+    write_ome_zarr,
+)
 
 
 @pytest.fixture
@@ -89,3 +97,30 @@ def test_jpegls_rejects_a_float_volume_clearly(tmp_path: Path) -> None:
         write_ome_zarr(tmp_path / "f.ome.zarr", np.ones((4, 8, 8), np.float32), codec=CodecConfig(name="jpegls"))
     assert list(tmp_path.iterdir()) == []
 
+
+# --- files written so far -----------------------------------------------------------------------
+
+
+FIXTURE = Path(__file__).parent / "data" / "jpegls_3b6e585.ome.zarr"
+"""A JPEG-LS OME-Zarr (one reduced level) written by :class:`~isoview_core.formats.jpegls.JpegLsCodec` at commit
+3b6e585, before the renovation: every archive written so far must stay readable, bit for bit."""
+
+
+def fixture_volume() -> np.ndarray:
+    """The (5, 16, 12) uint16 volume stored in :data:`FIXTURE` (integer arithmetic: no generator to drift)."""
+    z, y, x = np.meshgrid(np.arange(5), np.arange(16), np.arange(12), indexing="ij")
+    volume = ((z * 40503 + y * 1297 + x * 7919 + (x * y) % 13 * 911) % 65536).astype(np.uint16)
+    volume[:, :3] = 0
+    volume[2, 7, 5] = 65535
+    return volume
+
+
+def test_jpegls_archives_written_so_far_read_bit_exactly() -> None:
+    expected = fixture_volume()
+    assert hashlib.sha256(expected.tobytes()).hexdigest() == "4221c5cfeaaed83dee4582a68e36ce98600891bb39bec0d47cd793e1add98034"
+    assert array_metadata(FIXTURE / "0")["codecs"][0]["configuration"]["codecs"] == [{"name": "imagecodecs_jpegls"}]
+    np.testing.assert_array_equal(read_ome_zarr(FIXTURE)[:], expected)
+    np.testing.assert_array_equal(read_ome_zarr_planes(FIXTURE, 1, 4), expected[1:4])
+    np.testing.assert_array_equal(read_ome_zarr(FIXTURE, 1)[:], reference_mean_2x2(expected))
+    assert ome_zarr_voxel_size(FIXTURE, 1) == (2.0, 0.8125, 0.8125)
+    assert read_ome_zarr_attributes(FIXTURE) == {"specimen": 0, "timepoint": 3, "camera": 1, "channel": 0}
