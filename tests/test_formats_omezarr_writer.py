@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 import zarr.storage
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from omezarr_helpers import VOXEL, array_metadata, labels, reference_mean_2x2, volume, written  # noqa: F401 (fixtures)
+from omezarr_helpers import array_metadata, labels, reference_mean_2x2, volume, written  # noqa: F401 (fixtures)
 
 from isoview_core.errors import FormatError
-from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete, read_volume, write_volume
+from isoview_core.formats import CodecConfig, OmeZarrWriter, is_complete
 from isoview_core.formats.omezarr import (
     read_ome_zarr,
     read_ome_zarr_attributes,
@@ -252,16 +251,3 @@ def test_round_trip_over_shapes_chunks_and_shards(
     for level in range(1, levels + 1):
         expected = reference_mean_2x2(expected)
         np.testing.assert_array_equal(read_ome_zarr(path, level)[:], expected)
-
-
-def test_dispatch(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> None:
-    path = write_volume(
-        tmp_path / "v.ome.zarr", volume, voxel_size_um=VOXEL, labels=labels, attributes={"camera": 3}, pyramid_levels=1
-    )
-    lazy = read_volume(path)
-    assert isinstance(lazy, zarr.Array)
-    np.testing.assert_array_equal(lazy[2:5], volume[2:5])
-    np.testing.assert_array_equal(read_ome_zarr_labels(path)[:], labels)
-    assert read_ome_zarr_attributes(path) == {"camera": 3}
-    with pytest.raises(FormatError, match="3-D"):
-        write_volume(tmp_path / "image.ome.zarr", volume[0])
