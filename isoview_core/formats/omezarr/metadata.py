@@ -168,7 +168,8 @@ def level_dataset(path: Path, multiscale: Multiscale, level: int) -> Dataset:
 def level_scale(path: Path, multiscale: Multiscale, level: int) -> tuple[float, float, float]:
     """Voxel size of pyramid `level`: its ``scale`` transform, times the multiscale-wide one if present."""
     scale = np.ones(3)
-    for transforms in (level_dataset(path, multiscale, level).coordinateTransformations, multiscale.coordinateTransformations or ()):
+    dataset = level_dataset(path, multiscale, level)
+    for transforms in (dataset.coordinateTransformations, multiscale.coordinateTransformations or ()):
         for transform in transforms:
             if transform.type != "scale":
                 continue
