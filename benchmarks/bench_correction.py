@@ -7,11 +7,17 @@ child processes (one per variant, all in this run) and reports:
 * throughput: MB of raw input per second on one core (raw MB / max(wall, CPU seconds)), for the
   first correction in a fresh process (cold) and the next one (steady state of a worker);
 * peak memory: growth of the child's peak RSS during the correction, as a multiple of the stack size;
-* the reduced-resolution segmentation's agreement (Dice) with the full-resolution original.
+* the reduced-resolution segmentation's agreement (Dice) with the full-resolution original;
+* read-back: MB of corrected planes per second read back in shard-deep slabs with
+  ``read_ome_zarr_planes`` (what fusion does).
 
 Every variant fsyncs its output before publishing it (the default, ``OutputConfig.fsync``) except
 "default without fsync", which measures what durability costs on the disk of the temporary folder
 (``BENCH_TMP``, recorded in the JSON).
+
+"default through zarr's sharding codec" writes and reads the same bytes through zarr's own sharded path
+instead of :mod:`isoview_core.formats.shards` (the hand-written whole-shard writer and reader are switched off
+in its child): the comparison that keeps ``formats/shards.py`` in production (see its docstring).
 
 Run: ``python benchmarks/bench_correction.py [--planes 64 256] [--size 2048] [--variants NAME ...]
 [--output benchmarks/results/correction.json]``
@@ -43,12 +49,17 @@ VARIANTS = {
     "default, fixed 128 KiB mmap threshold": {
         "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "mmap_threshold_bytes": 128 * 1024,
     },
+    # zarr's own sharded write and read path (zarr 3.1's BatchedCodecPipeline), the hand-written shard files off
+    "default through zarr's sharding codec": {
+        "codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "shard_path": "zarr",
+    },
     # last: the data it leaves unwritten in the page cache must not slow the variants that fsync
     "default without fsync": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4, "fsync": False},
 }
 """Each variant's child runs with glibc's adaptive mmap threshold unless it names ``mmap_threshold_bytes``, and fsyncs
 its outputs unless it says ``"fsync": False``: "default, fixed 128 KiB mmap threshold" measures what the soak's memory
-setting costs (README), "default without fsync" what durable publishing costs."""
+setting costs (README), "default without fsync" what durable publishing costs. ``"shard_path": "zarr"`` writes and
+reads through zarr's sharding codec rather than :mod:`isoview_core.formats.shards`."""
 
 
 def _rss_mb() -> float:
@@ -68,9 +79,14 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
     from isoview_core.formats import StackFile
     from isoview_core.formats.atomic import set_fsync
     from isoview_core.formats.codecs import CodecConfig
-    from isoview_core.formats.omezarr import OmeZarrWriter
+    from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr_planes
+    from isoview_core.formats.shards import PlaneShardReader, PlaneShardWriter
 
     set_fsync(variant.get("fsync", True))
+    if variant.get("shard_path") == "zarr":
+        # No array qualifies for the direct shard files: the writer and the reader fall back to zarr.
+        PlaneShardWriter.for_array = classmethod(lambda cls, *args, **kwargs: None)
+        PlaneShardReader.for_array = classmethod(lambda cls, *args, **kwargs: None)
     background = tifffile.imread(frame)
     source = StackFile(stack, shape[2], shape[1], expected_depth=shape[0])
     config = CorrectionConfig(segmentation_downsample=variant["downsample"])
@@ -90,9 +106,16 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
         runs.append({"wall_s": end - wall0, "cpu_s": time.process_time() - cpu0, "timings_s": {**result.timings_s, "publish": end - closing}})
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stored = sum(path.stat().st_size for path in target.rglob("*") if path.is_file())
+    planes = np.empty((writer.slab_depth, *shape[1:]), dtype=np.uint16)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for z in range(0, shape[0], writer.slab_depth):
+        count = min(writer.slab_depth, shape[0] - z)
+        read_ome_zarr_planes(target, z, z + count, out=planes[:count])
+    read = {"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0}
     return {
         "cold": runs[0],
         "steady": runs[1],
+        "read": read,
         "baseline_rss_mb": baseline_mb,
         "peak_rss_mb": peak_mb,
         "stored_bytes": stored,
@@ -156,7 +179,7 @@ def measure_depth(planes: int, size: int, variants: dict[str, dict], tmp_path: P
             check=True, capture_output=True, text=True, env=child_environment(variant.get("mmap_threshold_bytes")),
         )
         measured = json.loads(child.stdout.strip().splitlines()[-1])
-        for run in ("cold", "steady"):
+        for run in ("cold", "steady", "read"):
             measured[run]["throughput_mb_s_per_core"] = stack_mb / max(measured[run]["wall_s"], measured[run]["cpu_s"])
         measured["peak_memory_x_stack"] = (measured["peak_rss_mb"] - measured["baseline_rss_mb"]) * 1.048576 / stack_mb
         measured["compression_ratio"] = stack_mb * 1e6 / measured["stored_bytes"]
@@ -209,18 +232,20 @@ def main() -> None:
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nCorrection + OME-Zarr write of one 2048 x 2048 uint16 camera stack, one core, {report['machine']['cpu_model']}")
     print(f"outputs on {disk.get('device', '?')} ({disk.get('file_system', '?')}, mounted on {disk.get('mount_point', '?')})")
-    print(f"{'planes':>6s} {'variant':34s} {'MB/s/core':>9s} {'(cold)':>7s} {'cpu s':>6s} {'wall s':>7s} {'publish s':>9s} {'peak xstack':>12s} {'ratio':>6s}")
+    print(f"{'planes':>6s} {'variant':38s} {'MB/s/core':>9s} {'(cold)':>7s} {'cpu s':>6s} {'wall s':>7s} {'publish s':>9s} {'peak xstack':>12s} {'ratio':>6s} {'read MB/s':>9s}")
     for depth in depths:
         for name, row in depth["variants"].items():
             steady, cold = row["steady"], row["cold"]
             print(
-                f"{depth['shape'][0]:6d} {name:34s} {steady['throughput_mb_s_per_core']:9.0f} {cold['throughput_mb_s_per_core']:7.0f} "
-                f"{steady['cpu_s']:6.2f} {steady['wall_s']:7.2f} {steady['timings_s']['publish']:9.3f} {row['peak_memory_x_stack']:12.2f} {row['compression_ratio']:6.2f}"
+                f"{depth['shape'][0]:6d} {name:38s} {steady['throughput_mb_s_per_core']:9.0f} {cold['throughput_mb_s_per_core']:7.0f} "
+                f"{steady['cpu_s']:6.2f} {steady['wall_s']:7.2f} {steady['timings_s']['publish']:9.3f} {row['peak_memory_x_stack']:12.2f} {row['compression_ratio']:6.2f} "
+                f"{row['read']['throughput_mb_s_per_core']:9.0f}"
             )
     agreement = depths[0]["segmentation_agreement"]
     print("segmentation Dice vs full resolution: " + ", ".join(f"{k}={v:.4f}" for k, v in agreement.items()))
     print("MB/s/core = raw MB / max(wall, CPU) seconds, steady state (second stack in the process); (cold) = first stack;")
     print("publish s = closing the writer and publishing its output (with its fsyncs), steady state.")
+    print("read MB/s = the corrected planes read back in shard-deep slabs (read_ome_zarr_planes), MB / max(wall, CPU) s.")
     print(f"targets: >= 200 MB/s per core, peak memory <= 1.5x stack; results in {args.output}")
 
 

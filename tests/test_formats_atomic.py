@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from durability_log import DurabilityLog
+from omezarr_helpers import labels, volume, written  # noqa: F401 (fixtures)
 
-from isoview_core.formats import read_volume, write_volume
+from isoview_core.formats import (
+    is_complete,
+    read_volume,
+    remove_stale_partials,
+    write_volume,
+)
 from isoview_core.formats.atomic import (
     FSYNC_VARIABLE,
     append_text,
@@ -98,3 +106,20 @@ def test_with_fsync_off_outputs_are_published_without_any_fsync(log, tmp_path):
     set_fsync(True)
     assert fsync_enabled()
 
+
+def test_remove_stale_partials(tmp_path: Path, written: Path) -> None:
+    old_dir = tmp_path / "b.ome.zarr.partial-0123abcd"
+    (old_dir / "0").mkdir(parents=True)
+    (old_dir / "0" / "chunk").write_bytes(b"x")
+    old_file = tmp_path / "c.klb.partial-89abcdef"
+    old_file.write_bytes(b"x")
+    fresh = tmp_path / "d.ome.zarr.partial-00000000"
+    fresh.mkdir()
+    an_hour_ago = time.time() - 3700
+    for entry in (old_dir, old_dir / "0", old_dir / "0" / "chunk", old_file):
+        os.utime(entry, (an_hour_ago, an_hour_ago))
+    assert remove_stale_partials(tmp_path) == [old_dir, old_file]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([written.name, fresh.name])
+    assert remove_stale_partials(tmp_path, older_than_s=0) == [fresh]
+    assert remove_stale_partials(tmp_path / "missing") == []
+    assert is_complete(written)

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import zarr
 
-from isoview_core.formats import omezarr
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats.omezarr import (
     OmeZarrWriter,
@@ -11,6 +10,7 @@ from isoview_core.formats.omezarr import (
     read_ome_zarr_planes,
     write_ome_zarr,
 )
+from isoview_core.formats.omezarr import writer as omezarr_writer
 from isoview_core.formats.shards import PlaneShardWriter
 
 
@@ -52,7 +52,7 @@ def test_the_writer_takes_the_direct_path_for_its_default_layout(tmp_path, monke
     def zarr_path(*args):
         raise AssertionError("slab written through zarr, not the direct shard writers")
 
-    monkeypatch.setattr(omezarr, "_store_all", zarr_path)
+    monkeypatch.setattr(omezarr_writer, "_store_all", zarr_path)
     volume = np.random.default_rng(2).poisson(40, (16, 8, 8)).astype(np.uint16)
     labels = (volume > 40).astype(np.uint8)
     with OmeZarrWriter(tmp_path / "v.ome.zarr", volume.shape, label_name="segmentation", pyramid_levels=1) as writer:

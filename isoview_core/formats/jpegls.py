@@ -22,6 +22,18 @@ this module, or :mod:`isoview_core.formats` (which imports it), registers it::
 A reader without ``isoview_core`` installed cannot decode such arrays (zarr
 reports the codec ``"imagecodecs_jpegls"`` as unknown); it would have to
 register an equivalent codec under the same name.
+
+Why this codec is still home-made: imagecodecs ships zarr 3 codecs
+(``imagecodecs.zarr.Jpegls``, registered as ``"imagecodecs_jpegls"`` by the
+``imagecodecs-zarr`` package) only in releases after 2026.3.6, and all of those
+need Python >= 3.12; 2026.3.6, the last for the project's Python 3.11, has only
+numcodecs (zarr 2) codecs. The upstream codec (2026.10.10) reads the files
+written here bit for bit: same name, no configuration, one JPEG-LS image per
+chunk (checked on ``tests/data/jpegls_3b6e585.ome.zarr``); it encodes with
+``jpegls_encode``'s default level, which (on 2026.3.6) gives the same bytes as ``level=0``
+here. Once the project moves to Python 3.12 it can replace this module without
+touching an archive; ``tests/test_formats_jpegls.py`` keeps the archives
+written so far readable.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OME-Zarr (OME-NGFF 0.5 on Zarr v3) volumes: sharded, optionally with a pyramid and a label image.
+"""Streaming, atomic writer of OME-Zarr 0.5 volumes: sharded levels, a pyramid and a label image, slab by slab.
 
 Layout of one output ``<name>.ome.zarr``::
 
@@ -7,20 +7,27 @@ Layout of one output ``<name>.ome.zarr``::
     labels/zarr.json     {"ome": {"version": "0.5", "labels": ["<label_name>"]}}
     labels/<label_name>/ uint8 label image, same levels (2x2 nearest), "image-label" metadata
 
-The writer streams slabs of planes: each slab is compressed and stored, and its
-pyramid levels are computed from it, so the volume is never held in memory
-and never read back. The output is built under ``<name>.partial-<random>``
-and renamed into place only when complete (see :mod:`.atomic`).
+Each slab is compressed and stored and its pyramid levels are computed from it, so the volume is never held
+in memory and never read back. The output is built under ``<name>.partial-<random>`` and renamed into place
+only when complete (see :mod:`isoview_core.formats.atomic`). Whole aligned shards of the default layout are
+written by :mod:`isoview_core.formats.shards`; every other slab goes through zarr.
+
+Why a private event loop rather than zarr's synchronous API: zarr compresses chunks with
+``asyncio.to_thread``, i.e. in the running loop's default executor. zarr's own sync API runs every array
+of the process on one global loop whose executor is sized once, process-wide (``threading.max_workers``,
+fixed at its first use), so it cannot give each writer its :attr:`CodecConfig.threads` (one core per task in
+the service, several in a manual run). Each writer therefore runs its zarr calls on its own loop thread
+with an executor of exactly that many workers; like zarr's sync API it works from callers that already run
+an event loop (notebooks, async tasks).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,44 +40,27 @@ import zarr
 import zarr.api.asynchronous
 
 from isoview_core.errors import FormatError
-from isoview_core.formats.atomic import (
-    atomic_output,
-    is_complete,
-    remove_stale_partials,
-)
+from isoview_core.formats.atomic import atomic_output
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.formats.shards import PlaneShardReader, PlaneShardWriter
+from isoview_core.formats.omezarr.metadata import (
+    ATTRIBUTES_KEY,
+    AXES,
+    image_attributes,
+    image_label_attributes,
+    json_ready,
+    labels_attributes,
+    ome_json,
+)
+from isoview_core.formats.omezarr.pyramid import mean_2x2, nearest_2x2, pyramid
+from isoview_core.formats.shards import PlaneShardWriter
 
-__all__ = [
-    "ATTRIBUTES_KEY",
-    "NGFF_VERSION",
-    "OmeZarrWriter",
-    "is_complete",
-    "ome_zarr_voxel_size",
-    "read_ome_zarr",
-    "read_ome_zarr_attributes",
-    "read_ome_zarr_labels",
-    "remove_stale_partials",
-    "write_ome_zarr",
-]
+__all__ = ["LABEL_CODEC", "OmeZarrWriter", "write_ome_zarr"]
 
-NGFF_VERSION = "0.5"
-ATTRIBUTES_KEY = "isoview"
-"""Root-group attribute under which acquisition metadata is stored."""
-
-_AXES = ("z", "y", "x")
 _T = TypeVar("_T")
 
 
 class _PrivateLoop:
-    """An event loop on its own thread whose default executor has `threads` workers.
-
-    zarr compresses chunks and writes files through ``asyncio.to_thread``, i.e.
-    in the running loop's default executor. Running a writer's zarr calls on
-    its own loop bounds its threads without touching zarr's process-wide
-    configuration, and works from callers that already run an event loop
-    (notebooks, async tasks).
-    """
+    """An event loop on its own thread whose default executor has `threads` workers (why: the module docstring)."""
 
     def __init__(self, threads: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="isoview-zarr")
@@ -87,63 +77,6 @@ class _PrivateLoop:
         self._thread.join()
         self._loop.close()
         self._executor.shutdown()
-
-
-def _json_ready(attributes: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Copy `attributes` as plain JSON (numpy scalars and arrays, paths converted)."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, np.generic | np.ndarray):
-            return value.tolist()
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    try:
-        return json.loads(json.dumps(dict(attributes), default=convert, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise FormatError(f"{where}: attributes cannot be stored as JSON ({exc})") from exc
-
-
-def _multiscales(name: str, voxel_size_um: Sequence[float], levels: int, method: str) -> list[dict[str, Any]]:
-    z, y, x = voxel_size_um
-    return [
-        {
-            "name": name,
-            "axes": [{"name": axis, "type": "space", "unit": "micrometer"} for axis in _AXES],
-            "datasets": [
-                {"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [z, y * 2**k, x * 2**k]}]}
-                for k in range(levels + 1)
-            ],
-            "type": method,
-        }
-    ]
-
-
-def _mean_2x2(slab: np.ndarray) -> np.ndarray:
-    """Halve y and x by 2x2 means (edges replicated), rounded half away from zero, same dtype."""
-    odd = (0, slab.shape[1] % 2), (0, slab.shape[2] % 2)
-    if any(pad for _, pad in odd):
-        slab = np.pad(slab, ((0, 0), *odd), mode="edge")
-    if slab.dtype.kind == "f":
-        total = slab[:, 0::2, 0::2].astype(np.float64)
-    else:
-        total = slab[:, 0::2, 0::2].astype(
-            np.uint32 if slab.dtype.kind == "u" and slab.dtype.itemsize <= 2 else np.int64
-        )
-    total += slab[:, 1::2, 0::2]
-    total += slab[:, 0::2, 1::2]
-    total += slab[:, 1::2, 1::2]
-    if slab.dtype.kind == "f":
-        return (total / 4).astype(slab.dtype)
-    if slab.dtype.kind == "u":
-        return ((total + 2) // 4).astype(slab.dtype)
-    return np.where(total >= 0, (total + 2) // 4, -((2 - total) // 4)).astype(slab.dtype)
-
-
-def _nearest_2x2(slab: np.ndarray) -> np.ndarray:
-    """Halve y and x by keeping the top-left pixel of each 2x2 block (for labels)."""
-    return slab[:, ::2, ::2]
 
 
 #: Label images (0/1 masks) compress best and fastest with bit shuffle + lz4, whatever the image codec.
@@ -231,7 +164,7 @@ class OmeZarrWriter:
         self._codec = codec or CodecConfig()
         self._levels = pyramid_levels
         self._label_name = label_name
-        self._attributes = _json_ready(attributes or {}, str(self._path))
+        self._attributes = json_ready(attributes or {}, str(self._path))
         self._overwrite = overwrite
         self._written = np.zeros(self._shape[0], dtype=bool)
         self._exit_stack: ExitStack | None = None
@@ -300,27 +233,16 @@ class OmeZarrWriter:
             store=root_path,
             zarr_format=3,
             attributes={
-                "ome": {
-                    "version": NGFF_VERSION,
-                    "multiscales": _multiscales(name, self._voxel_size, self._levels, "local_mean"),
-                },
+                "ome": ome_json(image_attributes(name, self._voxel_size, self._levels)),
                 ATTRIBUTES_KEY: self._attributes,
             },
         )
         paths = [self._create_level_arrays(root, self._dtype, self._codec)]
         if self._label_name is not None:
-            labels = root.create_group(
-                "labels", attributes={"ome": {"version": NGFF_VERSION, "labels": [self._label_name]}}
-            )
+            labels = root.create_group("labels", attributes={"ome": ome_json(labels_attributes([self._label_name]))})
             image_label = labels.create_group(
                 self._label_name,
-                attributes={
-                    "ome": {
-                        "version": NGFF_VERSION,
-                        "image-label": {"source": {"image": "../../"}},
-                        "multiscales": _multiscales(self._label_name, self._voxel_size, self._levels, "nearest"),
-                    }
-                },
+                attributes={"ome": ome_json(image_label_attributes(self._label_name, self._voxel_size, self._levels))},
             )
             label_codec = LABEL_CODEC.model_copy(update={"chunk_shape": self._codec.chunk_shape, "shard_shape": self._codec.shard_shape})
             paths.append(self._create_level_arrays(image_label, np.dtype(np.uint8), label_codec))
@@ -339,7 +261,7 @@ class OmeZarrWriter:
                 serializer=codec.zarr_serializer(),
                 compressors=codec.zarr_compressors(),
                 fill_value=0,
-                dimension_names=_AXES,
+                dimension_names=AXES,
             )
             paths.append(array.path)
         return paths
@@ -383,12 +305,12 @@ class OmeZarrWriter:
                 f"{self._path}: labels must be given with every slab exactly when label_name is set "
                 f"(label_name={self._label_name!r})"
             )
-        pyramids = [_pyramid(image, self._levels, _mean_2x2)]
+        pyramids = [pyramid(image, self._levels, mean_2x2)]
         if labels is not None:
             label_planes = self._checked(z_start, labels, np.dtype(np.uint8), "labels")
             if len(label_planes) != len(image):
                 raise FormatError(f"{self._path}: {len(label_planes)} label planes for {len(image)} image planes")
-            pyramids.append(_pyramid(label_planes, self._levels, _nearest_2x2))
+            pyramids.append(pyramid(label_planes, self._levels, nearest_2x2))
         region = slice(z_start, z_start + len(image))
         levels = [level for pyramid in pyramids for level in pyramid]
         if self._shard_writers is not None and self._shard_writers[0].covers(z_start, len(image), self._shape[0]):
@@ -397,13 +319,6 @@ class OmeZarrWriter:
         else:
             self._loop.run(_store_all([*self._images, *self._labels], region, levels))
         self._written[region] = True
-
-
-def _pyramid(slab: np.ndarray, levels: int, reduce: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
-    result = [slab]
-    for _ in range(levels):
-        result.append(reduce(result[-1]))
-    return result
 
 
 async def _open_arrays(root: Path, paths: Sequence[str]) -> list[zarr.AsyncArray[Any]]:
@@ -420,26 +335,6 @@ async def _open_arrays(root: Path, paths: Sequence[str]) -> list[zarr.AsyncArray
 
 async def _store_all(arrays: Sequence[zarr.AsyncArray[Any]], region: slice, data: Sequence[np.ndarray]) -> None:
     await asyncio.gather(*(array.setitem(region, values) for array, values in zip(arrays, data, strict=True)))
-
-
-def read_ome_zarr_planes(
-    path: str | os.PathLike[str], start: int, stop: int, *, level: int = 0, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Planes ``[start, stop)`` of an OME-Zarr level as a numpy array (``out`` when given).
-
-    Volumes in the layout this module writes are read straight from their shard files
-    (several times faster than through zarr); anything else goes through zarr. A reused ``out``
-    buffer saves the allocation (and the page faults) of a new array per call.
-    """
-    array_dir = Path(path) / str(level)
-    reader = PlaneShardReader.for_array(array_dir)
-    if reader is not None:
-        return reader.read(start, stop, out=out)
-    planes = np.asarray(read_ome_zarr(path, level)[start:stop])
-    if out is None:
-        return planes
-    out[...] = planes
-    return out
 
 
 def write_ome_zarr(
@@ -493,129 +388,3 @@ def write_ome_zarr(
             region = slice(z, z + step)
             writer.write(z, volume[region], None if label_volume is None else label_volume[region])
     return writer.path
-
-
-def _open_image_group(path: Path) -> tuple[zarr.Group, dict[str, Any]]:
-    """Open an OME-Zarr image (or image-label) group; return it and its single multiscale."""
-    try:
-        group = zarr.open_group(store=str(path), mode="r", zarr_format=3)
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: cannot open as OME-Zarr ({exc})") from exc
-    multiscales = group.attrs.get("ome", {}).get("multiscales")
-    if not multiscales:
-        raise FormatError(f"{path}: not an OME-Zarr image (no 'ome.multiscales' attribute)")
-    return group, multiscales[0]
-
-
-def _dataset(path: Path, multiscale: Mapping[str, Any], level: int) -> Mapping[str, Any]:
-    datasets = multiscale["datasets"]
-    if not 0 <= level < len(datasets):
-        raise FormatError(f"{path}: level {level} does not exist (levels 0..{len(datasets) - 1})")
-    return datasets[level]
-
-
-def read_ome_zarr(path: str | os.PathLike[str], level: int = 0) -> zarr.Array[Any]:
-    """Open one resolution level of an OME-Zarr image, lazily.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        OME-Zarr image folder.
-    level : int, optional
-        Pyramid level (0 = full resolution).
-
-    Returns
-    -------
-    zarr.Array
-        Read-only ``(z, y, x)`` array; slicing it reads only the chunks needed.
-
-    Raises
-    ------
-    FormatError
-        Missing or not an OME-Zarr image, or no such level.
-    """
-    root = Path(path)
-    group, multiscale = _open_image_group(root)
-    node = group[_dataset(root, multiscale, level)["path"]]
-    if not isinstance(node, zarr.Array):
-        raise FormatError(f"{root}: level {level} is not an array")
-    return node
-
-
-def read_ome_zarr_labels(
-    path: str | os.PathLike[str], name: str = "segmentation", *, level: int = 0
-) -> zarr.Array[Any]:
-    """Open a label image stored with an OME-Zarr image, lazily.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        OME-Zarr image folder.
-    name : str, optional
-        Label image name, as listed in ``labels/zarr.json``.
-    level : int, optional
-        Pyramid level (0 = full resolution).
-
-    Returns
-    -------
-    zarr.Array
-        Read-only ``(z, y, x)`` ``uint8`` array.
-
-    Raises
-    ------
-    FormatError
-        No such label image or level.
-    """
-    root = Path(path)
-    try:
-        listed = zarr.open_group(store=str(root / "labels"), mode="r", zarr_format=3).attrs["ome"]["labels"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise FormatError(f"{root}: no label images") from exc
-    if name not in listed:
-        raise FormatError(f"{root}: no label image {name!r} (found: {', '.join(listed) or 'none'})")
-    return read_ome_zarr(root / "labels" / name, level)
-
-
-def read_ome_zarr_attributes(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Acquisition metadata stored by :class:`OmeZarrWriter` (``attrs["isoview"]``).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        OME-Zarr image folder.
-
-    Returns
-    -------
-    dict
-        The `attributes` given to the writer, as JSON values; empty if none.
-    """
-    group, _ = _open_image_group(Path(path))
-    return dict(group.attrs.get(ATTRIBUTES_KEY, {}))
-
-
-def ome_zarr_voxel_size(path: str | os.PathLike[str], level: int = 0) -> tuple[float, float, float]:
-    """Voxel size ``(z, y, x)`` in micrometers of one level of an OME-Zarr image.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        OME-Zarr image folder.
-    level : int, optional
-        Pyramid level.
-
-    Returns
-    -------
-    tuple of float
-        The level's ``scale`` transform, times the multiscale-wide one if present.
-    """
-    root = Path(path)
-    _, multiscale = _open_image_group(root)
-    scale = np.ones(3)
-    for transforms in (
-        _dataset(root, multiscale, level)["coordinateTransformations"],
-        multiscale.get("coordinateTransformations", []),
-    ):
-        for transform in transforms:
-            if transform["type"] == "scale":
-                scale *= transform["scale"]
-    return tuple(float(v) for v in scale)  # type: ignore[return-value]
