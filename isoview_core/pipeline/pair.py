@@ -35,12 +35,12 @@ from isoview_core.formats.omezarr import (
     read_ome_zarr_planes,
 )
 from isoview_core.formats.tiff import write_tiff
+from isoview_core.fusion.background import fusion_backgrounds
 from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import (
     IntensityCorrection,
     apply_intensity_correction,
-    fusion_backgrounds,
     intensity_correction,
 )
 from isoview_core.fusion.orientation import orient_second_camera
