@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from isoview_core.formats.atomic import is_complete
 from isoview_core.naming import specimen_dir_name
@@ -39,6 +40,18 @@ PROBLEMS_NAME = "problems.jsonl"
 WATCHER_LOCK_NAME = "watcher.lock"
 ESTIMATE_SUFFIX = ".estimate.json"
 FUSION_RECORD_SUFFIX = ".fusion.json"
+
+
+def default_corrected_root(acquisition: Path) -> Path:
+    """``<acquisition>.corrected`` beside the acquisition: the correction output root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}.corrected"
+
+
+def default_fused_root(acquisition: Path) -> Path:
+    """``<acquisition>.fused`` beside the acquisition: the fusion output root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}.fused"
 
 
 def output_timepoint_dir_name(timepoint: int) -> str:
@@ -101,6 +114,38 @@ class CorrectedPaths:
 def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, channel: int, fmt: str = "zarr") -> CorrectedPaths:
     """Output paths of one camera stack under the correction root ``root``."""
     return CorrectedPaths(output_timepoint_folder(root, specimen, timepoint), corrected_stem(specimen, timepoint, camera, channel), fmt)
+
+
+class _OutputFormat(Protocol):
+    @property
+    def format(self) -> str: ...
+
+
+class ConfiguredOutputs(Protocol):
+    """What layout reads of a processing config (``ProcessingConfig``, a floor above): roots and volume format."""
+
+    @property
+    def output(self) -> _OutputFormat: ...
+
+    def resolved_corrected_dir(self) -> Path: ...
+
+
+def configured_corrected_paths(config: ConfiguredOutputs, specimen: int, timepoint: int, camera: int, channel: int) -> CorrectedPaths:
+    """Output paths of one camera stack where ``config`` puts them (its correction root and output format).
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Gives the correction root (``resolved_corrected_dir()``) and ``output.format``.
+    specimen, timepoint, camera, channel : int
+        The camera stack.
+
+    Returns
+    -------
+    CorrectedPaths
+        As :func:`corrected_paths`.
+    """
+    return corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, camera, channel, config.output.format)
 
 
 def is_stack_corrected(paths: CorrectedPaths) -> bool:
