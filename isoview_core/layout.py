@@ -33,6 +33,9 @@ from isoview_core.naming import specimen_dir_name
 VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
 """File suffix of a corrected volume in each output format."""
 
+CORRECTED_ROOT_SUFFIX = ".corrected"
+FUSED_ROOT_SUFFIX = ".fused"
+"""Suffixes of the default output roots, ``<acquisition>.corrected`` and ``<acquisition>.fused`` beside the acquisition."""
 DIAGNOSTICS_DIR_NAME = "diagnostics"
 SERVICE_DIR_NAME = "service"
 JOURNAL_NAME = "journal.jsonl"
@@ -45,13 +48,13 @@ FUSION_RECORD_SUFFIX = ".fusion.json"
 def default_corrected_root(acquisition: Path) -> Path:
     """``<acquisition>.corrected`` beside the acquisition: the correction output root unless configured."""
     acquisition = Path(acquisition)
-    return acquisition.parent / f"{acquisition.name}.corrected"
+    return acquisition.parent / f"{acquisition.name}{CORRECTED_ROOT_SUFFIX}"
 
 
 def default_fused_root(acquisition: Path) -> Path:
     """``<acquisition>.fused`` beside the acquisition: the fusion output root unless configured."""
     acquisition = Path(acquisition)
-    return acquisition.parent / f"{acquisition.name}.fused"
+    return acquisition.parent / f"{acquisition.name}{FUSED_ROOT_SUFFIX}"
 
 
 def output_timepoint_dir_name(timepoint: int) -> str:
@@ -195,7 +198,7 @@ class FusedPaths:
 
     @property
     def volume(self) -> Path:
-        return self.folder / f"{self.pair.stem}.ome.zarr"
+        return self.folder / f"{self.pair.stem}{VOLUME_SUFFIX['zarr']}"
 
     @property
     def record(self) -> Path:
@@ -227,6 +230,11 @@ class FusedPaths:
     def figures(self) -> list[Path]:
         """Every diagnostic figure of the pair written so far, sorted."""
         return sorted(self.diagnostics.glob("*.png"))
+
+
+def fused_volumes(fused_root: Path) -> list[Path]:
+    """Every fused volume written so far under ``fused_root`` (all specimens, timepoints and pairs), sorted."""
+    return sorted(Path(fused_root).glob(f"SPM*/{_timepoint_token('*')}/*{VOLUME_SUFFIX['zarr']}"))
 
 
 def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:

@@ -57,3 +57,10 @@ def test_service_files_and_the_folders_of_a_timepoint(tmp_path):
         tmp_path / "f/diagnostics/TM000012",
         tmp_path / "f/diagnostics/TM000012/cam0_1",
     ]
+
+
+def test_fused_volumes_lists_every_fused_volume(tmp_path):
+    volumes = [FusedPaths(tmp_path, PairId(0, t, (0, 1), 0, 0)).volume for t in (3, 1)]
+    for volume in volumes:
+        volume.mkdir(parents=True)
+    assert layout.fused_volumes(tmp_path) == sorted(volumes)
