@@ -18,6 +18,7 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
     <acquisition>.fused/diagnostics/TM000012/cam0_1/*.png       figures of one pair
     <acquisition>.fused/diagnostics/parameters_over_time_cam0_1.png
     <acquisition>.fused/service/{journal,problems}.jsonl, watcher.lock
+    <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from isoview_core.formats.atomic import is_complete
 from isoview_core.naming import specimen_dir_name
@@ -36,6 +37,12 @@ VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
 CORRECTED_ROOT_SUFFIX = ".corrected"
 FUSED_ROOT_SUFFIX = ".fused"
 """Suffixes of the default output roots, ``<acquisition>.corrected`` and ``<acquisition>.fused`` beside the acquisition."""
+ARCHIVE_ROOT_SUFFIX = ".archive"
+"""Suffix of the default raw archive root, ``<acquisition>.archive`` beside the acquisition."""
+ARCHIVE_SUFFIX = VOLUME_SUFFIX["zarr"]
+"""Suffix of an archived raw stack: ``<raw stem>.ome.zarr``."""
+ARCHIVE_RECORD_SUFFIX = ".archive.json"
+"""Suffix of an archive's record: ``<raw stem>.archive.json``."""
 DIAGNOSTICS_DIR_NAME = "diagnostics"
 SERVICE_DIR_NAME = "service"
 JOURNAL_NAME = "journal.jsonl"
@@ -55,6 +62,12 @@ def default_fused_root(acquisition: Path) -> Path:
     """``<acquisition>.fused`` beside the acquisition: the fusion output root unless configured."""
     acquisition = Path(acquisition)
     return acquisition.parent / f"{acquisition.name}{FUSED_ROOT_SUFFIX}"
+
+
+def default_archive_root(acquisition: Path) -> Path:
+    """``<acquisition>.archive`` beside the acquisition: the raw archive's root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}{ARCHIVE_ROOT_SUFFIX}"
 
 
 def output_timepoint_dir_name(timepoint: int) -> str:
@@ -244,6 +257,37 @@ def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
     """
     stem = fused_stem(pair.specimen, "*", pair.cameras, pair.view, pair.channel)
     return (Path(root) / specimen_dir_name(pair.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
+
+
+# --- raw archive ---------------------------------------------------------------------------------
+
+
+class ArchivePaths(NamedTuple):
+    """Where one raw stack's archive and record go."""
+
+    archive: Path
+    record: Path
+
+
+def raw_archive_paths(archive_root: Path, relative_stack: Path) -> ArchivePaths:
+    """Archive and record paths of a raw stack, mirroring its place in the acquisition.
+
+    Parameters
+    ----------
+    archive_root : Path
+        Root of the raw archive.
+    relative_stack : Path
+        The raw stack's path relative to the acquisition root (``SPM00/TM00012/ANG000/<stem>.stack``).
+
+    Returns
+    -------
+    ArchivePaths
+        ``<archive root>/<folders of the stack>/<stem>.ome.zarr`` and ``.../<stem>.archive.json``.
+    """
+    relative_stack = Path(relative_stack)
+    folder = Path(archive_root) / relative_stack.parent
+    stem = relative_stack.name.removesuffix(".stack")
+    return ArchivePaths(archive=folder / f"{stem}{ARCHIVE_SUFFIX}", record=folder / f"{stem}{ARCHIVE_RECORD_SUFFIX}")
 
 
 # --- diagnostics and service ------------------------------------------------------------------------
