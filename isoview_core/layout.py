@@ -48,6 +48,7 @@ SERVICE_DIR_NAME = "service"
 JOURNAL_NAME = "journal.jsonl"
 PROBLEMS_NAME = "problems.jsonl"
 WATCHER_LOCK_NAME = "watcher.lock"
+FUSED_VOLUME_SUFFIX = VOLUME_SUFFIX["zarr"]
 ESTIMATE_SUFFIX = ".estimate.json"
 FUSION_RECORD_SUFFIX = ".fusion.json"
 
@@ -211,7 +212,7 @@ class FusedPaths:
 
     @property
     def volume(self) -> Path:
-        return self.folder / f"{self.pair.stem}{VOLUME_SUFFIX['zarr']}"
+        return self.folder / f"{self.pair.stem}{FUSED_VOLUME_SUFFIX}"
 
     @property
     def record(self) -> Path:
@@ -245,9 +246,22 @@ class FusedPaths:
         return sorted(self.diagnostics.glob("*.png"))
 
 
-def fused_volumes(fused_root: Path) -> list[Path]:
-    """Every fused volume written so far under ``fused_root`` (all specimens, timepoints and pairs), sorted."""
-    return sorted(Path(fused_root).glob(f"SPM*/{_timepoint_token('*')}/*{VOLUME_SUFFIX['zarr']}"))
+def output_files(root: Path, suffix: str = VOLUME_SUFFIX["zarr"]) -> list[Path]:
+    """Every output ending in ``suffix`` under a correction or fusion root (all specimens and timepoints), sorted.
+
+    Parameters
+    ----------
+    root : Path
+        The correction or fusion output root.
+    suffix : str
+        ``.ome.zarr`` (the OME-Zarr volumes, default), :data:`FUSION_RECORD_SUFFIX`, :data:`ESTIMATE_SUFFIX`...
+
+    Returns
+    -------
+    list of Path
+        The files (folders for volumes), sorted.
+    """
+    return sorted(Path(root).glob(f"SPM*/{_timepoint_token('*')}/*{suffix}"))
 
 
 def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:

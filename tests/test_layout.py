@@ -59,8 +59,9 @@ def test_service_files_and_the_folders_of_a_timepoint(tmp_path):
     ]
 
 
-def test_fused_volumes_lists_every_fused_volume(tmp_path):
+def test_output_files_lists_every_volume_or_record(tmp_path):
     volumes = [FusedPaths(tmp_path, PairId(0, t, (0, 1), 0, 0)).volume for t in (3, 1)]
     for volume in volumes:
         volume.mkdir(parents=True)
-    assert layout.fused_volumes(tmp_path) == sorted(volumes)
+    assert layout.output_files(tmp_path) == sorted(volumes)
+    assert layout.output_files(tmp_path, layout.FUSION_RECORD_SUFFIX) == []

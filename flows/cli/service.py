@@ -56,8 +56,8 @@ from isoview_core.layout import (
     default_corrected_root,
     default_fused_root,
     diagnostics_dir,
-    fused_volumes,
     journal_path,
+    output_files,
     output_timepoint_folder,
     parameters_over_time_figure,
 )
@@ -337,7 +337,7 @@ def demo(
 
 def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -> None:
     corrected, fused = processing.resolved_corrected_dir(), processing.resolved_fused_dir()
-    first_volume = next(iter(fused_volumes(fused)), None)
+    first_volume = next(iter(output_files(fused)), None)
     console.print(
         f"\n[bold]done in {seconds:.0f} s[/bold]: {len(summary.corrected)} timepoints corrected, "
         f"{len(summary.fused)} fused, {len(summary.problems)} problems\n"
