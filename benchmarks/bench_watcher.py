@@ -43,7 +43,7 @@ from machine import machine_info
 from flows.service_config import ExecutionConfig, ServiceConfig, WatchConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.layout import FusedPaths, corrected_paths
+from isoview_core.layout import FusedPaths, configured_corrected_paths
 from isoview_core.pipeline.fusion import timepoint_pairs
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig
@@ -164,11 +164,11 @@ def last_mtime(paths: list[Path]) -> float | None:
 def output_times(processing: ProcessingConfig) -> tuple[dict[int, float | None], dict[int, float | None]]:
     """When each timepoint's corrected records and fusion records (both written last) were all written."""
     acquisition = discover_acquisition(processing.acquisition, processing.layout)
-    corrected_root, fused_root = processing.resolved_corrected_dir(), processing.resolved_fused_dir()
+    fused_root = processing.resolved_fused_dir()
     corrected, fused = {}, {}
     for t in acquisition.timepoints(SPECIMEN):
         stacks = acquisition.timepoint(SPECIMEN, t).stacks
-        corrected[t] = last_mtime([corrected_paths(corrected_root, SPECIMEN, t, s.camera, s.channel, processing.output.format).record for s in stacks])
+        corrected[t] = last_mtime([configured_corrected_paths(processing, SPECIMEN, t, s.camera, s.channel).record for s in stacks])
         fused[t] = last_mtime([FusedPaths(fused_root, pair).record for pair in timepoint_pairs(acquisition, processing, SPECIMEN, t)])
     return corrected, fused
 

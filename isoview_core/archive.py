@@ -31,7 +31,6 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -42,12 +41,10 @@ from isoview_core.formats.atomic import is_complete, make_durable, write_text_at
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.formats.omezarr import OmeZarrWriter, read_ome_zarr
 from isoview_core.formats.stack import STACK_DTYPE, StackFile
+from isoview_core.layout import ArchivePaths, default_archive_root, raw_archive_paths
 
 __all__ = [
-    "ARCHIVE_SUFFIX",
-    "RECORD_SUFFIX",
     "ArchiveConfig",
-    "ArchivePaths",
     "ArchiveRecord",
     "ArchiveVerificationError",
     "archive_paths",
@@ -57,12 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-ARCHIVE_SUFFIX = ".ome.zarr"
-"""Suffix of an archived stack: ``<raw stem>.ome.zarr``."""
-RECORD_SUFFIX = ".archive.json"
-"""Suffix of an archive's record: ``<raw stem>.archive.json``."""
-
 
 class ArchiveVerificationError(IsoviewError):
     """An archive does not reproduce its raw stack bit for bit, or the raw stack changed; the raw stack was kept."""
@@ -108,8 +99,7 @@ class ArchiveConfig(BaseModel):
 
     def resolved_root(self, acquisition_root: Path) -> Path:
         """The archive root: `root`, or ``<acquisition>.archive`` beside the acquisition folder."""
-        acquisition_root = Path(acquisition_root)
-        return Path(self.root) if self.root else acquisition_root.parent / f"{acquisition_root.name}.archive"
+        return Path(self.root) if self.root else default_archive_root(acquisition_root)
 
 
 class ArchiveRecord(BaseModel):
@@ -162,13 +152,6 @@ class ArchiveRecord(BaseModel):
     message: str = ""
 
 
-class ArchivePaths(NamedTuple):
-    """Where one raw stack's archive and record go."""
-
-    archive: Path
-    record: Path
-
-
 def archive_paths(stack: CameraStack, acquisition_root: Path, config: ArchiveConfig) -> ArchivePaths:
     """Archive and record paths of a raw stack, mirroring its place in the acquisition.
 
@@ -196,9 +179,7 @@ def archive_paths(stack: CameraStack, acquisition_root: Path, config: ArchiveCon
         relative = Path(stack.path).relative_to(acquisition_root)
     except ValueError:
         raise ValueError(f"{stack.path}: not inside the acquisition {acquisition_root}") from None
-    folder = config.resolved_root(acquisition_root) / relative.parent
-    stem = relative.name.removesuffix(".stack")
-    return ArchivePaths(archive=folder / f"{stem}{ARCHIVE_SUFFIX}", record=folder / f"{stem}{RECORD_SUFFIX}")
+    return raw_archive_paths(config.resolved_root(acquisition_root), relative)
 
 
 def load_archive_record(path: Path) -> ArchiveRecord | None:

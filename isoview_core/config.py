@@ -11,6 +11,7 @@ from isoview_core.archive import ArchiveConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.fusion.config import FusionConfig
+from isoview_core.layout import default_corrected_root, default_fused_root
 from isoview_core.temporal.config import TemporalConfig
 
 
@@ -53,13 +54,11 @@ class ProcessingConfig(BaseModel):
 
     def resolved_corrected_dir(self) -> Path:
         """The correction output root (a sibling ``<acquisition>.corrected`` folder by default)."""
-        root = Path(self.acquisition)
-        return Path(self.corrected_dir) if self.corrected_dir else root.parent / f"{root.name}.corrected"
+        return Path(self.corrected_dir) if self.corrected_dir else default_corrected_root(self.acquisition)
 
     def resolved_fused_dir(self) -> Path:
         """The fusion output root (a sibling ``<acquisition>.fused`` folder by default)."""
-        root = Path(self.acquisition)
-        return Path(self.fused_dir) if self.fused_dir else root.parent / f"{root.name}.fused"
+        return Path(self.fused_dir) if self.fused_dir else default_fused_root(self.acquisition)
 
     def last_cameras(self) -> set[int]:
         """Second ("moving") camera of each pair: the ones the optional correction flip applies to."""

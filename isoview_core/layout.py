@@ -18,6 +18,7 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
     <acquisition>.fused/diagnostics/TM000012/cam0_1/*.png       figures of one pair
     <acquisition>.fused/diagnostics/parameters_over_time_cam0_1.png
     <acquisition>.fused/service/{journal,problems}.jsonl, watcher.lock
+    <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 from isoview_core.formats.atomic import is_complete
 from isoview_core.naming import specimen_dir_name
@@ -32,13 +34,41 @@ from isoview_core.naming import specimen_dir_name
 VOLUME_SUFFIX = {"zarr": ".ome.zarr", "klb": ".klb", "tif": ".tif"}
 """File suffix of a corrected volume in each output format."""
 
+CORRECTED_ROOT_SUFFIX = ".corrected"
+FUSED_ROOT_SUFFIX = ".fused"
+"""Suffixes of the default output roots, ``<acquisition>.corrected`` and ``<acquisition>.fused`` beside the acquisition."""
+ARCHIVE_ROOT_SUFFIX = ".archive"
+"""Suffix of the default raw archive root, ``<acquisition>.archive`` beside the acquisition."""
+ARCHIVE_SUFFIX = VOLUME_SUFFIX["zarr"]
+"""Suffix of an archived raw stack: ``<raw stem>.ome.zarr``."""
+ARCHIVE_RECORD_SUFFIX = ".archive.json"
+"""Suffix of an archive's record: ``<raw stem>.archive.json``."""
 DIAGNOSTICS_DIR_NAME = "diagnostics"
 SERVICE_DIR_NAME = "service"
 JOURNAL_NAME = "journal.jsonl"
 PROBLEMS_NAME = "problems.jsonl"
 WATCHER_LOCK_NAME = "watcher.lock"
+FUSED_VOLUME_SUFFIX = VOLUME_SUFFIX["zarr"]
 ESTIMATE_SUFFIX = ".estimate.json"
 FUSION_RECORD_SUFFIX = ".fusion.json"
+
+
+def default_corrected_root(acquisition: Path) -> Path:
+    """``<acquisition>.corrected`` beside the acquisition: the correction output root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}{CORRECTED_ROOT_SUFFIX}"
+
+
+def default_fused_root(acquisition: Path) -> Path:
+    """``<acquisition>.fused`` beside the acquisition: the fusion output root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}{FUSED_ROOT_SUFFIX}"
+
+
+def default_archive_root(acquisition: Path) -> Path:
+    """``<acquisition>.archive`` beside the acquisition: the raw archive's root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}{ARCHIVE_ROOT_SUFFIX}"
 
 
 def output_timepoint_dir_name(timepoint: int) -> str:
@@ -103,6 +133,38 @@ def corrected_paths(root: Path, specimen: int, timepoint: int, camera: int, chan
     return CorrectedPaths(output_timepoint_folder(root, specimen, timepoint), corrected_stem(specimen, timepoint, camera, channel), fmt)
 
 
+class _OutputFormat(Protocol):
+    @property
+    def format(self) -> str: ...
+
+
+class ConfiguredOutputs(Protocol):
+    """What layout reads of a processing config (``ProcessingConfig``, a floor above): roots and volume format."""
+
+    @property
+    def output(self) -> _OutputFormat: ...
+
+    def resolved_corrected_dir(self) -> Path: ...
+
+
+def configured_corrected_paths(config: ConfiguredOutputs, specimen: int, timepoint: int, camera: int, channel: int) -> CorrectedPaths:
+    """Output paths of one camera stack where ``config`` puts them (its correction root and output format).
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Gives the correction root (``resolved_corrected_dir()``) and ``output.format``.
+    specimen, timepoint, camera, channel : int
+        The camera stack.
+
+    Returns
+    -------
+    CorrectedPaths
+        As :func:`corrected_paths`.
+    """
+    return corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, camera, channel, config.output.format)
+
+
 def is_stack_corrected(paths: CorrectedPaths) -> bool:
     """True when the record (written last) and the complete volume both exist."""
     return paths.record.is_file() and is_complete(paths.volume)
@@ -150,7 +212,7 @@ class FusedPaths:
 
     @property
     def volume(self) -> Path:
-        return self.folder / f"{self.pair.stem}.ome.zarr"
+        return self.folder / f"{self.pair.stem}{FUSED_VOLUME_SUFFIX}"
 
     @property
     def record(self) -> Path:
@@ -184,6 +246,24 @@ class FusedPaths:
         return sorted(self.diagnostics.glob("*.png"))
 
 
+def output_files(root: Path, suffix: str = VOLUME_SUFFIX["zarr"]) -> list[Path]:
+    """Every output ending in ``suffix`` under a correction or fusion root (all specimens and timepoints), sorted.
+
+    Parameters
+    ----------
+    root : Path
+        The correction or fusion output root.
+    suffix : str
+        ``.ome.zarr`` (the OME-Zarr volumes, default), :data:`FUSION_RECORD_SUFFIX`, :data:`ESTIMATE_SUFFIX`...
+
+    Returns
+    -------
+    list of Path
+        The files (folders for volumes), sorted.
+    """
+    return sorted(Path(root).glob(f"SPM*/{_timepoint_token('*')}/*{suffix}"))
+
+
 def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
     """The ``suffix`` files (:data:`ESTIMATE_SUFFIX`, :data:`FUSION_RECORD_SUFFIX`) of the pair's series at every timepoint.
 
@@ -191,6 +271,37 @@ def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
     """
     stem = fused_stem(pair.specimen, "*", pair.cameras, pair.view, pair.channel)
     return (Path(root) / specimen_dir_name(pair.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
+
+
+# --- raw archive ---------------------------------------------------------------------------------
+
+
+class ArchivePaths(NamedTuple):
+    """Where one raw stack's archive and record go."""
+
+    archive: Path
+    record: Path
+
+
+def raw_archive_paths(archive_root: Path, relative_stack: Path) -> ArchivePaths:
+    """Archive and record paths of a raw stack, mirroring its place in the acquisition.
+
+    Parameters
+    ----------
+    archive_root : Path
+        Root of the raw archive.
+    relative_stack : Path
+        The raw stack's path relative to the acquisition root (``SPM00/TM00012/ANG000/<stem>.stack``).
+
+    Returns
+    -------
+    ArchivePaths
+        ``<archive root>/<folders of the stack>/<stem>.ome.zarr`` and ``.../<stem>.archive.json``.
+    """
+    relative_stack = Path(relative_stack)
+    folder = Path(archive_root) / relative_stack.parent
+    stem = relative_stack.name.removesuffix(".stack")
+    return ArchivePaths(archive=folder / f"{stem}{ARCHIVE_SUFFIX}", record=folder / f"{stem}{ARCHIVE_RECORD_SUFFIX}")
 
 
 # --- diagnostics and service ------------------------------------------------------------------------

@@ -9,7 +9,11 @@ from prefect.logging import get_run_logger
 
 from isoview_core.acquisition import CameraStack, discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.layout import CorrectedPaths, corrected_paths, is_stack_corrected
+from isoview_core.layout import (
+    CorrectedPaths,
+    configured_corrected_paths,
+    is_stack_corrected,
+)
 from isoview_core.pipeline.correction import correct_camera_stack
 from isoview_core.records import CorrectedStackRecord, load_record
 from isoview_core.service.journal import record_work
@@ -19,7 +23,7 @@ from tasks.retries import TRANSIENT_RETRIES
 
 def _stack_paths(config: ProcessingConfig, stack: CameraStack) -> CorrectedPaths:
     """Where the corrected outputs of `stack` go."""
-    return corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    return configured_corrected_paths(config, stack.specimen, stack.timepoint, stack.camera, stack.channel)
 
 
 def _stack_files(config: ProcessingConfig, stack: CameraStack) -> tuple[list[Path], list[Path]]:

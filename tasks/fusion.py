@@ -9,7 +9,7 @@ from prefect.logging import get_run_logger
 
 from isoview_core.config import ProcessingConfig
 from isoview_core.fusion.records import FusionRecord, PairEstimate, load_estimate
-from isoview_core.layout import FusedPaths, PairId, corrected_paths
+from isoview_core.layout import FusedPaths, PairId, configured_corrected_paths
 from isoview_core.pipeline.fusion import (
     FusionJob,
     FusionPlan,
@@ -29,10 +29,7 @@ def _fused_paths(config: ProcessingConfig, pair: PairId) -> FusedPaths:
 
 def _pair_files(config: ProcessingConfig, pair: PairId) -> tuple[list[Path], list[Path]]:
     """The cache key's files: the records of the pair's two corrected stacks in; its ``estimate.json`` out."""
-    corrected = [
-        corrected_paths(config.resolved_corrected_dir(), pair.specimen, pair.timepoint, camera, pair.channel, config.output.format).record
-        for camera in pair.cameras
-    ]
+    corrected = [configured_corrected_paths(config, pair.specimen, pair.timepoint, camera, pair.channel).record for camera in pair.cameras]
     return corrected, [_fused_paths(config, pair).estimate]
 
 

@@ -29,6 +29,8 @@ from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.fusion.config import FusionConfig
+from isoview_core.layout import SERVICE_DIR_NAME
+from isoview_core.naming import specimen_dir_name
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
@@ -69,7 +71,7 @@ def run_variant(acquisition: Path, root: Path, overrides: dict[str, Any], correc
     config = ProcessingConfig(
         acquisition=acquisition, corrected_dir=corrected, fused_dir=root / "fused", save_diagnostics=False, **settings
     )
-    if not (corrected / "SPM00").is_dir():
+    if not (corrected / specimen_dir_name(0)).is_dir():
         process_dataset(config)
     report = fuse(config)
     if report.errors:
@@ -91,7 +93,7 @@ def fingerprint(root: Path) -> dict[str, Any]:
             prints[relative] = _zarr_fingerprint(path)
         elif path.suffix == ".tif" and ".zarr/" not in relative:
             prints[relative] = _array_fingerprint(tifffile.imread(path))
-        elif path.suffix == ".json" and ".zarr/" not in relative and path.parent.name != "service":
+        elif path.suffix == ".json" and ".zarr/" not in relative and path.parent.name != SERVICE_DIR_NAME:
             prints[relative] = _record_values(json.loads(path.read_text()), root)
     return prints
 

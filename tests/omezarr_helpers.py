@@ -23,14 +23,17 @@ def labels(volume: np.ndarray) -> np.ndarray:
     return (volume > 30000).astype(np.uint8) * 3
 
 
+def write_labelled(path: Path, volume: np.ndarray, labels: np.ndarray, **options) -> Path:
+    """`volume` and its `labels` written to `path` with the fixtures' voxel size and 2 pyramid levels."""
+    return write_ome_zarr(path, volume, labels=labels, voxel_size_um=VOXEL, pyramid_levels=2, **options)
+
+
 @pytest.fixture
 def written(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
-    return write_ome_zarr(
+    return write_labelled(
         tmp_path / "SPM00_TM000012_CM00_CHN00.ome.zarr",
         volume,
-        labels=labels,
-        voxel_size_um=VOXEL,
-        pyramid_levels=2,
+        labels,
         attributes={"specimen": 0, "timepoint": 12, "camera": 0, "channel": 0, "wavelength": np.int64(488)},
     )
 

@@ -21,8 +21,8 @@ from isoview_core.fusion.intensity import (
     IntensityCorrection,
     apply_intensity_correction,
 )
+from isoview_core.fusion.orientation import orient_second_camera
 from isoview_core.fusion.transform import (
-    orient_second_camera,
     transform_plane,
     transform_volume,
 )

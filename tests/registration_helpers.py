@@ -6,7 +6,7 @@ import numpy as np
 from pair_helpers import corrected_camera, pair_simulation
 
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
-from isoview_core.fusion.transform import orient_second_camera
+from isoview_core.fusion.orientation import orient_second_camera
 from isoview_core.numerics.rounding import to_u16
 
 SHAPE = (32, 256, 224)

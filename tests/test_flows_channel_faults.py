@@ -19,6 +19,7 @@ from flows.submission import InProcessSubmitter
 from flows.watcher import AcquisitionWatcher
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
+from isoview_core.layout import FUSION_RECORD_SUFFIX, output_files
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.service.journal import read_problems
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
@@ -34,7 +35,7 @@ GOOD_PAIRS = [
 
 def fused_pairs(config: ProcessingConfig) -> list[str]:
     """The ``fusion.json`` (written last) of every fused pair."""
-    return sorted(path.name for path in config.resolved_fused_dir().glob("SPM00/TM*/*.fusion.json"))
+    return sorted(path.name for path in output_files(config.resolved_fused_dir(), FUSION_RECORD_SUFFIX))
 
 
 def test_run_corrects_the_other_channel_fuses_its_pair_and_reports_the_xml_once(prefect_harness, acquisition_copy: Path, caplog):

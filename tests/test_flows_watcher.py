@@ -31,6 +31,7 @@ from flows.watcher import (
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
+from isoview_core.layout import FUSION_RECORD_SUFFIX, output_files
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig
@@ -58,7 +59,7 @@ def batch_reference(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -
 def _arrays(root: Path) -> dict[str, np.ndarray]:
     """Every array of every OME-Zarr under `root`, by path relative to it."""
     arrays = {}
-    for volume in sorted(root.glob("SPM*/TM*/*.ome.zarr")):
+    for volume in sorted(output_files(root)):
         group = zarr.open_group(volume, mode="r")
         for name, array in group.arrays():
             arrays[f"{volume.relative_to(root)}/{name}"] = array[:]
@@ -76,7 +77,7 @@ def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None
         for name, array in live_arrays.items():
             np.testing.assert_array_equal(array, batch_arrays[name], err_msg=name)
     live_fused, batch_fused = live.resolved_fused_dir(), batch.resolved_fused_dir()
-    records = sorted(path.relative_to(live_fused) for path in live_fused.glob("SPM*/TM*/*.fusion.json"))
+    records = sorted(path.relative_to(live_fused) for path in output_files(live_fused, FUSION_RECORD_SUFFIX))
     assert len(records) == 2 * LIVE.timepoints
     for relative in records:
         assert json.loads((live_fused / relative).read_text()) == json.loads((batch_fused / relative).read_text())

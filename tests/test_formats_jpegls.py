@@ -16,6 +16,7 @@ from omezarr_helpers import (  # noqa: F401 (fixtures)
     labels,
     reference_mean_2x2,
     volume,
+    write_labelled,
     written,
 )
 
@@ -32,14 +33,7 @@ from isoview_core.formats.omezarr import (
 
 @pytest.fixture
 def written_jpegls(tmp_path: Path, volume: np.ndarray, labels: np.ndarray) -> Path:
-    return write_ome_zarr(
-        tmp_path / "archive.ome.zarr",
-        volume,
-        labels=labels,
-        voxel_size_um=VOXEL,
-        pyramid_levels=2,
-        codec=CodecConfig(name="jpegls"),
-    )
+    return write_labelled(tmp_path / "archive.ome.zarr", volume, labels, codec=CodecConfig(name="jpegls"))
 
 
 def test_jpegls_round_trips_levels_and_labels_bit_exactly(

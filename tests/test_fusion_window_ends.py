@@ -9,7 +9,18 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from isoview_core.synthetic import GroundTruth, SimulationConfig, simulate_acquisition
+from isoview_core.layout import (
+    FUSION_RECORD_SUFFIX,
+    PairId,
+    default_fused_root,
+    pair_series_files,
+)
+from isoview_core.synthetic import (
+    GROUND_TRUTH_NAME,
+    GroundTruth,
+    SimulationConfig,
+    simulate_acquisition,
+)
 
 DEMO = SimulationConfig(shape=(48, 192, 160), timepoints=8, seed=0)  # what `isoview demo` records
 
@@ -28,8 +39,9 @@ def fused_with_window_two(tmp_path_factory):
 
 @pytest.mark.parametrize("pair", [0, 1])
 def test_every_applied_parameter_is_the_truth(fused_with_window_two, pair: int) -> None:
-    truth = GroundTruth.load(fused_with_window_two / "ground_truth.json").pairs[pair]
-    records = sorted(fused_with_window_two.parent.glob(f"acquisition.fused/SPM00/TM*/*CM0{2 * pair}_CM0{2 * pair + 1}*.fusion.json"))
+    truth = GroundTruth.load(fused_with_window_two / GROUND_TRUTH_NAME).pairs[pair]
+    series = PairId(specimen=0, timepoint=0, cameras=(2 * pair, 2 * pair + 1), view=(0, 90)[pair], channel=pair)
+    records = sorted(pair_series_files(default_fused_root(fused_with_window_two), series, FUSION_RECORD_SUFFIX))
     assert len(records) == DEMO.timepoints
     for path in records:
         record = json.loads(path.read_text())

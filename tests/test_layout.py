@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from isoview_core import layout
+from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.layout import FusedPaths, PairId, corrected_paths, pair_series_files
 
 PAIR = PairId(specimen=0, timepoint=12, cameras=(0, 1), view=0, channel=0)
@@ -17,6 +18,14 @@ def test_corrected_paths_of_one_camera_stack():
     assert paths.coordinate_mask("xy").name == "SPM00_TM000012_CM01_CHN00.xyMask.tif"
     assert corrected_paths(Path("r"), 0, 12, 1, 0, "klb").mask.name == "SPM00_TM000012_CM01_CHN00.segmentationMask.klb"
     assert layout.corrected_channel_xml(Path("r"), 0, 12, 1) == Path("r/SPM00/TM000012/SPM00_TM000012_CHN01.xml")
+
+
+def test_output_roots_and_stack_paths_follow_a_processing_config(tmp_path):
+    acquisition = tmp_path / "acq"
+    assert layout.default_corrected_root(acquisition) == tmp_path / "acq.corrected"
+    assert layout.default_fused_root(acquisition) == tmp_path / "acq.fused"
+    config = ProcessingConfig(acquisition=acquisition, output=OutputConfig(format="klb"))
+    assert layout.configured_corrected_paths(config, 0, 12, 1, 0) == corrected_paths(tmp_path / "acq.corrected", 0, 12, 1, 0, "klb")
 
 
 def test_fused_paths_of_one_pair_and_its_diagnostics():
@@ -48,3 +57,11 @@ def test_service_files_and_the_folders_of_a_timepoint(tmp_path):
         tmp_path / "f/diagnostics/TM000012",
         tmp_path / "f/diagnostics/TM000012/cam0_1",
     ]
+
+
+def test_output_files_lists_every_volume_or_record(tmp_path):
+    volumes = [FusedPaths(tmp_path, PairId(0, t, (0, 1), 0, 0)).volume for t in (3, 1)]
+    for volume in volumes:
+        volume.mkdir(parents=True)
+    assert layout.output_files(tmp_path) == sorted(volumes)
+    assert layout.output_files(tmp_path, layout.FUSION_RECORD_SUFFIX) == []

@@ -13,7 +13,11 @@ from typer.testing import CliRunner
 from flows.cli import app
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
-from isoview_core.layout import corrected_paths, is_stack_corrected
+from isoview_core.layout import (
+    corrected_paths,
+    is_stack_corrected,
+    output_timepoint_folder,
+)
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
 from isoview_core.service.progress import is_timepoint_corrected
@@ -57,7 +61,7 @@ def test_a_corrupted_channel_xml_fails_only_its_channel_with_one_error_naming_it
     [error] = [error for report in reports for error in report.errors]
     assert error.startswith(f"{xml}: malformed XML (") and error.endswith("; CM00, CM01 of CHN00 not corrected")
     assert "\n" not in error
-    copied = sorted(path.name for path in (config.resolved_corrected_dir() / "SPM00" / "TM000001").glob("*.xml"))
+    copied = sorted(path.name for path in output_timepoint_folder(config.resolved_corrected_dir(), 0, 1).glob("*.xml"))
     assert copied == ["SPM00_TM000001_CHN01.xml"]  # only the XML that was read goes beside the volumes
 
 

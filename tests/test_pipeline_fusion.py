@@ -12,7 +12,13 @@ from pair_helpers import assert_seam_follows_the_map, fusion_inputs
 from isoview_core.config import ProcessingConfig
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.records import load_fusion_record
-from isoview_core.layout import FusedPaths, PairId
+from isoview_core.layout import (
+    ESTIMATE_SUFFIX,
+    FusedPaths,
+    PairId,
+    output_files,
+    parameters_over_time_figure,
+)
 from isoview_core.numerics.rounding import round_half_away, to_u16
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
@@ -49,8 +55,8 @@ def test_every_pair_of_every_timepoint_is_fused_with_the_contract(fused):
             assert record["timepoint"] == timepoint and record["window"] == [0, 1]
             assert record["cameras"] == list(pair_id(timepoint, pair).cameras)
             for name in ("registration", "intensity_correction", "blending_weights", "fusion_result", "fused_overview"):
-                assert (paths.diagnostics / f"{name}.png").is_file()
-    assert (config.resolved_fused_dir() / "diagnostics" / "parameters_over_time_cam0_1.png").is_file()
+                assert paths.figure(name).is_file()
+    assert parameters_over_time_figure(config.resolved_fused_dir(), (0, 1)).is_file()
 
 
 def test_estimated_parameters_match_the_ground_truth(fused, small_acquisition):
@@ -99,7 +105,7 @@ def test_blending_modes_produce_different_seams(fused, tmp_path):
     blending_range = FusionConfig().blending_range_cameras
     volumes, maps, applied = {}, {}, {}
     for blending in ("adaptive", "geometric", "average"):
-        for estimate in config.resolved_fused_dir().rglob("*.estimate.json"):
+        for estimate in output_files(config.resolved_fused_dir(), ESTIMATE_SUFFIX):
             target = tmp_path / blending / estimate.relative_to(config.resolved_fused_dir())
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(estimate, target)

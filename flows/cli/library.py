@@ -48,7 +48,7 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing acquisition in OUT.")] = False,
 ) -> None:
     """Write a synthetic IsoView acquisition (four cameras, known ground truth) to OUT."""
-    from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+    from isoview_core.synthetic import GROUND_TRUTH_NAME, SimulationConfig, simulate_acquisition
 
     try:
         config = SimulationConfig(shape=shape, timepoints=timepoints, seed=seed)
@@ -60,7 +60,7 @@ def simulate(
             simulate_acquisition(out, config, interval_s=interval, overwrite=overwrite, on_timepoint=lambda _: progress.advance(task))
         except (IsoviewError, FileExistsError) as error:
             fail(str(error))
-    console.print(f"wrote {timepoints} timepoints to {out} (ground truth: {out / 'ground_truth.json'})")
+    console.print(f"wrote {timepoints} timepoints to {out} (ground truth: {out / GROUND_TRUTH_NAME})")
 
 
 def correct(

@@ -21,6 +21,7 @@ from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import set_fsync
 from isoview_core.formats.codecs import CodecConfig
+from isoview_core.layout import CORRECTED_ROOT_SUFFIX, FUSED_ROOT_SUFFIX
 from isoview_core.timepoints import parse_timepoints
 
 
@@ -46,9 +47,9 @@ class TaskRunnerKind(str, Enum):
 Acquisition = Annotated[Path, typer.Argument(help="Raw acquisition folder (nested SPM##/TM##### or flat layout).")]
 AcquisitionOrConfig = Annotated[Path | None, typer.Argument(help="Acquisition folder the microscope writes (or give it in --config).")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="Service YAML (see `isoview config --example`); flags given override it.")]
-CorrectedRoot = Annotated[Path | None, typer.Option("--corrected", help="Corrected root (default: <acquisition>.corrected).")]
-CorrectedOutput = Annotated[Path | None, typer.Option("--output", "-o", help="Output root (default: <acquisition>.corrected beside it).")]
-FusedOutput = Annotated[Path | None, typer.Option("--output", "-o", help="Fused root (default: <acquisition>.fused).")]
+CorrectedRoot = Annotated[Path | None, typer.Option("--corrected", help=f"Corrected root (default: <acquisition>{CORRECTED_ROOT_SUFFIX}).")]
+CorrectedOutput = Annotated[Path | None, typer.Option("--output", "-o", help=f"Output root (default: <acquisition>{CORRECTED_ROOT_SUFFIX} beside it).")]
+FusedOutput = Annotated[Path | None, typer.Option("--output", "-o", help=f"Fused root (default: <acquisition>{FUSED_ROOT_SUFFIX}).")]
 Timepoints = Annotated[str | None, typer.Option(help="Timepoints, e.g. 0,1,5-9 (default: all).")]
 Overwrite = Annotated[bool, typer.Option(help="Redo work that is already complete.")]
 

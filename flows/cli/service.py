@@ -52,6 +52,15 @@ from flows.service_config import (
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import set_fsync
+from isoview_core.layout import (
+    default_corrected_root,
+    default_fused_root,
+    diagnostics_dir,
+    journal_path,
+    output_files,
+    output_timepoint_folder,
+    parameters_over_time_figure,
+)
 from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.temporal.config import TemporalConfig
 
@@ -308,8 +317,8 @@ def demo(
     root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="isoview-demo-"))
     acquisition = root / "acquisition"
     if acquisition.exists():
-        shutil.rmtree(acquisition.parent / "acquisition.corrected", ignore_errors=True)
-        shutil.rmtree(acquisition.parent / "acquisition.fused", ignore_errors=True)
+        shutil.rmtree(default_corrected_root(acquisition), ignore_errors=True)
+        shutil.rmtree(default_fused_root(acquisition), ignore_errors=True)
     simulation = SimulationConfig(shape=shape, timepoints=timepoints, seed=0)
     console.print(f"[bold]isoview demo[/bold]: a simulated IsoView writes {timepoints} timepoints of 4 cameras x {shape} into {acquisition}, one every {interval:g} s")
     microscope = threading.Thread(
@@ -328,15 +337,15 @@ def demo(
 
 def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -> None:
     corrected, fused = processing.resolved_corrected_dir(), processing.resolved_fused_dir()
-    first_volume = next(iter(sorted(fused.glob("SPM*/TM*/*.ome.zarr"))), None)
+    first_volume = next(iter(output_files(fused)), None)
     console.print(
         f"\n[bold]done in {seconds:.0f} s[/bold]: {len(summary.corrected)} timepoints corrected, "
         f"{len(summary.fused)} fused, {len(summary.problems)} problems\n"
-        f"  corrected OME-Zarr : {corrected}/SPM00/TM*/  (one per camera, with labels/segmentation)\n"
-        f"  fused OME-Zarr     : {fused}/SPM00/TM*/  (VW00 = cameras 0+1, VW90 = cameras 2+3)\n"
-        f"  diagnostics        : {fused}/diagnostics/  (per timepoint and pair)\n"
-        f"  parameters over time: {fused}/diagnostics/parameters_over_time_cam0_1.png\n"
-        f"  journal of the work: {fused}/service/journal.jsonl\n\n"
+        f"  corrected OME-Zarr : {output_timepoint_folder(corrected, 0, 0).parent}/  (a folder per timepoint, a volume per camera, with labels/segmentation)\n"
+        f"  fused OME-Zarr     : {output_timepoint_folder(fused, 0, 0).parent}/  (a folder per timepoint; VW00 = cameras 0+1, VW90 = cameras 2+3)\n"
+        f"  diagnostics        : {diagnostics_dir(fused)}/  (per timepoint and pair)\n"
+        f"  parameters over time: {parameters_over_time_figure(fused, (0, 1))}\n"
+        f"  journal of the work: {journal_path(fused)}\n\n"
         f"open a volume in napari:  napari --plugin napari-ome-zarr {first_volume or fused}\n"
         "see the runs in the Prefect UI:  prefect server start   then open http://127.0.0.1:4200",
         highlight=False,

@@ -39,8 +39,8 @@ from isoview_core.formats.omezarr import OmeZarrWriter
 from isoview_core.formats.tiff import write_tiff
 from isoview_core.layout import (
     CorrectedPaths,
+    configured_corrected_paths,
     corrected_channel_xml,
-    corrected_paths,
     is_stack_corrected,
     output_timepoint_folder,
 )
@@ -107,7 +107,7 @@ def correct_camera_stack(
         Also written as ``<stem>.json`` beside the volume, last, once everything else is complete.
     """
     tic = time.perf_counter()
-    paths = corrected_paths(config.resolved_corrected_dir(), stack.specimen, stack.timepoint, stack.camera, stack.channel, config.output.format)
+    paths = configured_corrected_paths(config, stack.specimen, stack.timepoint, stack.camera, stack.channel)
     dims = stack.dimensions
     source = StackFile(stack.path, dims.width, dims.height, expected_depth=dims.depth, xml_name=stack.xml_name)
     cameras = cameras or sorted({camera for pair in config.camera_pairs for camera in pair})
@@ -225,7 +225,7 @@ def correct_timepoint(
         logger.error("%s", error)
     copy_channel_xmls(config, files)
     for stack in files.stacks:
-        paths = corrected_paths(config.resolved_corrected_dir(), specimen, timepoint, stack.camera, stack.channel, config.output.format)
+        paths = configured_corrected_paths(config, specimen, timepoint, stack.camera, stack.channel)
         if not config.overwrite and is_stack_corrected(paths):
             report.skipped.append(paths.stem)
             if progress is not None:

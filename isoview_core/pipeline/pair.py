@@ -35,14 +35,15 @@ from isoview_core.formats.omezarr import (
     read_ome_zarr_planes,
 )
 from isoview_core.formats.tiff import write_tiff
+from isoview_core.fusion.background import fusion_backgrounds
 from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import (
     IntensityCorrection,
     apply_intensity_correction,
-    fusion_backgrounds,
     intensity_correction,
 )
+from isoview_core.fusion.orientation import orient_second_camera
 from isoview_core.fusion.pair import (
     applied_intensity,
     fuse_slab,
@@ -54,7 +55,6 @@ from isoview_core.fusion.pair import (
 )
 from isoview_core.fusion.records import FusionRecord, PairEstimate
 from isoview_core.fusion.registration import RegistrationResult, estimate_registration
-from isoview_core.fusion.transform import orient_second_camera
 from isoview_core.fusion.transition import transition_plane_summary
 from isoview_core.layout import FusedPaths, PairId, corrected_paths
 from isoview_core.numerics.projections import MaxProjections

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from isoview_core.acquisition import Acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.layout import FusedPaths, corrected_paths, is_stack_corrected
+from isoview_core.layout import (
+    FusedPaths,
+    configured_corrected_paths,
+    is_stack_corrected,
+)
 from isoview_core.pipeline.fusion import timepoint_pairs
 
 
@@ -18,9 +22,8 @@ def is_timepoint_corrected(config: ProcessingConfig, acquisition: Acquisition, s
         files = acquisition.timepoint(specimen, timepoint)
     except IsoviewError:
         return False
-    root = config.resolved_corrected_dir()
     return bool(files.stacks) and not files.missing and not files.unreadable and all(
-        is_stack_corrected(corrected_paths(root, specimen, timepoint, stack.camera, stack.channel, config.output.format))
+        is_stack_corrected(configured_corrected_paths(config, specimen, timepoint, stack.camera, stack.channel))
         for stack in files.stacks
     )
 

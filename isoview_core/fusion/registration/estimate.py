@@ -35,7 +35,7 @@ def estimate_registration(
         masked: zero outside the foreground).
     second : ndarray
         (Z, Y, X) corrected stack of the second camera, already oriented
-        (:func:`~isoview_core.fusion.transform.orient_second_camera`), not transformed.
+        (:func:`~isoview_core.fusion.orientation.orient_second_camera`), not transformed.
     transition_map : ndarray, optional
         (Y, X) pre-registration transition map ``avg₀`` (1-based planes, 0 = empty, §3.5). Required
         for ``config.registration_data == "adaptive_slab"``.
