@@ -33,7 +33,7 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
 from isoview_core.layout import timepoint_output_folders, watcher_lock_path
-from isoview_core.service.journal import record_problem
+from isoview_core.service.journal import reconcile_journal, record_problem
 from isoview_core.service.lock import WatcherLock
 from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.service.progress import is_timepoint_corrected, is_timepoint_fused
@@ -157,6 +157,9 @@ class AcquisitionWatcher:
             acquisition = self._wait_for_acquisition(root)
             if acquisition is None:
                 return self.summary
+            recovered = reconcile_journal(self.processing)  # outputs a killed watcher published but did not journal
+            if recovered:
+                logger.info("%s: journaled %d outputs a stopped run had finished", root, recovered)
             observer = self._start_observer(root)
             worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
             worker.start()

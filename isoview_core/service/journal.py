@@ -8,12 +8,22 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import append_text
-from isoview_core.layout import journal_path, problems_path
+from isoview_core.fusion.records import load_estimate, load_fusion_record
+from isoview_core.layout import (
+    ESTIMATE_SUFFIX,
+    FUSION_RECORD_SUFFIX,
+    journal_path,
+    output_files,
+    problems_path,
+)
+from isoview_core.naming import SPECIMEN_DIR_PATTERN
+from isoview_core.records import load_record
 
 
 def _append(path: Path, entry: dict[str, Any]) -> None:
@@ -44,6 +54,63 @@ def record_work(config: ProcessingConfig, event: str, **fields: Any) -> None:
 def read_journal(config: ProcessingConfig) -> list[dict[str, Any]]:
     """Every journal entry, oldest first."""
     return _read(journal_path(config.resolved_fused_dir()))
+
+
+def _work_key(entry: dict[str, Any]) -> tuple:
+    """What a journal entry is about (a stack corrected, a pair estimated, a pair fused with a window), without when."""
+    cameras = tuple(entry.get("cameras", ()))
+    window = tuple(entry.get("window", ())) if entry.get("event") == "fused" else ()
+    return (entry.get("event"), entry.get("specimen"), entry.get("timepoint"), entry.get("camera"), entry.get("channel"), cameras, window)
+
+
+def _finished_outputs(config: ProcessingConfig) -> Iterator[tuple[str, Path]]:
+    """The records of finished outputs (written last): corrected stacks, estimates and fused pairs, with their event."""
+    for path in output_files(config.resolved_corrected_dir(), ".json"):
+        yield "corrected", path
+    for event, suffix in (("estimated", ESTIMATE_SUFFIX), ("fused", FUSION_RECORD_SUFFIX)):
+        for path in output_files(config.resolved_fused_dir(), suffix):
+            yield event, path
+
+
+def _journal_fields(event: str, path: Path) -> dict[str, Any]:
+    """The journal entry's fields of one finished output, read from its record."""
+    if event == "corrected":
+        record = load_record(path)
+        return {"specimen": record.specimen, "timepoint": record.timepoint, "camera": record.camera, "channel": record.channel}
+    pair = load_estimate(path) if event == "estimated" else load_fusion_record(path)
+    specimen = int(SPECIMEN_DIR_PATTERN.match(path.parent.parent.name)["specimen"])
+    fields = {"specimen": specimen, "timepoint": pair.timepoint, "cameras": list(pair.cameras)}
+    return fields | ({"window": list(pair.window)} if event == "fused" else {})
+
+
+def reconcile_journal(config: ProcessingConfig) -> int:
+    """Journal the finished outputs the journal lacks: a process killed between publishing an output and journaling it.
+
+    Run by the service before it resumes work, so that the journal lists every piece of work exactly once; the
+    entries it adds say ``"recovered": true``. An unreadable record is skipped: the work that redoes its output
+    journals it.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Where the outputs and the journal are.
+
+    Returns
+    -------
+    int
+        The number of entries added.
+    """
+    journaled = {_work_key(entry) for entry in read_journal(config)}
+    added = 0
+    for event, path in _finished_outputs(config):
+        try:
+            fields = _journal_fields(event, path)
+        except (OSError, ValueError):  # pydantic's ValidationError and json's JSONDecodeError are ValueErrors
+            continue
+        if _work_key({"event": event, **fields}) not in journaled:
+            record_work(config, event, **fields, recovered=True)
+            added += 1
+    return added
 
 
 def record_problem(config: ProcessingConfig, specimen: int, timepoints: list[int], message: str) -> None:
