@@ -8,7 +8,7 @@ the segmentation outline. Run: ``python benchmarks/figure_correction.py [OUT.png
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -54,4 +54,6 @@ def main(output: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "correction_example.png")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", type=Path, default=Path(__file__).parent / "results" / "correction_example.png")
+    main(parser.parse_args().output)

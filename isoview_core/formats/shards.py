@@ -9,11 +9,11 @@ costs about as much as the compression itself. Anything else falls back to zarr.
 
 Why this hand-written path stays beside zarr's own: measured side by side with zarr 3.1.6's sharded path
 (its ``BatchedCodecPipeline``; zarr >= 3.2, where ``FusedCodecPipeline`` lives, needs Python >= 3.12) in
-``benchmarks/bench_correction.py`` ("default through zarr's sharding codec"; a quick run on a 32 x 2048 x 2048
-stack, 2 shared cores under load), the correction's write stage took 1.09 s here against 4.17 s through zarr,
-the whole correction 1.68 against 2.28 CPU seconds at 1.43x against 2.29x the stack's memory, and reading the
-planes back ran at 1167 against 94 MB/s, for the same bytes on disk. The one pipeline setting zarr 3.1.6
-offers, ``codec_pipeline.batch_size``, does not close the gap (16 was slower than the default 1).
+``benchmarks/bench_correction.py`` ("default through zarr's sharding codec", ``benchmarks/results/correction.json``,
+64 x 2048 x 2048 stack, one core), the whole correction ran at 210 against 162 MB/s (write stage 1.18 against
+1.43 s) at 1.13x against 1.22x the stack's memory, and reading the planes back at 2537 against 476 MB/s, for the
+same bytes on disk. The one pipeline setting zarr 3.1.6 offers, ``codec_pipeline.batch_size``, does not close
+the gap (16 was slower than the default 1 in a quick check).
 
 References
 ----------
