@@ -20,12 +20,10 @@ from isoview_core.layout import PairId
 from isoview_core.pipeline.fusion import (
     estimation_timepoints,
     pairs_to_estimate,
-    plot_parameters,
-    series_key,
     timepoint_pairs,
     unfusable_pairs,
 )
-from tasks.fusion import estimate_pair_task, fuse_pair_task, smooth_window_task
+from tasks.fusion import draw_diagnostics_task, estimate_pair_task, fuse_pair_task, smooth_window_task
 
 
 def _window_label(timepoints: list[int]) -> str:
@@ -90,9 +88,11 @@ def fuse_window(
         states = settled_states(fusions)
     records = [state.result() for state in states if state.is_completed()]
     errors += plan.errors + [failure_message(state) for state in states if not state.is_completed()]
-    if config.save_diagnostics and records:
-        for key in sorted({series_key(pair) for pair in targets}):
-            plot_parameters(config.resolved_fused_dir(), key, config)
+    if config.save_diagnostics:  # the fused outputs are published: the figures may lag behind them
+        drawing = draw_diagnostics_task.submit(config, specimen, to_estimate + [job.pair for job in plan.jobs])
+        for state in settled_states([drawing]):
+            if not state.is_completed():  # the volumes are fine: a figure that failed is a warning
+                logger.warning("diagnostic figures not drawn: %s", failure_message(state))
     publish_fusion_parameters(specimen, records, config.resolved_fused_dir())
     logger.info("fused %d pairs, %d unchanged, %d waiting for their window", len(records), len(plan.skipped), len(plan.waiting))
     if errors:

@@ -16,6 +16,7 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
         SPM00_TM000012_CM00_CM01_VW00_CHN00_{xy,xz,yz}Projection.tif
         SPM00_TM000012_CM00_CM01_VW00_CHN00.fusion.json   record, written last: marks the pair done
     <acquisition>.fused/diagnostics/TM000012/cam0_1/*.png       figures of one pair
+    <acquisition>.fused/diagnostics/TM000012/cam0_1/{estimate,fusion}.preview.npz   their data until drawn
     <acquisition>.fused/diagnostics/parameters_over_time_cam0_1.png
     <acquisition>.fused/service/{journal,problems}.jsonl, watcher.lock
     <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
@@ -240,6 +241,10 @@ class FusedPaths:
     def figure(self, name: str) -> Path:
         """``<diagnostics>/<name>.png``: one diagnostic figure of the pair (``registration``, ``fusion_result``...)."""
         return self.diagnostics / f"{name}.png"
+
+    def preview(self, name: str) -> Path:
+        """``<diagnostics>/<name>.preview.npz``: the reduced data of figures not drawn yet (``estimate``, ``fusion``)."""
+        return self.diagnostics / f"{name}.preview.npz"
 
     def figures(self) -> list[Path]:
         """Every diagnostic figure of the pair written so far, sorted."""

@@ -1,4 +1,4 @@
-"""Prefect tasks of the fusion stage: estimate one pair, smooth a window, fuse one pair (thin wrappers)."""
+"""Prefect tasks of the fusion stage: estimate one pair, smooth a window, fuse one pair, draw the figures (thin wrappers)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from isoview_core.layout import FusedPaths, PairId, configured_corrected_paths
 from isoview_core.pipeline.fusion import (
     FusionJob,
     FusionPlan,
+    draw_diagnostics,
     estimate_pair,
     fuse_job,
     plan_fusion,
@@ -87,3 +88,14 @@ def fuse_pair_task(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
     record_work(config, "fused", specimen=job.pair.specimen, timepoint=job.pair.timepoint, cameras=list(job.pair.cameras), window=list(job.window))
     get_run_logger().info("%s: fused with the parameters of window %d..%d", _fused_paths(config, job.pair).volume, *job.window)
     return record
+
+
+@task(name="draw-diagnostics", task_run_name="draw diagnostics SPM{specimen:02d}")
+def draw_diagnostics_task(config: ProcessingConfig, specimen: int, pairs: list[PairId]) -> list[Path]:
+    """Draw the figures the pairs' estimates and fusions left previews for, and the parameters over time.
+
+    Runs after the fused volumes and records are published, so a slow figure never delays them.
+    """
+    drawn = draw_diagnostics(config, pairs)
+    get_run_logger().info("drew %d figures of SPM%02d", len(drawn), specimen)
+    return drawn

@@ -55,15 +55,25 @@ def _figures(volumes: tuple[np.ndarray, np.ndarray, np.ndarray], dpi: int = diag
             path, reference, second[:, :, ::-1], second, offset_x_px=7.3, offset_y_px=-4.6, rotation_deg=0.12, correlation=0.87, method="adaptive_slab", dpi=dpi
         ),
         "intensity": lambda path: diagnostics.plot_intensity_correction(
-            path, reference, second, second * 1.25, intensity_ratio=1.25, background_reference=100.0, background_second=104.0, method="estimated", dpi=dpi
+            path,
+            *(diagnostics.histogram_samples(volume) for volume in (reference, second, second * 1.25)),
+            intensity_ratio=1.25, background_reference=100.0, background_second=104.0, method="estimated", dpi=dpi
         ),
         "blending": lambda path: diagnostics.plot_blending_weights(
             path, _transition_map(planes), planes=planes, blending_range=2, front_weights_profile=_front_weights(planes, planes // 2, 2), dpi=dpi
         ),
-        "fusion": lambda path: diagnostics.plot_fusion_result(path, reference, second, fused, dpi=dpi),
-        "overview": lambda path: diagnostics.plot_fused_overview(path, fused, dpi=dpi),
+        "fusion": lambda path: diagnostics.plot_fusion_result(
+            path, [volume[planes // 2] for volume in volumes], [volume.max(axis=2).T for volume in volumes], plane_index=planes // 2, dpi=dpi
+        ),
+        "overview": lambda path: _overview(path, fused, dpi),
         "parameters": lambda path: diagnostics.plot_parameters_over_time(path, timepoints, estimated, applied, title="SPM00 CM00/CM01", dpi=dpi),
     }
+
+
+def _overview(path: Path, volume: np.ndarray, dpi: int = diagnostics.DPI) -> Path:
+    """``fused_overview.png`` of a whole volume: the planes it shows picked from it."""
+    planes = {z: volume[z] for z in diagnostics.overview_plane_indices(len(volume))}
+    return diagnostics.plot_fused_overview(path, planes, depth=len(volume), dpi=dpi)
 
 
 SPECIMEN = (_specimen(0), _specimen(1), _specimen(2))
@@ -101,35 +111,34 @@ def test_all_zero_input_draws_without_warnings(name, tmp_path):
 
 def test_dpi_sets_the_resolution_and_an_existing_file_is_replaced(tmp_path):
     path = tmp_path / "overview.png"
-    diagnostics.plot_fused_overview(path, SPECIMEN[2])
+    _overview(path, SPECIMEN[2])
     full = imread(path).shape
-    diagnostics.plot_fused_overview(path, SPECIMEN[2], dpi=50)
+    _overview(path, SPECIMEN[2], dpi=50)
     small = imread(path).shape
     assert small[0] == pytest.approx(full[0] / 3, abs=2) and small[1] == pytest.approx(full[1] / 3, abs=2)
 
 
-def test_overview_reads_only_the_planes_it_shows(tmp_path):
-    class LazyVolume:
-        """Stands for a zarr array: records the planes read, refuses anything else."""
+def test_overview_shows_nine_evenly_spaced_planes_and_names_a_missing_one(tmp_path):
+    assert diagnostics.overview_plane_indices(40) == [0, 5, 10, 15, 20, 24, 29, 34, 39]
+    volume = _specimen(3, (40, 24, 20))
+    planes = {z: volume[z] for z in diagnostics.overview_plane_indices(40)}
+    del planes[24]
+    with pytest.raises(ValueError, match="24"):
+        diagnostics.plot_fused_overview(tmp_path / "overview.png", planes, depth=40)
 
-        def __init__(self, volume: np.ndarray) -> None:
-            self.shape, self.dtype, self._volume, self.read = volume.shape, volume.dtype, volume, []
 
-        def __getitem__(self, index):
-            assert isinstance(index, int), f"unexpected read {index!r}"
-            self.read.append(index)
-            return self._volume[index]
-
-        def __array__(self, *args, **kwargs):
-            raise AssertionError("the whole volume was read")
-
-    lazy = LazyVolume(_specimen(3, (40, 24, 20)))
-    _assert_dark_png(diagnostics.plot_fused_overview(tmp_path / "overview.png", lazy))
-    assert lazy.read == [0, 5, 10, 15, 20, 24, 29, 34, 39]
+def test_display_plane_averages_blocks_down_to_the_display_size():
+    plane = np.arange(2100 * 1030, dtype=np.uint16).reshape(2100, 1030)
+    shown = diagnostics.display_plane(plane, max_pixels=1024)  # factor 3: 700 x 343, the ragged edge cropped
+    assert shown.shape == (700, 343)
+    assert shown[1, 2] == pytest.approx(plane[3:6, 6:9].mean())
+    small = plane[:1024, :1000]
+    assert diagnostics.display_plane(small, max_pixels=1024) is small
 
 
 def test_overview_of_a_thin_volume_shows_each_plane_once(tmp_path):
-    _assert_dark_png(diagnostics.plot_fused_overview(tmp_path / "overview.png", _specimen(4, (3, 40, 32))))
+    assert diagnostics.overview_plane_indices(3) == [0, 1, 2]
+    _assert_dark_png(_overview(tmp_path / "overview.png", _specimen(4, (3, 40, 32))))
 
 
 def test_parameters_over_time_handles_gaps_and_many_timepoints(tmp_path):
@@ -153,7 +162,7 @@ def test_parameters_over_time_rejects_inconsistent_series(tmp_path):
 def test_shape_errors_are_explained(tmp_path):
     volume = SPECIMEN[0]
     with pytest.raises(ValueError, match="one shape"):
-        diagnostics.plot_fusion_result(tmp_path / "f.png", volume, volume[:-1], volume)
+        diagnostics.plot_fusion_result(tmp_path / "f.png", [volume[0], volume[0, :-1], volume[0]], [volume[:, 0]] * 3, plane_index=0)
     with pytest.raises(ValueError, match="2-D"):
         diagnostics.plot_blending_weights(tmp_path / "b.png", volume, planes=12, blending_range=2)
     with pytest.raises(ValueError, match="plane or a"):

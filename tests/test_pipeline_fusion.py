@@ -25,7 +25,7 @@ from isoview_core.pipeline.fusion import fuse
 from isoview_core.synthetic import GroundTruth
 from isoview_core.temporal.config import TemporalConfig
 
-CONTRACT_KEYS = {"timepoint", "cameras", "view", "channel", "blending", "window", "estimated", "applied"}
+CONTRACT_KEYS = {"timepoint", "cameras", "view", "channel", "blending", "window", "estimated", "applied", "timings_s"}
 PARAMETER_KEYS = {"offset_x_px", "offset_y_px", "rotation_deg", "intensity_ratio", "transition_z"}
 
 
@@ -56,6 +56,7 @@ def test_every_pair_of_every_timepoint_is_fused_with_the_contract(fused):
             assert record["cameras"] == list(pair_id(timepoint, pair).cameras)
             for name in ("registration", "intensity_correction", "blending_weights", "fusion_result", "fused_overview"):
                 assert paths.figure(name).is_file()
+            assert not list(paths.diagnostics.glob("*.npz")), "a preview was left undrawn"
     assert parameters_over_time_figure(config.resolved_fused_dir(), (0, 1)).is_file()
 
 

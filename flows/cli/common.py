@@ -102,3 +102,11 @@ def progress_bars() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+def resolved_workers(requested: int | None, acquisition: Acquisition, selection: list[tuple[int, int]], stacks_per_worker: float) -> int:
+    """The worker count of a library command: `requested`, or what the cores and the memory allow for these stacks."""
+    from isoview_core.pipeline.correction import largest_stack_bytes
+    from isoview_core.pipeline.parallel import worker_count
+
+    return worker_count(requested, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=stacks_per_worker)

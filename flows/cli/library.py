@@ -13,6 +13,7 @@ from flows.cli.common import (
     fail,
     print_error,
     progress_bars,
+    resolved_workers,
     selected_acquisition,
 )
 from flows.cli.options import (
@@ -34,6 +35,7 @@ from flows.cli.options import (
     Timepoints,
     VolumeFormat,
     Window,
+    Workers,
     processing_config,
 )
 from isoview_core.errors import IsoviewError
@@ -72,9 +74,11 @@ def correct(
     pyramid_levels: PyramidLevels = 0,
     overwrite: Overwrite = False,
     no_fsync: NoFsync = False,
+    workers: Workers = None,
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
     from isoview_core.pipeline.correction import planned_planes, process_dataset
+    from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER
 
     config = processing_config(
         acquisition=acquisition,
@@ -87,21 +91,23 @@ def correct(
         no_fsync=no_fsync,
     )
     found, selection = selected_acquisition(config)
+    count = resolved_workers(workers, found, selection, CORRECTION_STACKS_PER_WORKER)
     # planes streamed once each timepoint is done: the bar goes there even when a failed or cropped stack streamed fewer
     finished_at = dict(zip(selection, accumulate(planned_planes(found, [key], config.correction) for key in selection)))
     errors: list[str] = []
     done = skipped = 0
     with progress_bars() as progress:
-        task = progress.add_task(f"correct {len(selection)} timepoints", total=finished_at[selection[-1]])
+        task = progress.add_task(f"correct {len(selection)} timepoints with {count} workers", total=finished_at[selection[-1]])
         for report in process_dataset(
             config,
+            workers=count,
             progress=lambda planes: progress.advance(task, planes),
             on_timepoint=lambda report: progress.update(task, completed=finished_at[(report.specimen, report.timepoint)]),
         ):
             errors += report.errors
             done += len(report.records)
             skipped += len(report.skipped)
-    console.print(f"corrected {done} stacks, skipped {skipped} already complete -> {config.resolved_corrected_dir()}")
+    console.print(f"corrected {done} stacks, skipped {skipped} already complete ({count} workers) -> {config.resolved_corrected_dir()}")
     if errors:
         for error in errors:
             print_error(error)
@@ -119,9 +125,11 @@ def fuse(
     no_diagnostics: NoDiagnostics = False,
     overwrite: Overwrite = False,
     no_fsync: NoFsync = False,
+    workers: Workers = None,
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
     from isoview_core.pipeline.fusion import fuse as fuse_dataset
+    from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER
 
     config = processing_config(
         acquisition=acquisition,
@@ -135,15 +143,17 @@ def fuse(
         overwrite=overwrite,
         no_fsync=no_fsync,
     )
+    found, selection = selected_acquisition(config)
+    count = resolved_workers(workers, found, selection, FUSION_STACKS_PER_WORKER)
     with progress_bars() as progress:
-        task = progress.add_task("estimate and fuse", total=None)
+        task = progress.add_task(f"estimate and fuse with {count} workers", total=None)
         try:
-            report = fuse_dataset(config, progress=lambda text: progress.update(task, advance=1, description=text))
+            report = fuse_dataset(config, workers=count, progress=lambda text: progress.update(task, advance=1, description=text))
         except IsoviewError as error:
             fail(str(error))
     console.print(
         f"estimated {len(report.estimated)} pairs, fused {len(report.fused)}, skipped {len(report.skipped)} unchanged "
-        f"-> {config.resolved_fused_dir()}"
+        f"({count} workers) -> {config.resolved_fused_dir()}"
     )
     if report.errors:
         for error in report.errors:

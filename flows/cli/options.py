@@ -65,6 +65,13 @@ NoFsync = Annotated[
 Window = Annotated[int | None, typer.Option(help="Temporal smoothing window half-width w: timepoints t-w .. t+w (default 5).")]
 BlendingOption = Annotated[Blending, typer.Option("--blending", help="Blending of the two cameras of a pair.")]
 Static = Annotated[bool, typer.Option("--static", help="One set of parameters for the whole acquisition.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Stacks or pairs processed at once, in worker processes (default: every core, as far as the memory allows).",
+    ),
+]
 NoDiagnostics = Annotated[bool, typer.Option("--no-diagnostics", help="Skip the fusion diagnostic PNGs.")]
 
 # raw archive

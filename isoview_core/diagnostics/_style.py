@@ -29,6 +29,9 @@ CONTRAST_PERCENTILES = (1.0, 99.0)
 MAX_CONTRAST_SAMPLES = 1_000_000
 """At most about this many pixels per image enter a contrast percentile (evenly strided)."""
 
+DISPLAY_PIXELS = 512
+"""Longest side of an image panel's data: a larger plane is block-averaged down to it (a panel is 450-600 px wide at :data:`DPI`)."""
+
 TEXT_PANEL_VALUE_WIDTH = 22
 """Characters of a parameter value per line in the text panels (longer values wrap)."""
 
@@ -87,6 +90,30 @@ def _text_panel(axes: Axes, entries: Mapping[str, str]) -> None:
     axes.axis("off")
     axes.set_title("parameters")
     axes.text(0.02, 0.95, text, transform=axes.transAxes, va="top", ha="left", family="monospace", fontsize=11, color=FOREGROUND, linespacing=1.7)
+
+
+def display_plane(plane: np.ndarray, max_pixels: int = DISPLAY_PIXELS) -> np.ndarray:
+    """`plane` block-averaged by the smallest integer factor that brings its longest side to <= `max_pixels`.
+
+    Parameters
+    ----------
+    plane : ndarray
+        (Y, X) image, any numeric dtype.
+    max_pixels : int
+        Longest side allowed.
+
+    Returns
+    -------
+    ndarray
+        `plane` itself when small enough, else its float32 block means (edge blocks cropped): what a
+        figure panel can show, at a fraction of the drawing time and memory.
+    """
+    factor = -(-max(plane.shape) // max_pixels)
+    if factor <= 1:
+        return plane
+    rows, cols = plane.shape[0] // factor, plane.shape[1] // factor
+    blocks = np.asarray(plane[: rows * factor, : cols * factor], dtype=np.float32).reshape(rows, factor, cols, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def _nonzero_values(image: np.ndarray, step: int = 1) -> np.ndarray:

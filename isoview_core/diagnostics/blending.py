@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from matplotlib.ticker import MaxNLocator
 
 from isoview_core.diagnostics._style import (
     ACCENT_COLOUR,
+    DISPLAY_PIXELS,
     DPI,
     FOREGROUND,
     REFERENCE_COLOUR,
@@ -82,10 +84,10 @@ def plot_blending_weights(
 
 def plot_fusion_result(
     path: str | os.PathLike[str],
-    view1: np.ndarray,
-    view2: np.ndarray,
-    fused: np.ndarray,
+    planes: Sequence[np.ndarray],
+    xz_projections: Sequence[np.ndarray],
     *,
+    plane_index: int,
     dpi: int = DPI,
 ) -> Path:
     """Draw ``fusion_result.png``: both views and the fused volume, in a plane and along z (§5).
@@ -94,10 +96,13 @@ def plot_fusion_result(
     ----------
     path : str or os.PathLike
         PNG to write.
-    view1, view2 : ndarray
-        (Z, Y, X) corrected reference and transformed second camera, as blended.
-    fused : ndarray
-        (Z, Y, X) fused volume.
+    planes : sequence of 3 ndarray
+        (Y, X) plane `plane_index` of the corrected reference, the transformed second camera (as
+        blended) and the fused volume; any display size (:func:`display_plane`), one for all three.
+    xz_projections : sequence of 3 ndarray
+        (Y, Z) maximum projections over the columns of the same three volumes (:class:`MaxProjections`' ``xz``).
+    plane_index : int
+        Which plane `planes` are (0-based), for the titles.
     dpi : int, optional
         Resolution of the PNG.
 
@@ -108,19 +113,20 @@ def plot_fusion_result(
 
     Notes
     -----
-    2×4 grid. Top: the middle plane of view 1, view 2 and the fused volume (one common contrast)
+    2×4 grid. Top: the planes of view 1, view 2 and the fused volume (one common contrast)
     and their RGB composite (R = view 1, G = fused, B = view 2, each with its own contrast).
     Bottom: the same for the xz maximum projections (max over columns, z horizontal), where each
     view is sharp on its own side of z and the fused volume on both.
     """
-    volumes = [np.asarray(volume) for volume in (view1, view2, fused)]
-    if any(volume.ndim != 3 for volume in volumes) or len({volume.shape for volume in volumes}) != 1:
-        raise ValueError(f"views and fused volume must be (Z, Y, X) of one shape, got {[v.shape for v in volumes]}")
-    middle = volumes[0].shape[0] // 2
+    planes = [np.asarray(plane) for plane in planes]
+    projections = [np.asarray(projection) for projection in xz_projections]
+    for images, form in ((planes, "(Y, X) planes"), (projections, "(Y, Z) projections")):
+        if len(images) != 3 or any(image.ndim != 2 for image in images) or len({image.shape for image in images}) != 1:
+            raise ValueError(f"expected three {form} of one shape, got {[image.shape for image in images]}")
     figure = _new_figure("Fusion result", (17, 8.5))
     axes = figure.subplots(2, 4)
-    _views_row(axes[0], [volume[middle] for volume in volumes], f"plane {middle}")
-    _views_row(axes[1], [volume.max(axis=2).T for volume in volumes], "xz max projection")
+    _views_row(axes[0], planes, f"plane {plane_index}")
+    _views_row(axes[1], projections, "xz max projection")
     for projection_axes in axes[1]:
         projection_axes.set_aspect("auto")
         projection_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -129,15 +135,24 @@ def plot_fusion_result(
     return _save(figure, path, dpi)
 
 
-def plot_fused_overview(path: str | os.PathLike[str], fused: np.ndarray, *, dpi: int = DPI) -> Path:
+def overview_plane_indices(depth: int) -> list[int]:
+    """The planes ``fused_overview.png`` shows: :data:`OVERVIEW_PLANES` evenly spaced, each at most once (0-based)."""
+    if depth < 1:
+        raise ValueError(f"a volume of {depth} planes has nothing to show")
+    return [int(z) for z in np.unique(np.linspace(0, depth - 1, OVERVIEW_PLANES).round().astype(int))]
+
+
+def plot_fused_overview(path: str | os.PathLike[str], planes: Mapping[int, np.ndarray], *, depth: int, dpi: int = DPI) -> Path:
     """Draw ``fused_overview.png``: 9 evenly spaced planes of the fused volume (§5).
 
     Parameters
     ----------
     path : str or os.PathLike
         PNG to write.
-    fused : array_like
-        (Z, Y, X) fused volume; a lazy array (e.g. zarr) is fine: only the shown planes are read.
+    planes : mapping of int to ndarray
+        The (Y, X) planes :func:`overview_plane_indices` names, by index; any display size.
+    depth : int
+        Planes of the fused volume.
     dpi : int, optional
         Resolution of the PNG.
 
@@ -151,25 +166,30 @@ def plot_fused_overview(path: str | os.PathLike[str], fused: np.ndarray, *, dpi:
     3×3 grid with one common contrast; planes are numbered from 0. A volume of fewer than 9
     planes shows each plane once.
     """
-    if len(fused.shape) != 3:
-        raise ValueError(f"fused volume must be (Z, Y, X), got shape {fused.shape}")
-    depth, rows, cols = fused.shape
-    indices = np.unique(np.linspace(0, depth - 1, OVERVIEW_PLANES).round().astype(int))
-    planes = [np.asarray(fused[int(z)]) for z in indices]
-    limits = _contrast_limits(*planes)
+    indices = overview_plane_indices(depth)
+    if sorted(planes) != indices or any(np.ndim(planes[z]) != 2 for z in indices):
+        raise ValueError(f"expected (Y, X) planes {indices} of a {depth}-plane volume, got {sorted(planes)}")
+    shown = [np.asarray(planes[z]) for z in indices]
+    rows, cols = shown[0].shape
+    limits = _contrast_limits(*shown)
     height = float(np.clip(11 * rows / cols, 5, 16))
-    figure = _new_figure(f"Fused volume: {depth} planes, {OVERVIEW_PLANES} shown", (11, height + 0.8))
+    figure = _new_figure(f"Fused volume: {depth} planes, {len(indices)} shown", (11, height + 0.8))
     axes = figure.subplots(3, 3)
-    for plane_axes, z, plane in zip(axes.flat, indices, planes):
+    for plane_axes, z, plane in zip(axes.flat, indices, shown):
         _show(plane_axes, plane, f"plane {z}", limits)
-    for unused in axes.flat[len(planes) :]:
+    for unused in axes.flat[len(shown) :]:
         unused.set_visible(False)
     return _save(figure, path, dpi)
 
 
 def _transition_map(figure: Figure, axes: Axes, transition_map: np.ndarray, planes: int, row: int) -> None:
-    """The map coloured by plane, excluded pixels transparent (black), the profile row marked."""
-    image = axes.imshow(np.ma.masked_equal(transition_map, 0), cmap="viridis", vmin=1, vmax=max(planes, 2), interpolation="nearest")
+    """The map coloured by plane (every n-th pixel down to the display size, in full-size coordinates), excluded pixels
+    transparent (black), the profile row marked."""
+    rows, cols = transition_map.shape
+    step = -(-max(rows, cols) // DISPLAY_PIXELS)
+    shown = np.ma.masked_equal(transition_map[::step, ::step], 0)
+    extent = (-0.5, cols - 0.5, rows - 0.5, -0.5)
+    image = axes.imshow(shown, cmap="viridis", vmin=1, vmax=max(planes, 2), interpolation="nearest", extent=extent)
     axes.axhline(row, color=FOREGROUND, linewidth=0.8, linestyle="--")
     colour_bar = figure.colorbar(image, ax=axes, shrink=0.9)
     colour_bar.set_label("transition plane (1-based)")

@@ -30,6 +30,22 @@ HISTOGRAM_UPPER_PERCENTILE = 99.5
 HISTOGRAM_BINS = 120
 
 
+def histogram_samples(volume: np.ndarray) -> np.ndarray:
+    """Every :data:`HISTOGRAM_STEP`-th voxel of `volume` (flattened), zeros left out: what the histograms count.
+
+    Parameters
+    ----------
+    volume : ndarray
+        A camera's voxels, any shape.
+
+    Returns
+    -------
+    ndarray
+        1-D float32 samples, about 1 % of the voxels: kept until the figure is drawn.
+    """
+    return _nonzero_values(volume, HISTOGRAM_STEP).astype(np.float32)
+
+
 def plot_intensity_correction(
     path: str | os.PathLike[str],
     reference: np.ndarray,
@@ -49,9 +65,9 @@ def plot_intensity_correction(
     path : str or os.PathLike
         PNG to write.
     reference : ndarray
-        Reference camera, any shape (typically the (Z, Y, X) volume).
+        :func:`histogram_samples` of the reference camera.
     second_before, second_after : ndarray
-        Second camera before and after intensity correction, any shape.
+        :func:`histogram_samples` of the second camera before and after intensity correction.
     intensity_ratio : float
         Signed single-number correction ρ: the multiplier applied to the second camera.
     background_reference, background_second : float
@@ -68,10 +84,10 @@ def plot_intensity_correction(
 
     Notes
     -----
-    Histograms of every 100th voxel with the zeros (masked background) left out; the x range
+    Histograms of every 100th voxel with the zeros (masked background) left out (the samples); the x range
     ends at the 99.5 % percentile of the reference's samples, counts are on a log scale.
     """
-    reference_values, before_values, after_values = (_nonzero_values(volume, HISTOGRAM_STEP) for volume in (reference, second_before, second_after))
+    reference_values, before_values, after_values = (np.ravel(samples) for samples in (reference, second_before, second_after))
     upper = float(np.percentile(reference_values, HISTOGRAM_UPPER_PERCENTILE)) if reference_values.size else 0.0
     bins = np.linspace(0.0, max(upper, 1.0), HISTOGRAM_BINS + 1)
     figure = _new_figure("Intensity correction between the cameras", (15, 5))

@@ -41,6 +41,8 @@ class FusionRecord(BaseModel):
     window: tuple[int, int]
     estimated: FusionParameters
     applied: FusionParameters
+    timings_s: dict[str, float] = {}
+    """Seconds spent reading the cameras, fusing (transform, intensity, blend), writing and keeping the figures' preview."""
 
 
 def load_estimate(path: Path) -> PairEstimate:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -44,6 +47,7 @@ from isoview_core.layout import (
     is_stack_corrected,
     output_timepoint_folder,
 )
+from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER, InlineExecutor, worker_count, worker_pool
 from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
@@ -219,24 +223,77 @@ def correct_timepoint(
     found (unknown layout, specimen or timepoint).
     """
     acquisition = acquisition or discover_acquisition(config.acquisition, config.layout)
+    return _collect(_submit_timepoint(InlineExecutor(), config, acquisition, specimen, timepoint, progress=progress))
+
+
+@dataclass
+class _SubmittedTimepoint:
+    """A timepoint whose stacks are submitted: its report so far and one future per stack to correct."""
+
+    report: TimepointReport
+    jobs: list[tuple[int, Future]]
+    """(planes streamed, future) per stack."""
+
+
+def _submit_timepoint(
+    pool: Executor,
+    config: ProcessingConfig,
+    acquisition: Acquisition,
+    specimen: int,
+    timepoint: int,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> _SubmittedTimepoint:
+    """Report the timepoint's file errors and finished stacks, and submit its other stacks to `pool`.
+
+    In this process (an :class:`InlineExecutor`) a stack streams its planes to `progress`; in a worker
+    process it rediscovers the acquisition and `progress` hears of it when it is done (:func:`_collect`).
+    """
     files = acquisition.timepoint(specimen, timepoint)
     report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=timepoint_file_errors(files))
     for error in report.errors:
         logger.error("%s", error)
     copy_channel_xmls(config, files)
+    jobs = []
     for stack in files.stacks:
         paths = configured_corrected_paths(config, specimen, timepoint, stack.camera, stack.channel)
+        planes = correction_passes(config.correction) * stack.dimensions.depth
         if not config.overwrite and is_stack_corrected(paths):
             report.skipped.append(paths.stem)
             if progress is not None:
-                progress(correction_passes(config.correction) * stack.dimensions.depth)
-            continue
+                progress(planes)
+        elif isinstance(pool, InlineExecutor):
+            jobs.append((0, pool.submit(correct_camera_stack, acquisition, stack, config, progress=progress)))
+        else:
+            jobs.append((planes, pool.submit(_correct_in_worker, config, stack.specimen, stack.timepoint, stack.camera, stack.channel)))
+    return _SubmittedTimepoint(report, jobs)
+
+
+def _collect(submitted: _SubmittedTimepoint, progress: Callable[[int], None] | None = None) -> TimepointReport:
+    """Wait for a submitted timepoint's stacks: records in order, a bad stack one line of ``errors``."""
+    report = submitted.report
+    for planes, future in submitted.jobs:
         try:
-            report.records.append(correct_camera_stack(acquisition, stack, config, progress=progress))
+            report.records.append(future.result())
         except IsoviewError as error:
             logger.error("%s", error)
             report.errors.append(str(error))
+        if planes and progress is not None:
+            progress(planes)
     return report
+
+
+@lru_cache(maxsize=4)
+def _worker_acquisition(root: Path, layout: str) -> Acquisition:
+    """The acquisition as a worker process discovers it, once per process."""
+    return discover_acquisition(root, layout)
+
+
+def _correct_in_worker(config: ProcessingConfig, specimen: int, timepoint: int, camera: int, channel: int) -> CorrectedStackRecord:
+    """Correct one stack in a worker process, which finds it by its identity (the acquisition is not sent)."""
+    acquisition = _worker_acquisition(config.acquisition, config.layout)
+    stack = next(s for s in acquisition.timepoint(specimen, timepoint).stacks if (s.camera, s.channel) == (camera, channel))
+    return correct_camera_stack(acquisition, stack, config)
 
 
 def timepoint_file_errors(files: TimepointFiles) -> list[str]:
@@ -287,6 +344,7 @@ def planned_planes(acquisition: Acquisition, selection: list[tuple[int, int]], c
 def process_dataset(
     config: ProcessingConfig,
     *,
+    workers: int | None = 1,
     progress: Callable[[int], None] | None = None,
     on_timepoint: Callable[[TimepointReport], None] | None = None,
 ) -> list[TimepointReport]:
@@ -296,8 +354,11 @@ def process_dataset(
     ----------
     config : ProcessingConfig
         Acquisition, selection, correction and output settings.
+    workers : int or None
+        Stacks corrected at once, in worker processes (1: in this process; None: as many as the
+        cores and the memory allow, :func:`~isoview_core.pipeline.parallel.worker_count`).
     progress : callable, optional
-        Called with numbers of raw planes processed.
+        Called with numbers of raw planes processed (a stack's at once when it ran in a worker).
     on_timepoint : callable, optional
         Called with each timepoint's report as soon as it is done.
 
@@ -309,14 +370,32 @@ def process_dataset(
         is missing or unreadable is one error of its timepoint, whose other channels are corrected.
     """
     acquisition = discover_acquisition(config.acquisition, config.layout)
+    selection = list(selected_timepoints(config, acquisition))
+    count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=CORRECTION_STACKS_PER_WORKER)
+    logger.info("correcting %d timepoints with %d workers", len(selection), count)
     reports = []
-    for specimen, timepoint in selected_timepoints(config, acquisition):
-        try:
-            report = correct_timepoint(config, specimen, timepoint, acquisition=acquisition, progress=progress)
-        except IsoviewError as error:
-            logger.error("%s", error)
-            report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=[str(error)])
-        reports.append(report)
-        if on_timepoint is not None:
-            on_timepoint(report)
+    with worker_pool(count) as pool:
+        submitted = []
+        for specimen, timepoint in selection:
+            try:
+                submitted.append(_submit_timepoint(pool, config, acquisition, specimen, timepoint, progress=progress))
+            except IsoviewError as error:
+                logger.error("%s", error)
+                submitted.append(_SubmittedTimepoint(TimepointReport(specimen=specimen, timepoint=timepoint, errors=[str(error)]), []))
+        for timepoint in submitted:
+            reports.append(_collect(timepoint, progress))
+            if on_timepoint is not None:
+                on_timepoint(reports[-1])
     return reports
+
+
+def largest_stack_bytes(acquisition: Acquisition, selection: list[tuple[int, int]]) -> int:
+    """Bytes of the largest raw stack of the selected timepoints (what a worker's memory scales with)."""
+    largest = 0
+    for specimen, timepoint in selection:
+        try:
+            stacks = acquisition.timepoint(specimen, timepoint).stacks
+        except IsoviewError:
+            continue
+        largest = max([largest, *(stack.expected_bytes for stack in stacks)])
+    return largest

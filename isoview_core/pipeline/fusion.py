@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,10 @@ from isoview_core.layout import (
     pair_series_files,
     parameters_over_time_figure,
 )
-from isoview_core.pipeline.correction import selected_timepoints
+from isoview_core.pipeline.correction import largest_stack_bytes, selected_timepoints
 from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
+from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER, InlineExecutor, submit_each, worker_count, worker_pool
+from isoview_core.pipeline.previews import draw_pair_diagnostics, pending_previews
 from isoview_core.records import PARAMETER_NAMES, FusionParameters
 from isoview_core.temporal import REPORT_TOLERANCE, applied_parameters
 from isoview_core.temporal.config import TemporalConfig
@@ -228,6 +231,7 @@ def fuse(
     *,
     estimate_params: bool = True,
     apply_fusion: bool = True,
+    workers: int | None = 1,
     progress: Callable[[str], None] | None = None,
 ) -> FusionReport:
     """Estimate, smooth and fuse the camera pairs of the selected timepoints of an acquisition.
@@ -240,8 +244,11 @@ def fuse(
         Estimate parameters of timepoints that have no ``estimate.json`` yet (all with ``overwrite``).
     apply_fusion : bool
         Fuse every selected timepoint with its applied (windowed, smoothed) parameters.
+    workers : int or None
+        Pairs estimated, fused and drawn at once, in worker processes (1: in this process; None: as
+        many as the cores and the memory allow, :func:`~isoview_core.pipeline.parallel.worker_count`).
     progress : callable, optional
-        Called with a short description after each estimate and each fusion.
+        Called with a short description after each estimate, each fusion and each pair's figures.
 
     Returns
     -------
@@ -252,43 +259,77 @@ def fuse(
     acquisition = discover_acquisition(config.acquisition, config.layout)
     output_root = config.resolved_fused_dir()
     report = FusionReport()
+    selection = list(selected_timepoints(config, acquisition))
     pairs = []
-    for specimen, timepoint in selected_timepoints(config, acquisition):
+    for specimen, timepoint in selection:
         try:
             pairs += timepoint_pairs(acquisition, config, specimen, timepoint)
             report.errors += unfusable_pairs(acquisition, config, specimen, timepoint)
         except IsoviewError as error:
             report.errors.append(str(error))
-    if estimate_params:
-        for pair in pairs_to_estimate(output_root, pairs, overwrite=config.overwrite):
+
+    def outcomes(submitted: list[tuple[PairId | FusionJob, Future]], done: str, results: list) -> None:
+        for item, future in submitted:
             try:
-                report.estimated.append(estimate_pair(config, pair))
+                results.append(future.result())
             except IsoviewError as error:
                 logger.error("%s", error)
                 report.errors.append(str(error))
+            pair = item.pair if isinstance(item, FusionJob) else item
             if progress is not None:
-                progress(f"estimated TM{pair.timepoint:06d} {pair.label}")
-    if not apply_fusion:
-        return report
-    for specimen in sorted({pair.specimen for pair in pairs}):
-        timepoints = acquisition.timepoints(specimen)
-        plan = plan_fusion(
-            config, [pair for pair in pairs if pair.specimen == specimen], first_timepoint=timepoints[0], last_timepoint=timepoints[-1]
-        )
-        report.skipped += plan.skipped
-        report.errors += plan.errors
-        for job in plan.jobs:
-            try:
-                report.fused.append(fuse_job(config, job))
-            except IsoviewError as error:
-                logger.error("%s", error)
-                report.errors.append(str(error))
-            if progress is not None:
-                progress(f"fused TM{job.pair.timepoint:06d} {job.pair.label}")
-    if config.save_diagnostics:
-        for key in sorted({series_key(pair) for pair in pairs}):
-            plot_parameters(output_root, key, config)
+                progress(f"{done} TM{pair.timepoint:06d} {pair.label}")
+
+    count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
+    logger.info("estimating and fusing %d pairs with %d workers", len(pairs), count)
+    with worker_pool(count) as pool:
+        if estimate_params:
+            outcomes(submit_each(pool, estimate_pair, pairs_to_estimate(output_root, pairs, overwrite=config.overwrite), config), "estimated", report.estimated)
+        for specimen in sorted({pair.specimen for pair in pairs}) if apply_fusion else []:
+            timepoints = acquisition.timepoints(specimen)
+            plan = plan_fusion(
+                config, [pair for pair in pairs if pair.specimen == specimen], first_timepoint=timepoints[0], last_timepoint=timepoints[-1]
+            )
+            report.skipped += plan.skipped
+            report.errors += plan.errors
+            outcomes(submit_each(pool, fuse_job, plan.jobs, config), "fused", report.fused)
+        if config.save_diagnostics:  # after every volume: the figures never delay a fused output
+            draw_diagnostics(config, pairs, pool=pool, progress=progress)
     return report
+
+
+def draw_diagnostics(
+    config: ProcessingConfig, pairs: list[PairId], *, pool: Executor | None = None, progress: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Draw the figures whose previews `pairs` left (estimates and fusions), then each pair series' parameters over time.
+
+    Parameters
+    ----------
+    config : ProcessingConfig
+        Fused root and fusion settings.
+    pairs : list of PairId
+        The pairs whose pending previews are drawn; their series get a parameters-over-time figure.
+    pool : Executor, optional
+        Workers that draw the pairs' figures (default: this process).
+    progress : callable, optional
+        Called with a short description after each pair with figures drawn.
+
+    Returns
+    -------
+    list of Path
+        The PNGs written.
+    """
+    output_root = config.resolved_fused_dir()
+    drawn: list[Path] = []
+    pending = [pair for pair in pairs if pending_previews(output_root, pair)]
+    for pair, future in submit_each(pool or InlineExecutor(), draw_pair_diagnostics, pending, output_root, config=config.fusion):
+        figures = future.result()
+        drawn += figures
+        if figures and progress is not None:
+            progress(f"drew TM{pair.timepoint:06d} {pair.label}")
+    for key in sorted({series_key(pair) for pair in pairs}):
+        figure = plot_parameters(output_root, key, config)
+        drawn += [figure] if figure is not None else []
+    return drawn
 
 
 def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> Path | None:

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from isoview_core import diagnostics
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import write_text_atomically
 from isoview_core.formats.codecs import CodecConfig
@@ -36,11 +35,9 @@ from isoview_core.formats.omezarr import (
 )
 from isoview_core.formats.tiff import write_tiff
 from isoview_core.fusion.background import fusion_backgrounds
-from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig, ViewOrientation
 from isoview_core.fusion.intensity import (
     IntensityCorrection,
-    apply_intensity_correction,
     intensity_correction,
 )
 from isoview_core.fusion.orientation import orient_second_camera
@@ -54,16 +51,14 @@ from isoview_core.fusion.pair import (
     shift_map,
 )
 from isoview_core.fusion.records import FusionRecord, PairEstimate
-from isoview_core.fusion.registration import RegistrationResult, estimate_registration
+from isoview_core.fusion.registration import estimate_registration
 from isoview_core.fusion.transition import transition_plane_summary
 from isoview_core.layout import FusedPaths, PairId, corrected_paths
 from isoview_core.numerics.projections import MaxProjections
+from isoview_core.pipeline.previews import FusionPreview, save_estimate_preview
 from isoview_core.records import CorrectedStackRecord, FusionParameters, load_record
 
 logger = logging.getLogger(__name__)
-
-#: Lateral sub-sampling of the volumes kept for the fusion_result diagnostic (memory-bounded).
-DIAGNOSTIC_STEP = 4
 
 
 class PairData:
@@ -146,7 +141,8 @@ def estimate_pair_parameters(
     orientation : ViewOrientation, optional
         Second-camera orientation (default: the config's, or its per-view override).
     save_diagnostics : bool
-        Write ``registration.png`` and ``intensity_correction.png``.
+        Keep the data of ``registration.png`` and ``intensity_correction.png`` (a preview that
+        :func:`~isoview_core.pipeline.previews.draw_pair_diagnostics` draws).
 
     Returns
     -------
@@ -202,46 +198,9 @@ def estimate_pair_parameters(
         timings_s={key: round(value, 3) for key, value in timings.items()},
     )
     write_text_atomically(paths.estimate, estimate.model_dump_json(indent=2))
-    if save_diagnostics:  # drawn once the estimate is published
-        _draw_estimate(paths, reference, second, moving_before, middle, registration, intensity)
+    if save_diagnostics:  # kept once the estimate is published, drawn later (pipeline.previews)
+        save_estimate_preview(paths, reference, second, moving_before, middle, intensity)
     return estimate
-
-
-def _draw_estimate(
-    paths: FusedPaths,
-    reference: np.ndarray,
-    second: np.ndarray,
-    moving_before: np.ndarray,
-    middle: int,
-    registration: RegistrationResult,
-    intensity: IntensityCorrection,
-) -> None:
-    """``registration.png`` and ``intensity_correction.png`` from the planes an estimate was measured on.
-
-    ``second`` is registered; ``moving_before`` is its plane ``middle`` before registration.
-    """
-    diagnostics.plot_registration(
-        paths.figure("registration"),
-        reference[middle],
-        moving_before,
-        second[middle],
-        offset_x_px=registration.offset_x_px,
-        offset_y_px=registration.offset_y_px,
-        rotation_deg=registration.rotation_deg,
-        correlation=registration.correlation,
-        method=registration.method,
-    )
-    corrected_second = apply_intensity_correction(second[::4], intensity, camera=2)
-    diagnostics.plot_intensity_correction(
-        paths.figure("intensity_correction"),
-        apply_intensity_correction(reference[::4], intensity, camera=1),
-        second[::4],
-        corrected_second,
-        intensity_ratio=intensity.intensity_ratio,
-        background_reference=intensity.background_reference,
-        background_second=intensity.background_second,
-        method=intensity.method,
-    )
 
 
 def _fused_slabs(
@@ -251,13 +210,15 @@ def _fused_slabs(
     intensity: IntensityCorrection,
     transition: np.ndarray,
     slab_planes: int,
+    timings: dict[str, float],
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """``(first plane, reference, registered second, fused)`` of each slab of ``slab_planes`` planes.
 
     Both cameras corrected (background, intensity), the second oriented and transformed with the
     applied parameters, then blended. The planes live in four slab buffers allocated once and
     reused (valid until the next slab): the second camera is read into its buffer as stored and
-    transformed straight from the oriented view of it, so the flips cost no copy.
+    transformed straight from the oriented view of it, so the flips cost no copy. Seconds spent
+    reading and fusing are added to ``timings["read"]`` and ``timings["fuse"]``.
     """
     planes, rows, cols = data.shape
     depth = min(slab_planes, planes)
@@ -266,11 +227,15 @@ def _fused_slabs(
     for start in range(0, planes, slab_planes):
         stop = min(planes, start + slab_planes)
         count = stop - start
+        tic = time.perf_counter()
         reference = data.reference_planes(start, stop, out=reference_buffer[:count])
+        stored = data.second_planes(start, stop, out=stored_buffer[:count])
         second = second_buffer[:count]
+        timings["read"] += time.perf_counter() - tic
+        tic = time.perf_counter()
         fused = fuse_slab(
             reference,
-            data.second_planes(start, stop, out=stored_buffer[:count]),
+            stored,
             config,
             applied,
             intensity,
@@ -279,6 +244,7 @@ def _fused_slabs(
             registered=second,
             out=fused_buffer[:count],
         )
+        timings["fuse"] += time.perf_counter() - tic
         yield start, reference, second, fused
 
 
@@ -314,10 +280,8 @@ def fuse_pair(
     final_map = pair_transition_map(config, first_map, registered_map(applied, second_map), planes, padded=True)
     intensity = applied_intensity(config, applied, fusion_backgrounds(config, min_intensity_records=data.min_intensity_records()))
     projections = MaxProjections(data.shape)
-    step = DIAGNOSTIC_STEP
-    preview_shape = (planes, -(-data.shape[1] // step), -(-data.shape[2] // step))
-    # view 1, view 2, fused, sub-sampled for the fusion_result figure (only when it is drawn)
-    preview = [np.zeros(preview_shape, np.uint16) for _ in range(3)] if save_diagnostics else []
+    preview = FusionPreview(data.shape) if save_diagnostics else None
+    timings = {"read": 0.0, "fuse": 0.0, "write": 0.0, "preview": 0.0}
     attributes = {
         "specimen": pair.specimen,
         "timepoint": pair.timepoint,
@@ -336,11 +300,15 @@ def fuse_pair(
         attributes=attributes,
         overwrite=overwrite,
     ) as writer:
-        for start, reference, second, fused in _fused_slabs(data, config, applied, intensity, final_map, slab_planes):
+        for start, reference, second, fused in _fused_slabs(data, config, applied, intensity, final_map, slab_planes, timings):
+            tic = time.perf_counter()
             writer.write(start, fused)
             projections.add(start, fused)
-            for target, source in zip(preview, (reference, second, fused)):
-                target[start : start + len(fused)] = source[:, ::step, ::step]
+            timings["write"] += time.perf_counter() - tic
+            if preview is not None:
+                tic = time.perf_counter()
+                preview.add(start, reference, second, fused)
+                timings["preview"] += time.perf_counter() - tic
     for name, image in projections.as_dict().items():
         write_tiff(paths.projection(name), image, overwrite=True)
     record = FusionRecord(
@@ -352,24 +320,10 @@ def fuse_pair(
         window=window,
         estimated=estimated,
         applied=applied,
+        timings_s={key: round(value, 3) for key, value in timings.items()},
     )
     write_text_atomically(paths.record, record.model_dump_json(indent=2))
-    if save_diagnostics:  # drawn once the fused volume and its record are published
-        _draw_fusion(paths, config, final_map, planes, preview)
+    if preview is not None:  # kept once the fused volume and its record are published, drawn later (pipeline.previews)
+        preview.save(paths, projections.xz, final_map)
     return record
 
-
-def _draw_fusion(paths: FusedPaths, config: FusionConfig, final_map: np.ndarray, planes: int, preview: list[np.ndarray]) -> None:
-    """``blending_weights.png``, ``fusion_result.png`` (from the sub-sampled ``preview`` views) and ``fused_overview.png``
-    (read back from the published volume) of a fused pair."""
-    row, col = final_map.shape[0] // 2, final_map.shape[1] // 2
-    centre_ray = blending_weights(final_map[row : row + 1, col : col + 1], planes, config.blending_range_cameras, config.front_flag)
-    diagnostics.plot_blending_weights(
-        paths.figure("blending_weights"),
-        final_map,
-        planes=planes,
-        blending_range=config.blending_range_cameras,
-        front_weights_profile=centre_ray[:, 0, 0],
-    )
-    diagnostics.plot_fusion_result(paths.figure("fusion_result"), *preview)
-    diagnostics.plot_fused_overview(paths.figure("fused_overview"), read_ome_zarr(paths.volume))

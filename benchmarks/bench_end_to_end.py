@@ -1,0 +1,222 @@
+"""End to end, as a user runs it: ``isoview correct``, ``isoview fuse`` and ``isoview watch`` with their defaults.
+
+Simulates (or reuses) an acquisition of four cameras at a given size, then runs each command as a
+subprocess, one after the other, and reports per command:
+
+* raw MB per CPU-second (user + system time of the command and every process it started) and per wall-second;
+* peak memory: the largest sum of the resident sets of the command's process tree (sampled every 0.05 s),
+  as a multiple of one camera stack, with the budget the issue sets (1.5x per correction worker, 2x per
+  fusion worker);
+* the same with one worker (``--workers 1``), for the scaling from 1 to the machine's workers;
+* the split of the time, from the records the commands write (``timings_s`` of the corrected stacks,
+  estimates and fusion records); what the records do not cover is start-up, discovery and, for the
+  watcher, Prefect's own work.
+
+Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
+[--commands correct fuse] [--output benchmarks/results/end_to_end.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from machine import machine_info
+
+ISOVIEW = [str(Path(sys.executable).with_name("isoview"))]
+SAMPLE_S = 0.05
+MEMORY_BUDGET = {"correct": 1.5, "fuse": 2.0, "watch": 2.0}
+"""Peak memory allowed per parallel worker, in camera stacks (issue 14)."""
+TARGET_MB_PER_CPU_S = {"correct": 300.0, "fuse": 200.0}
+VARIANTS = {"defaults": [], "one worker": ["--workers", "1"]}
+"""Each command is run with its defaults (workers: every core the memory allows) and, side by side, with one worker."""
+
+
+@dataclass
+class Measurement:
+    """What one command cost: seconds, CPU-seconds of its whole process tree, peak tree RSS."""
+
+    command: list[str]
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int
+    output_tail: str = ""
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+
+def sample_tree(process: psutil.Process, cpu_seen: dict[int, float]) -> int:
+    """Resident bytes of a process and all its descendants now; each one's own CPU-seconds so far into `cpu_seen`."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            with member.oneshot():
+                total += member.memory_info().rss
+                times = member.cpu_times()
+                cpu_seen[member.pid] = times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(command: list[str], *, environment: dict[str, str] | None = None, cwd: Path | None = None) -> Measurement:
+    """Run `command` to completion, sampling its process tree's RSS and CPU time.
+
+    CPU-seconds: the larger of the children's rusage (exact for every process the command waited
+    for) and the sum of the last CPU time sampled of every process of the tree (worker processes of
+    a fork server are reaped by the server, not the command; each loses at most one sample interval).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tic = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment, cwd=cwd, text=True)
+    process = psutil.Process(child.pid)
+    peak, samples, cpu_seen = 0, [], {}
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(child.stdout), daemon=True)
+    reader.start()
+    while child.poll() is None:
+        rss = sample_tree(process, cpu_seen)
+        peak = max(peak, rss)
+        samples.append((round(time.perf_counter() - tic, 2), rss))
+        time.sleep(SAMPLE_S)
+    wall = time.perf_counter() - tic
+    reader.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max(waited, sum(cpu_seen.values()))
+    # ru_maxrss of the largest child that ended: a floor for the sampled peak when it ended between samples
+    peak = max(peak, after.ru_maxrss * 1024)
+    return Measurement(command, child.returncode, wall, cpu, peak, "".join(output)[-3000:], samples)
+
+
+def simulate(root: Path, planes: int, size: int, timepoints: int) -> float:
+    """Write the acquisition with ``isoview simulate`` unless one of this shape is there; returns its seconds."""
+    truth = root / "ground_truth.json"
+    if truth.is_file():
+        config = json.loads(truth.read_text()).get("config", {})
+        if list(config.get("shape", [])) == [planes, size, size] and config.get("timepoints") == timepoints:
+            return 0.0
+    tic = time.perf_counter()
+    command = [*ISOVIEW, "simulate", str(root), "--timepoints", str(timepoints), "--shape", str(planes), str(size), str(size), "--overwrite"]
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - tic
+
+
+def summed_timings(records: list[Path]) -> dict[str, float]:
+    """The ``timings_s`` of JSON records summed by key."""
+    totals: dict[str, float] = {}
+    for path in records:
+        for key, value in json.loads(path.read_text()).get("timings_s", {}).items():
+            totals[key] = totals.get(key, 0.0) + value
+    return {key: round(value, 2) for key, value in totals.items()}
+
+
+def report(kind: str, measurement: Measurement, raw_bytes: int, stack_bytes: int, timings: dict[str, float], workers: int) -> dict:
+    """One command's figures, with the issue's targets judged."""
+    mb = raw_bytes / 1e6
+    per_cpu = mb / measurement.cpu_s if measurement.cpu_s else float("nan")
+    peak_stacks = measurement.peak_rss_bytes / stack_bytes
+    budget = MEMORY_BUDGET[kind] * workers
+    result = {
+        "command": " ".join(["isoview", *measurement.command[1:]]),
+        "returncode": measurement.returncode,
+        "raw_mb": round(mb, 1),
+        "wall_s": round(measurement.wall_s, 2),
+        "cpu_s": round(measurement.cpu_s, 2),
+        "mb_per_cpu_s": round(per_cpu, 1),
+        "mb_per_wall_s": round(mb / measurement.wall_s, 1),
+        "peak_rss_gib": round(measurement.peak_rss_bytes / 2**30, 3),
+        "peak_rss_stacks": round(peak_stacks, 2),
+        "workers": workers,
+        "memory_budget_stacks": budget,
+        "memory_within_budget": peak_stacks <= budget,
+        "timings_s": timings,
+        "rss_samples": measurement.samples[:: max(1, len(measurement.samples) // 200)],
+    }
+    if kind in TARGET_MB_PER_CPU_S:
+        result["target_mb_per_cpu_s"] = TARGET_MB_PER_CPU_S[kind]
+        result["throughput_met"] = per_cpu >= TARGET_MB_PER_CPU_S[kind]
+    if measurement.returncode:
+        result["output_tail"] = measurement.output_tail
+    return result
+
+
+def workers_used(output: str) -> int:
+    """The worker count a command printed at its end (``... (N workers) -> ...``), 1 when it printed none."""
+    found = re.findall(r"\((\d+) workers\)", output)
+    return int(found[-1]) if found else 1
+
+
+def run_commands(acquisition: Path, commands: list[str], stack_bytes: int, raw_bytes: int, extra: list[str]) -> dict:
+    """``isoview correct`` then ``isoview fuse`` on `acquisition`, with their defaults (fresh outputs)."""
+    corrected, fused = Path(f"{acquisition}.corrected"), Path(f"{acquisition}.fused")
+    results = {}
+    for kind in commands:
+        shutil.rmtree(corrected if kind == "correct" else fused, ignore_errors=True)
+        measurement = run_measured([*ISOVIEW, kind, str(acquisition), *extra])
+        if kind == "correct":
+            timings = summed_timings([path for path in corrected.rglob("SPM*.json")])
+        else:
+            timings = {f"{record}_{key}": value for record in ("estimate", "fusion") for key, value in summed_timings(list(fused.rglob(f"*.{record}.json"))).items()}
+        results[kind] = report(kind, measurement, raw_bytes, stack_bytes, timings, workers_used(measurement.output_tail))
+        print(f"{kind}: {results[kind]['mb_per_cpu_s']} MB/CPU-s, {results[kind]['mb_per_wall_s']} MB/wall-s, "
+              f"peak {results[kind]['peak_rss_stacks']}x a stack", file=sys.stderr)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--planes", type=int, default=64)
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--timepoints", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=None, help="Folder for the acquisition (kept; reused when its shape matches).")
+    parser.add_argument("--commands", nargs="*", default=["correct", "fuse"], choices=["correct", "fuse"])
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "end_to_end.json")
+    arguments = parser.parse_args()
+
+    scratch = None
+    if arguments.data is None:
+        scratch = tempfile.TemporaryDirectory(prefix="isoview-e2e-")
+        arguments.data = Path(scratch.name)
+    acquisition = arguments.data / "acquisition"
+    simulate_s = simulate(acquisition, arguments.planes, arguments.size, arguments.timepoints)
+    stack_bytes = arguments.planes * arguments.size * arguments.size * 2
+    raw_bytes = 4 * arguments.timepoints * stack_bytes
+    results = {
+        "machine": machine_info(),
+        "settings": {
+            "planes": arguments.planes,
+            "size": arguments.size,
+            "timepoints": arguments.timepoints,
+            "cameras": 4,
+            "stack_bytes": stack_bytes,
+            "raw_bytes": raw_bytes,
+            "simulate_s": round(simulate_s, 1),
+            "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
+        },
+        "variants": {
+            name: run_commands(acquisition, arguments.commands, stack_bytes, raw_bytes, extra) for name, extra in VARIANTS.items()
+        },
+    }
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    arguments.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {arguments.output}", file=sys.stderr)
+    if scratch is not None:
+        scratch.cleanup()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    main()
