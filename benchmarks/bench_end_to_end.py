@@ -40,8 +40,13 @@ SAMPLE_S = 0.05
 MEMORY_BUDGET = {"correct": 1.5, "fuse": 2.0, "watch": 2.0}
 """Peak memory allowed per parallel worker, in camera stacks (issue 14)."""
 TARGET_MB_PER_CPU_S = {"correct": 300.0, "fuse": 200.0}
-VARIANTS = {"defaults": [], "one worker": ["--workers", "1"]}
-"""Each command is run with its defaults (workers: every core the memory allows) and, side by side, with one worker."""
+VARIANTS = {
+    "defaults": {"correct": [], "fuse": []},
+    "one worker": {"correct": ["--workers", "1"], "fuse": ["--workers", "1"]},
+    "one worker, no diagnostics": {"fuse": ["--workers", "1", "--no-diagnostics"]},
+}
+"""Each command with its defaults (workers: every core the memory allows) and, side by side, with one worker, and
+``fuse`` without its figures (the difference is what the diagnostics cost)."""
 
 
 @dataclass
@@ -159,11 +164,11 @@ def workers_used(output: str) -> int:
     return int(found[-1]) if found else 1
 
 
-def run_commands(acquisition: Path, commands: list[str], stack_bytes: int, raw_bytes: int, extra: list[str]) -> dict:
-    """``isoview correct`` then ``isoview fuse`` on `acquisition`, with their defaults (fresh outputs)."""
+def run_commands(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int) -> dict:
+    """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs)."""
     corrected, fused = Path(f"{acquisition}.corrected"), Path(f"{acquisition}.fused")
     results = {}
-    for kind in commands:
+    for kind, extra in commands.items():
         shutil.rmtree(corrected if kind == "correct" else fused, ignore_errors=True)
         measurement = run_measured([*ISOVIEW, kind, str(acquisition), *extra])
         if kind == "correct":
@@ -207,7 +212,8 @@ def main() -> None:
             "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
         },
         "variants": {
-            name: run_commands(acquisition, arguments.commands, stack_bytes, raw_bytes, extra) for name, extra in VARIANTS.items()
+            name: run_commands(acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes)
+            for name, commands in VARIANTS.items()
         },
     }
     arguments.output.parent.mkdir(parents=True, exist_ok=True)

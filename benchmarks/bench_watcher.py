@@ -15,6 +15,9 @@ half of the live timepoints and the backlog growth (slope of the correction late
 show the steady state. The target is latency below one acquisition interval with no growing backlog:
 the service keeps up with the microscope indefinitely.
 
+Peak memory: the resident memory of this process (the watcher and the simulated microscope) and its
+children (Prefect's server), sampled every 0.5 s, also as a multiple of one camera stack.
+
 The watcher runs with the service's defaults: its scan interval and settle time (``--scan-interval``,
 ``--settle``) and glibc's mmap threshold (``--mmap-threshold``); the JSON records the values used.
 
@@ -102,6 +105,39 @@ class TimedSubmitter:
             yield
         finally:
             self.jobs.append(Job(kind, timepoints, start, time.time()))
+
+
+class MemorySampler:
+    """Samples the resident memory of this process and its children (Prefect's server) in a thread: the run's peak."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        import psutil
+
+        self.process, self.interval_s = psutil.Process(), interval_s
+        self.peak_bytes = self.peak_own_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="memory-sampler", daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(self.interval_s):
+            own = self.process.memory_info().rss
+            total = own
+            for child in self.process.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_own_bytes, self.peak_bytes = max(self.peak_own_bytes, own), max(self.peak_bytes, total)
 
 
 def use_private_prefect(home: Path) -> None:
@@ -336,6 +372,7 @@ def print_table(report: dict) -> None:
     print(f"| service capacity, raw MB per second of flow runs | {number(summary['service_capacity_mb_s'], 1)} | |")
     print(f"| microscope behind its schedule, max s | {summary['microscope_max_lag_s']:.2f} | |")
     print(f"| wall time, s (Prefect server start-up before it: {report['prefect_startup_s']:.1f} s) | {summary['wall_s']:.0f} | |")
+    print(f"| peak memory (watcher, simulated microscope and Prefect's server), GiB, x one camera stack | {report['peak_rss_bytes'] / 2**30:.2f}, {report['peak_rss_stacks']}x | |")
     if report["problems"]:
         print(f"\nproblems: {report['problems']}")
 
@@ -378,8 +415,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     mmap_threshold = apply_mmap_threshold(config.execution.malloc_mmap_threshold_bytes)  # as `isoview watch` does
     prefect_startup_s = start_prefect()
     submitter = TimedSubmitter(config)
-    microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift)), args.interval)
-    summary = AcquisitionWatcher(config, submitter, on_event=print_event(microscope.started)).run()
+    with MemorySampler() as memory:
+        microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift)), args.interval)
+        summary = AcquisitionWatcher(config, submitter, on_event=print_event(microscope.started)).run()
     wall_s = time.time() - microscope.started
     thread.join()
     if microscope.error is not None:
@@ -399,6 +437,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
         "raw_bytes_per_timepoint": raw_bytes,
         "raw_mb_per_timepoint": raw_bytes / 1e6,
         "prefect_startup_s": prefect_startup_s,
+        "peak_rss_bytes": memory.peak_bytes,
+        "peak_rss_watcher_bytes": memory.peak_own_bytes,
+        "peak_rss_stacks": round(memory.peak_bytes / (raw_bytes / 4), 2),
         "summary": summarize(rows, submitter.jobs, raw_bytes, args.interval, wall_s),
         "problems": summary.problems,
         "timepoints": rows,

@@ -13,6 +13,8 @@ from flows.correction import correct_timepoint
 from flows.fusion import fuse_window
 from flows.inputs import flow_config
 from flows.outcomes import failure_message
+from flows.runners import make_task_runner
+from flows.service_config import ExecutionConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
@@ -32,12 +34,15 @@ def process_acquisition(
     timepoints: list[int] | None = None,
     config: ProcessingConfig | None = None,
     fuse: bool = True,
+    execution: ExecutionConfig | None = None,
 ) -> AcquisitionSummary:
     """Correct every selected timepoint, then fuse them with windowed temporal smoothing.
 
     The same flows as the live service run here, one timepoint after the other, so a backfill
     gives the same outputs as the watcher; finished work is skipped unless ``config.overwrite``.
-    A timepoint that fails is reported and the others are still processed.
+    A timepoint that fails is reported and the others are still processed. ``execution`` chooses
+    the task runner of the subflows, whose tasks do the work (threads, a Dask cluster); without
+    it they keep theirs, from the ``ISOVIEW_*`` environment (:mod:`flows.runners`).
     """
     logger = get_run_logger()
     config = flow_config(acquisition, config)
@@ -49,8 +54,12 @@ def process_acquisition(
     progress = RunProgressArtifact(f"{config.acquisition}: {len(selection)} timepoints", steps)
     errors: list[str] = []
     corrected = fused = 0
+    correct, fuse_flow = correct_timepoint, fuse_window
+    if execution is not None:  # one runner's settings for both: each subflow run starts a copy of its own
+        runner = make_task_runner(execution)
+        correct, fuse_flow = correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
     for specimen, timepoint in selection:
-        state = correct_timepoint(config.acquisition, specimen, timepoint, config, return_state=True)
+        state = correct(config.acquisition, specimen, timepoint, config, return_state=True)
         if state.is_completed():
             corrected += 1
         else:
@@ -58,7 +67,7 @@ def process_acquisition(
         progress.record(state.is_completed())
     for specimen in specimens if fuse else []:
         chosen = [t for s, t in selection if s == specimen]
-        state = fuse_window(config.acquisition, specimen, chosen, config, acquisition_finished=True, return_state=True)
+        state = fuse_flow(config.acquisition, specimen, chosen, config, acquisition_finished=True, return_state=True)
         if state.is_completed():
             fused += len(state.result())
         else:

@@ -3,15 +3,33 @@
 Served and worker-run flows take it from the environment (``ISOVIEW_TASK_RUNNER=threads|dask``,
 ``ISOVIEW_MAX_WORKERS``, ``ISOVIEW_DASK_ADDRESS``), so a deployment picks it with job variables;
 in-process callers pass an :class:`~flows.service_config.ExecutionConfig`.
+
+Dask workers report their task runs to the Prefect API of the settings that each task carries from
+the flow's process (prefect-dask serializes them with the task), so the workers themselves need no
+Prefect setting. That API must be a Prefect server the workers reach and that outlives the flow run:
+``prefect server start --host 0.0.0.0`` and ``PREFECT_API_URL=http://<host>:4200/api`` in the flow's
+environment. Without ``PREFECT_API_URL`` the flow runs on a temporary server of its own on 127.0.0.1,
+and every Dask worker process starts a temporary server of its own on the flow's database path: seconds
+per worker, SQLite "database is locked" errors, and a long-lived worker keeps reporting to the first
+flow's database. :func:`make_task_runner` warns of it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 
+from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.service_config import ExecutionConfig
+
+
+NO_API_FOR_DASK_WORKERS = (
+    "Dask task runner without PREFECT_API_URL: each Dask worker will start a temporary Prefect server of its own; "
+    "run `prefect server start` (reachable from the workers) and set PREFECT_API_URL for the flows"
+)
 
 
 def make_task_runner(execution: ExecutionConfig) -> TaskRunner:
@@ -20,9 +38,16 @@ def make_task_runner(execution: ExecutionConfig) -> TaskRunner:
         return ThreadPoolTaskRunner(max_workers=execution.max_workers)
     from prefect_dask import DaskTaskRunner
 
+    if not PREFECT_API_URL.value():
+        _warn_once(NO_API_FOR_DASK_WORKERS)
     if execution.dask_address:
         return DaskTaskRunner(address=execution.dask_address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": execution.max_workers, "threads_per_worker": 1, "dashboard_address": None})
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def execution_from_environment() -> ExecutionConfig:

@@ -249,11 +249,11 @@ def run(
     selected_acquisition(config.processing)  # a one-line error before Prefect starts (its flow would log a traceback first)
     _prefect_defaults()
     from flows.acquisition import process_acquisition
-    from flows.runners import make_task_runner
 
-    flow = process_acquisition.with_options(task_runner=make_task_runner(config.execution))
     try:
-        summary = flow(config.processing.acquisition, config.processing.timepoints, config.processing, fuse=not no_fusion)
+        summary = process_acquisition(
+            config.processing.acquisition, config.processing.timepoints, config.processing, fuse=not no_fusion, execution=config.execution
+        )
     except IsoviewError as error:
         fail(str(error), code=1)
     console.print(
