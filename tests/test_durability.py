@@ -98,10 +98,9 @@ def test_no_fsync_reaches_the_work_of_every_command_and_keeps_the_config_files_o
         seen.update(fsync=fsync_enabled(), output=config.output)
         return SimpleNamespace(estimated=[], fused=[], skipped=[], errors=[], corrected=[], problems=[], corrected_timepoints=0, fused_pairs=0)
 
-    monkeypatch.setattr("isoview_core.pipeline.fusion.fuse", lambda config, progress: work(config))
+    monkeypatch.setattr("isoview_core.pipeline.fusion.fuse", lambda config, **_: work(config))
     monkeypatch.setattr("flows.cli.service._run_watcher", lambda config: work(config.processing))
-    flow = SimpleNamespace(with_options=lambda **_: lambda acquisition, timepoints, config, fuse: work(config))
-    monkeypatch.setattr("flows.acquisition.process_acquisition", flow)
+    monkeypatch.setattr("flows.acquisition.process_acquisition", lambda acquisition, timepoints, config, **_: work(config))
     config_file = tmp_path / "service.yaml"
     config_file.write_text(yaml.safe_dump({"processing": {"acquisition": str(small_acquisition), "output": {"pyramid_levels": 2}}}))
     arguments = [command, str(small_acquisition)] if command == "fuse" else [command, "--config", str(config_file)]
