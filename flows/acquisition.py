@@ -13,7 +13,7 @@ from flows.correction import correct_timepoint
 from flows.fusion import fuse_window
 from flows.inputs import flow_config
 from flows.outcomes import failure_message
-from flows.runners import make_task_runner
+from flows.runners import make_task_runner, resolved_execution
 from flows.service_config import ExecutionConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
@@ -48,7 +48,8 @@ def process_acquisition(
     config = flow_config(acquisition, config)
     if timepoints is not None:
         config = config.model_copy(update={"timepoints": timepoints})
-    selection = list(selected_timepoints(config, discover_acquisition(config.acquisition, config.layout)))
+    acquisition_files = discover_acquisition(config.acquisition, config.layout)
+    selection = list(selected_timepoints(config, acquisition_files))
     specimens = sorted({specimen for specimen, _ in selection})
     steps = len(selection) + (len(specimens) if fuse else 0)
     progress = RunProgressArtifact(f"{config.acquisition}: {len(selection)} timepoints", steps)
@@ -56,7 +57,7 @@ def process_acquisition(
     corrected = fused = 0
     correct, fuse_flow = correct_timepoint, fuse_window
     if execution is not None:  # one runner's settings for both: each subflow run starts a copy of its own
-        runner = make_task_runner(execution)
+        runner = make_task_runner(resolved_execution(execution, acquisition_files, selection))
         correct, fuse_flow = correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
     for specimen, timepoint in selection:
         state = correct(config.acquisition, specimen, timepoint, config, return_state=True)

@@ -24,6 +24,9 @@ from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.service_config import ExecutionConfig
+from isoview_core.acquisition import Acquisition
+from isoview_core.pipeline.correction import largest_stack_bytes
+from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER, worker_count
 
 
 NO_API_FOR_DASK_WORKERS = (
@@ -32,17 +35,51 @@ NO_API_FOR_DASK_WORKERS = (
 )
 
 
+def resolved_execution(execution: ExecutionConfig, acquisition: Acquisition, selection: list[tuple[int, int]] | None = None) -> ExecutionConfig:
+    """`execution` with an automatic ``max_workers`` resolved for this acquisition's stacks (unchanged when set).
+
+    Parameters
+    ----------
+    execution : ExecutionConfig
+        The settings; ``max_workers=None`` asks for the cores, bounded by memory.
+    acquisition : Acquisition
+        What the flows will process: its largest stack sets each worker's memory.
+    selection : list of (specimen, timepoint), optional
+        The timepoints to size for (default: the first timepoint of each specimen; the stacks of an acquisition
+        keep their size).
+
+    Returns
+    -------
+    ExecutionConfig
+        With ``max_workers`` as :func:`~isoview_core.pipeline.parallel.worker_count` gives it for
+        :data:`~isoview_core.pipeline.parallel.FUSION_STACKS_PER_WORKER` (the larger budget: one pool runs both stages).
+    """
+    if execution.max_workers is not None:
+        return execution
+    chosen = selection if selection is not None else [(s, acquisition.timepoints(s)[0]) for s in acquisition.specimens() if acquisition.timepoints(s)]
+    workers = worker_count(None, stack_bytes=largest_stack_bytes(acquisition, chosen), stacks_per_worker=FUSION_STACKS_PER_WORKER)
+    return execution.model_copy(update={"max_workers": workers})
+
+
 def make_task_runner(execution: ExecutionConfig) -> TaskRunner:
-    """Threads, a Dask cluster at ``dask_address``, or a Dask LocalCluster of ``max_workers`` processes."""
+    """Threads, a Dask cluster at ``dask_address``, or a Dask LocalCluster of ``max_workers`` processes.
+
+    An unresolved ``max_workers`` (None, see :func:`resolved_execution`) gives every core, unbounded by memory:
+    what a served flow gets without ``ISOVIEW_MAX_WORKERS``.
+    """
     if execution.task_runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=execution.max_workers)
+        return ThreadPoolTaskRunner(max_workers=execution.max_workers or _cores())
     from prefect_dask import DaskTaskRunner
 
     if not PREFECT_API_URL.value():
         _warn_once(NO_API_FOR_DASK_WORKERS)
     if execution.dask_address:
         return DaskTaskRunner(address=execution.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": execution.max_workers, "threads_per_worker": 1, "dashboard_address": None})
+    return DaskTaskRunner(cluster_kwargs={"n_workers": execution.max_workers or _cores(), "threads_per_worker": 1, "dashboard_address": None})
+
+
+def _cores() -> int:
+    return worker_count(None, stack_bytes=0, stacks_per_worker=FUSION_STACKS_PER_WORKER)
 
 
 @functools.cache
@@ -54,14 +91,16 @@ def execution_from_environment() -> ExecutionConfig:
     """The execution settings of served flows, from ``ISOVIEW_*`` environment variables (defaults otherwise)."""
     return ExecutionConfig(
         task_runner=os.environ.get("ISOVIEW_TASK_RUNNER", "threads"),
-        max_workers=int(os.environ.get("ISOVIEW_MAX_WORKERS", "2")),
+        max_workers=int(os.environ["ISOVIEW_MAX_WORKERS"]) if os.environ.get("ISOVIEW_MAX_WORKERS") else None,
         dask_address=os.environ.get("ISOVIEW_DASK_ADDRESS") or None,
     )
 
 
 def environment_for(execution: ExecutionConfig) -> dict[str, str]:
     """The ``ISOVIEW_*`` variables that make served flows use `execution`'s task runner."""
-    variables = {"ISOVIEW_TASK_RUNNER": execution.task_runner, "ISOVIEW_MAX_WORKERS": str(execution.max_workers)}
+    variables = {"ISOVIEW_TASK_RUNNER": execution.task_runner}
+    if execution.max_workers is not None:
+        variables["ISOVIEW_MAX_WORKERS"] = str(execution.max_workers)
     if execution.dask_address:
         variables["ISOVIEW_DASK_ADDRESS"] = execution.dask_address
     return variables

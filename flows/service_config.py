@@ -49,7 +49,15 @@ class ExecutionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task_runner: Literal["threads", "dask"] = Field("threads", description="Parallel tasks inside a flow: a thread pool, or a Dask cluster.")
-    max_workers: int = Field(2, ge=1, description="Threads (or local Dask workers) per flow: camera stacks corrected at once.")
+    max_workers: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Threads (or local Dask workers) per flow: camera stacks corrected, pairs fused at once. None = the cores, "
+            "bounded by memory: 2 of the acquisition's largest stacks per worker within 80 % of the memory available "
+            "when the first job starts (as `isoview correct`/`fuse` choose their --workers)."
+        ),
+    )
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster (tcp://host:8786); None = a LocalCluster.")
     deployment: str | None = Field(
         None, description="Submit to the deployments served by `isoview serve` under this name (Prefect server + workers); None = run in-process."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from flows.service_config import ServiceConfig
 from isoview_core.errors import IsoviewError
@@ -32,22 +32,37 @@ class InProcessSubmitter:
     """Calls the flows directly: Prefect's embedded server (or the configured API) records the runs."""
 
     def __init__(self, config: ServiceConfig) -> None:
-        from flows.correction import correct_timepoint
-        from flows.fusion import fuse_window
-        from flows.runners import make_task_runner
-
         self.config = config
-        runner = make_task_runner(config.execution)
-        self._correct = correct_timepoint.with_options(task_runner=runner)
-        self._fuse = fuse_window.with_options(task_runner=runner)
+        self._flows: tuple[Any, Any] | None = None
+        self._workers = config.execution.max_workers
+
+    def _runnable(self) -> tuple[Any, Any]:
+        """The two flows with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
+        if self._flows is None:
+            from flows.correction import correct_timepoint
+            from flows.fusion import fuse_window
+            from flows.runners import make_task_runner, resolved_execution
+            from isoview_core.acquisition import discover_acquisition
+
+            processing = self.config.processing
+            execution = resolved_execution(self.config.execution, discover_acquisition(processing.acquisition, processing.layout))
+            self._workers = execution.max_workers
+            logger.info("%s: %d workers per flow", processing.acquisition, self._workers)
+            runner = make_task_runner(execution)
+            self._flows = correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
+        return self._flows
+
+    def workers(self) -> int | None:
+        """Workers per flow: as configured, or as resolved at the first job (None before it when automatic)."""
+        return self._workers
 
     def correct(self, specimen: int, timepoint: int) -> None:
         processing = self.config.processing
-        self._correct(processing.acquisition, specimen, timepoint, processing)
+        self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         processing = self.config.processing
-        self._fuse(processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
+        self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
 
 
 class DeploymentSubmitter:
