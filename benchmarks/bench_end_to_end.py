@@ -13,7 +13,7 @@ subprocess, one after the other, and reports per command:
   watcher, Prefect's own work.
 
 Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
-[--commands correct fuse] [--output benchmarks/results/end_to_end.json]``
+[--commands correct fuse] [--variants defaults ...] [--output benchmarks/results/end_to_end.json]``
 """
 
 from __future__ import annotations
@@ -188,6 +188,7 @@ def main() -> None:
     parser.add_argument("--timepoints", type=int, default=1)
     parser.add_argument("--data", type=Path, default=None, help="Folder for the acquisition (kept; reused when its shape matches).")
     parser.add_argument("--commands", nargs="*", default=["correct", "fuse"], choices=["correct", "fuse"])
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS), help="Which variants to run (default: all).")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "end_to_end.json")
     arguments = parser.parse_args()
 
@@ -214,6 +215,7 @@ def main() -> None:
         "variants": {
             name: run_commands(acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes)
             for name, commands in VARIANTS.items()
+            if name in arguments.variants
         },
     }
     arguments.output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,13 @@ children (Prefect's server), sampled every 0.5 s, also as a multiple of one came
 The watcher runs with the service's defaults: its scan interval and settle time (``--scan-interval``,
 ``--settle``) and glibc's mmap threshold (``--mmap-threshold``); the JSON records the values used.
 
+Rendering a full-size timepoint costs the simulated microscope minutes of CPU, which it would take from the
+service: ``--replay DIR`` writes the planes of an acquisition simulated before instead (timepoint t is DIR's
+t mod N), at the same pace.
+
 Run: ``python benchmarks/bench_watcher.py [--timepoints 50] [--interval 25] [--shape 64 512 512]
-[--window 2] [--scan-interval S] [--settle S] [--mmap-threshold BYTES|adaptive] [--no-diagnostics] [--output benchmarks/results/watcher_latency.json]``
+[--window 2] [--scan-interval S] [--settle S] [--mmap-threshold BYTES|adaptive] [--no-diagnostics] [--replay DIR]
+[--output benchmarks/results/watcher_latency.json]``
 """
 
 from __future__ import annotations
@@ -164,13 +169,16 @@ def start_prefect() -> float:
     return time.perf_counter() - tic
 
 
-def start_microscope(root: Path, simulation: SimulationConfig, interval_s: float) -> tuple[Microscope, threading.Thread]:
-    """Write the acquisition in real time in a thread, recording the time of each timepoint's last byte."""
+def start_microscope(root: Path, simulation: SimulationConfig, interval_s: float, replay: Path | None = None) -> tuple[Microscope, threading.Thread]:
+    """Write the acquisition in real time in a thread (rendered, or replayed from `replay`), recording the time of each
+    timepoint's last byte."""
     microscope = Microscope(started=time.time())
 
     def write() -> None:
         try:
-            simulate_acquisition(root, simulation, interval_s=interval_s, on_timepoint=lambda t: microscope.written.__setitem__(t, time.time()))
+            simulate_acquisition(
+                root, simulation, interval_s=interval_s, on_timepoint=lambda t: microscope.written.__setitem__(t, time.time()), replay=replay
+            )
         except BaseException as error:  # noqa: BLE001 - re-raised in the main thread after the run
             microscope.error = error
 
@@ -416,7 +424,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     prefect_startup_s = start_prefect()
     submitter = TimedSubmitter(config)
     with MemorySampler() as memory:
-        microscope, thread = start_microscope(root, SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift)), args.interval)
+        simulation = SimulationConfig(shape=shape, timepoints=args.timepoints, seed=0, drift_px_per_timepoint=tuple(args.drift))
+        microscope, thread = start_microscope(root, simulation, args.interval, args.replay)
         summary = AcquisitionWatcher(config, submitter, on_event=print_event(microscope.started)).run()
     wall_s = time.time() - microscope.started
     thread.join()
@@ -427,7 +436,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict:
     settings = {
         "timepoints": args.timepoints, "interval_s": args.interval, "shape": list(shape), "drift_px_per_timepoint": list(args.drift), "window": args.window, "diagnostics": not args.no_diagnostics,
         "scan_interval_s": config.watch.scan_interval_s, "settle_s": config.watch.settle_s, "idle_timeout_s": idle_timeout_s,
-        "task_runner": config.execution.task_runner, "max_workers": config.execution.max_workers,
+        "task_runner": config.execution.task_runner, "max_workers": submitter.inner.workers(),
+        "replayed_from": str(args.replay) if args.replay else None,
         "malloc_mmap_threshold": {"bytes": mmap_threshold.bytes, "source": mmap_threshold.source},
     }
     return {
@@ -451,6 +461,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_acquisition_arguments(parser, timepoints=50, interval_s=25.0, shape=[64, 512, 512], drift=list(SimulationConfig().drift_px_per_timepoint))
     parser.add_argument("--no-diagnostics", action="store_true", help="Skip the fusion diagnostic PNGs (written by default, as for a user).")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        help=(
+            "An acquisition simulated before with the same --shape (seed 0, e.g. one timepoint): its planes are written in real time "
+            "instead of being rendered, so the microscope thread does not compete with the service for the CPU (full-size runs)."
+        ),
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "watcher_latency.json")
     args = parser.parse_args()
 

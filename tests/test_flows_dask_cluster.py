@@ -11,19 +11,14 @@ The same acquisition processed in-process (threads) must give the same outputs, 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from golden_outputs import fingerprint
+from flow_run_helpers import assert_same_outputs, clean_environment, run_config, stop
 from waiting import wait_until
-
-from isoview_core.config import ProcessingConfig
-from isoview_core.layout import ESTIMATE_SUFFIX, FUSION_RECORD_SUFFIX, output_files
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 120  # a loaded 2-core machine imports distributed slowly; only a failing start waits that long
@@ -53,23 +48,6 @@ def _dask_command(role: str) -> list[str]:
     return [str(script), role] if script.is_file() else [sys.executable, "-m", f"distributed.cli.dask_{role}"]
 
 
-def _clean_environment(**variables: str) -> dict[str, str]:
-    """This process's environment without any Prefect or isoview setting, plus `variables`."""
-    kept = {name: value for name, value in os.environ.items() if not name.startswith(("PREFECT_", "ISOVIEW_"))}
-    return kept | {"PYTHONDONTWRITEBYTECODE": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"} | variables
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """End `process` and everything it started (its own process group): SIGTERM, then SIGKILL after 20 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture()
 def dask_cluster(tmp_path):
     """A scheduler on 127.0.0.1 and two one-thread workers, each started as its own ``dask`` process.
@@ -83,7 +61,7 @@ def dask_cluster(tmp_path):
     cluster.mkdir()
     scheduler_file = cluster / "scheduler.json"
     # a Prefect home of their own and no PREFECT_API_URL: they learn the API from the tasks, like workers elsewhere
-    environment = _clean_environment(PREFECT_HOME=str(cluster / "prefect-home"))
+    environment = clean_environment(PREFECT_HOME=str(cluster / "prefect-home"))
     processes: list[subprocess.Popen] = []
     logs: list[Path] = []
 
@@ -118,12 +96,7 @@ def dask_cluster(tmp_path):
         if client is not None:
             client.close()
         for process in reversed(processes):
-            _stop(process)
-
-
-def _config(acquisition: Path, run: Path) -> ProcessingConfig:
-    # the outputs of each run under <run>/out: golden_outputs.fingerprint names paths relative to <run>
-    return ProcessingConfig(acquisition=acquisition, corrected_dir=run / "out" / "corrected", fused_dir=run / "out" / "fused", save_diagnostics=False)
+            stop(process)
 
 
 def _task_runs_under(flow_run_id: str) -> Counter:
@@ -153,12 +126,12 @@ def test_process_acquisition_on_a_separately_started_dask_cluster_gives_the_in_p
 
     # the reference: this process, the subflows' default thread pool
     assert isinstance(correct_timepoint.task_runner, ThreadPoolTaskRunner) and isinstance(fuse_window.task_runner, ThreadPoolTaskRunner)
-    local = _config(small_acquisition, tmp_path / "in-process")
+    local = run_config(small_acquisition, tmp_path / "in-process")
     assert process_acquisition(small_acquisition, None, local).model_dump() == {"corrected_timepoints": 2, "fused_pairs": 4}
 
     # the same flow in a process of its own, its subflows' tasks on the cluster
-    on_cluster = _config(small_acquisition, tmp_path / "dask")
-    environment = _clean_environment(
+    on_cluster = run_config(small_acquisition, tmp_path / "dask")
+    environment = clean_environment(
         PREFECT_API_URL=PREFECT_API_URL.value(),  # this session's server: the lab's `prefect server start`
         PREFECT_HOME=str(tmp_path / "flow-prefect-home"),
         PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="WARNING",
@@ -194,11 +167,4 @@ def test_process_acquisition_on_a_separately_started_dask_cluster_gives_the_in_p
         assert "Starting temporary server" not in log.read_text(), log
 
     # the same outputs: every array of every corrected and fused OME-Zarr, every record's values (timings, paths aside)
-    for run in (local, on_cluster):
-        assert len(output_files(run.resolved_corrected_dir())) == 8 and len(output_files(run.resolved_fused_dir())) == 4
-        assert len(output_files(run.resolved_fused_dir(), ESTIMATE_SUFFIX)) == len(output_files(run.resolved_fused_dir(), FUSION_RECORD_SUFFIX)) == 4
-    for stage in ("corrected", "fused"):
-        expected, found = fingerprint(tmp_path / "in-process" / "out" / stage), fingerprint(tmp_path / "dask" / "out" / stage)
-        assert sorted(found) == sorted(expected)
-        differing = [path for path in expected if found[path] != expected[path]]
-        assert not differing, f"{stage} outputs differ between the Dask cluster and the in-process run: {differing}"
+    assert_same_outputs(local, on_cluster, "the Dask cluster")

@@ -93,6 +93,16 @@ def test_written_stacks_are_the_renders_and_deterministic(acquisition: tuple[Pat
     assert not np.array_equal(render_camera_stack(CONFIG, 0, 0), render_camera_stack(CONFIG, 1, 0))
 
 
+def test_a_replay_writes_the_recorded_planes_of_timepoint_t_mod_n(acquisition: tuple[Path, GroundTruth], tmp_path: Path) -> None:
+    root, _ = acquisition
+    replayed = tmp_path / "replayed"
+    assert simulate_acquisition(replayed, CONFIG.model_copy(update={"timepoints": 3}), replay=root).timepoints == 3
+    for timepoint, source in ((0, 0), (1, 1), (2, 0)):
+        for camera in range(4):
+            assert _stack_path(replayed, timepoint, camera).read_bytes() == _stack_path(root, source, camera).read_bytes()
+    assert read_channel_xml(replayed / "SPM00" / "TM00002" / "ch0.xml").attributes["time_point"] == "2"
+
+
 def test_ground_truth_round_trip(acquisition: tuple[Path, GroundTruth]) -> None:
     root, truth = acquisition
     loaded = GroundTruth.load(root / GROUND_TRUTH_NAME)

@@ -374,7 +374,7 @@ def process_dataset(
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=CORRECTION_STACKS_PER_WORKER)
     logger.info("correcting %d timepoints with %d workers", len(selection), count)
     reports = []
-    with worker_pool(count) as pool:
+    with worker_pool(count, preload=[__name__]) as pool:
         submitted = []
         for specimen, timepoint in selection:
             try:

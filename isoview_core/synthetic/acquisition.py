@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import tifffile
 
 from isoview_core.metadata import write_channel_xml
@@ -53,6 +54,7 @@ def simulate_acquisition(
     interval_s: float | None = None,
     on_timepoint: Callable[[int], None] | None = None,
     overwrite: bool = False,
+    replay: Path | None = None,
 ) -> GroundTruth:
     """Write a synthetic IsoView acquisition and its ground truth.
 
@@ -72,6 +74,11 @@ def simulate_acquisition(
     overwrite : bool
         Replace an acquisition already in ``out`` (its ``SPM##`` folders, flat-layout stacks and
         ground truth) instead of refusing.
+    replay : Path, optional
+        An acquisition simulated before with the same ``config`` but fewer timepoints: timepoint ``t``'s planes
+        are read from its timepoint ``t mod N`` instead of being rendered (XMLs, dark frames and ground truth
+        are written as usual). Rendering a full-size timepoint takes minutes of CPU; replaying lets a
+        benchmark of the live service measure the service, not the simulator.
 
     Returns
     -------
@@ -98,14 +105,14 @@ def simulate_acquisition(
     start = time.monotonic()
     for timepoint in range(config.timepoints):
         schedule = None if interval_s is None else (start + timepoint * interval_s, interval_s)
-        _write_timepoint(specimen_dir, config, timepoint, schedule)
+        _write_timepoint(specimen_dir, config, timepoint, schedule, replay)
         logger.info("synthetic acquisition %s: timepoint %d of %d written", out, timepoint, config.timepoints)
         if on_timepoint is not None:
             on_timepoint(timepoint)
     return truth
 
 
-def _write_timepoint(specimen_dir: Path, config: SimulationConfig, timepoint: int, schedule: tuple[float, float] | None) -> None:
+def _write_timepoint(specimen_dir: Path, config: SimulationConfig, timepoint: int, schedule: tuple[float, float] | None, replay: Path | None) -> None:
     """XMLs, then the four stacks plane by plane; ``schedule`` = (start, interval) paces the planes."""
     timepoint_dir = specimen_dir / raw_timepoint_dir_name(timepoint)
     angle_dir = timepoint_dir / angle_dir_name(0)
@@ -118,7 +125,9 @@ def _write_timepoint(specimen_dir: Path, config: SimulationConfig, timepoint: in
             files.enter_context(open(angle_dir / raw_stack_name(config.specimen, timepoint, camera, camera_role(camera).channel), "wb"))
             for camera in CAMERAS
         ]
-        streams = [camera_planes(config, timepoint, camera) for camera in CAMERAS]
+        streams = [
+            camera_planes(config, timepoint, camera) if replay is None else _replayed_planes(replay, config, timepoint, camera) for camera in CAMERAS
+        ]
         for plane, images in enumerate(zip(*streams)):
             for stack, image in zip(stacks, images):
                 stack.write(image.astype("<u2", copy=False).data)
@@ -126,6 +135,17 @@ def _write_timepoint(specimen_dir: Path, config: SimulationConfig, timepoint: in
             if schedule is not None:
                 start, interval = schedule
                 time.sleep(max(0.0, start + (plane + 1) * interval / depth - time.monotonic()))
+
+
+def _replayed_planes(replay: Path, config: SimulationConfig, timepoint: int, camera: int) -> Iterator[np.ndarray]:
+    """The planes of ``camera`` at timepoint ``t mod N`` of the acquisition simulated before in ``replay``, one at a time."""
+    specimen_dir = replay / specimen_dir_name(config.specimen)
+    recorded = sum(1 for entry in specimen_dir.iterdir() if (entry / angle_dir_name(0)).is_dir())
+    source = timepoint % max(1, recorded)
+    path = specimen_dir / raw_timepoint_dir_name(source) / angle_dir_name(0) / raw_stack_name(config.specimen, source, camera, camera_role(camera).channel)
+    with open(path, "rb") as stack:  # read, not mapped: mapped pages would count as this process's memory
+        for _ in range(config.shape[0]):
+            yield np.fromfile(stack, dtype="<u2", count=config.shape[1] * config.shape[2]).reshape(config.shape[1:])
 
 
 def _channel_attributes(config: SimulationConfig, timepoint: int, channel: int) -> dict[str, str]:
