@@ -136,7 +136,7 @@ class ReducedSegmentation:
         flat[:, unique] = corrected
 
     def compute(self, *, kernel: float, sigma: float, scaling: float, threshold: float, mask_percentile: float, subsample_factor: int) -> ThresholdLevel:
-        """Filter the reduced volume and threshold it (the original's rule, at reduced resolution).
+        """Filter the reduced volume, in place (once: the block means are not kept), and threshold it (the original's rule, at reduced resolution).
 
         The threshold statistics (a low percentile, then the mean of what lies above it) depend on
         how much the filter averages the camera noise, so the in-plane Gaussian on the reduced grid
@@ -145,8 +145,9 @@ class ReducedSegmentation:
         f = self.factor
         axial, lateral_full = anisotropic_kernels(kernel, sigma, scaling)
         lateral = _noise_matched_taps(lateral_full, f)
-        filtered = filter_separable(self.reduced, axial, lateral, np.float32)
-        np.floor(filtered + 0.5, out=filtered)  # the original rounds the filtered stack to uint16
+        filtered = filter_separable(self.reduced, axial, lateral, np.float32, in_place=True)
+        filtered += 0.5  # the original rounds the filtered stack to uint16 (in place: no second reduced volume)
+        np.floor(filtered, out=filtered)
         self.level = threshold_level(
             filtered, mask_percentile=mask_percentile, threshold=threshold, subsample_factor=max(1, subsample_factor // (f * f))
         )

@@ -173,6 +173,6 @@ class PlaneShardWriter:
         key = self._dir / "c" / str(z_start // self._shard_planes) / "0" / "0"
         key.parent.mkdir(parents=True, exist_ok=True)
         with open(key, "wb") as handle:
-            handle.write(b"".join(encoded))
+            handle.writelines(encoded)  # not joined first: a shard-sized copy in fresh memory costs more than the writes
             handle.write(index_bytes)
             handle.write(checksum)

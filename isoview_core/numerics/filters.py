@@ -27,7 +27,7 @@ def anisotropic_kernels(kernel: float, sigma: float, scaling: float) -> tuple[np
     return gaussian_taps(max(1.0, kernel / scaling), max(1.0, sigma / scaling)), gaussian_taps(kernel, sigma)
 
 
-def filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray, dtype: type) -> np.ndarray:
+def filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray, dtype: type, *, in_place: bool = False) -> np.ndarray:
     """Correlate a (Z, Y, X) volume with separable taps: rows, columns, then planes (original helper).
 
     Parameters
@@ -38,6 +38,9 @@ def filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray,
         1-D taps along Z and along Y and X.
     dtype : type
         Working and output precision.
+    in_place : bool
+        Filter `volume` itself (it must have `dtype`): no second volume in memory, and none of the page
+        faults of a fresh one (~0.5 s per 512 MB here).
 
     Returns
     -------
@@ -45,7 +48,10 @@ def filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray,
         The filtered volume in ``dtype``, with replicate ('nearest') borders; filtered in-plane
         only below 4 planes, as the original helper does.
     """
-    out = ndimage.correlate1d(volume.astype(dtype, copy=False), lateral.astype(dtype), axis=1, mode="nearest")
+    if in_place and volume.dtype != dtype:
+        raise ValueError(f"in-place filtering needs a {np.dtype(dtype)} volume, got {volume.dtype}")
+    out = volume if in_place else None
+    out = ndimage.correlate1d(volume.astype(dtype, copy=False), lateral.astype(dtype), axis=1, mode="nearest", output=out)
     ndimage.correlate1d(out, lateral.astype(dtype), axis=2, mode="nearest", output=out)
     if volume.shape[0] >= 4:
         ndimage.correlate1d(out, axial.astype(dtype), axis=0, mode="nearest", output=out)

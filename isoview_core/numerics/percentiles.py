@@ -5,6 +5,7 @@ See ALGORITHMS.md §2.2 (percentile rule) and §2.4 (knee threshold).
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -32,8 +33,21 @@ def hazen_percentile(samples: np.ndarray, percent: float) -> float:
         logger.warning("percentile of an empty sample requested; returning 0.0")
         return 0.0
     if samples.dtype in (np.uint8, np.uint16):
-        return _hazen_from_histogram(np.bincount(samples, minlength=1), samples.size, percent)
+        return _hazen_from_histogram(_value_counts(samples), samples.size, percent)
     return float(np.percentile(samples.astype(np.float64, copy=False), percent, method="hazen"))
+
+
+HISTOGRAM_CHUNK = 1 << 20
+"""Samples counted at a time: ``np.bincount`` casts its input to int64, and the cast of 21 million samples at once,
+in fresh memory, costs 10x the counting (0.53 against 0.05 s here); a chunk's cast stays in the cache."""
+
+
+def _value_counts(samples: np.ndarray) -> np.ndarray:
+    """How often each value of the 8/16-bit unsigned ``samples`` (1-D) occurs: int64 counts of 0 .. the dtype's maximum."""
+    counts = np.zeros(np.iinfo(samples.dtype).max + 1, dtype=np.int64)
+    for start in range(0, samples.size, HISTOGRAM_CHUNK):
+        counts += np.bincount(samples[start : start + HISTOGRAM_CHUNK], minlength=counts.size)
+    return counts
 
 
 def _hazen_from_histogram(counts: np.ndarray, n: int, percent: float) -> float:
@@ -54,16 +68,36 @@ def matlab_subsample_indices(shape: tuple[int, int, int], step: int, first_plane
     select exactly the voxels that ``stack(1:step:end)`` selects in MATLAB.
     """
     planes, rows, cols = shape
-    offset = (-first_plane * rows * cols) % step
-    linear = np.arange(offset, planes * rows * cols, step, dtype=np.int64)  # (z, x, y) order, y fastest
-    plane, within = np.divmod(linear, rows * cols)
-    col, row = np.divmod(within, rows)
-    return plane, row, col
+    patterns = [_plane_pattern(rows, cols, step, _plane_start(first_plane + z, rows * cols, step)) for z in range(planes)]
+    plane = np.repeat(np.arange(planes), [len(row) for row, _ in patterns])
+    if not patterns:
+        return plane, plane.copy(), plane.copy()
+    return plane, np.concatenate([row for row, _ in patterns]), np.concatenate([col for _, col in patterns])
 
 
 def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
     """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order (§2.2)."""
-    return slab[matlab_subsample_indices(slab.shape, step, first_plane)]
+    planes, rows, cols = slab.shape
+    parts = [slab[z][_plane_pattern(rows, cols, step, _plane_start(first_plane + z, rows * cols, step))] for z in range(planes)]
+    return np.concatenate(parts) if parts else slab.reshape(-1)[:0]
+
+
+def _plane_start(plane: int, plane_size: int, step: int) -> int:
+    """Column-major index, within plane `plane` of the stack, of its first voxel that ``stack(1:step:end)`` selects."""
+    return (-plane * plane_size) % step
+
+
+@functools.lru_cache(maxsize=32)
+def _plane_pattern(rows: int, cols: int, step: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of column-major indices ``start, start + step, ...`` of a plane.
+
+    A stack's planes share a few such patterns (``start`` cycles with the plane), so they are computed
+    once: the divisions cost 20x more than gathering the voxels (0.57 s for a 512 x 512 x 512 volume at
+    step 6 without the cache).
+    """
+    col, row = np.divmod(np.arange(start, rows * cols, step, dtype=np.intp), rows)
+    row.flags.writeable = col.flags.writeable = False
+    return row, col
 
 
 def knee_threshold(values: np.ndarray) -> float:
