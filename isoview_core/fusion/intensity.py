@@ -326,6 +326,12 @@ def apply_intensity_correction(
         raise ValueError(f"out must be uint16 of shape {volume.shape}, got {out.dtype} {out.shape}")
     background = correction.background_reference if camera == 1 else correction.background_second
     factor = correction.factor if correction.flag == camera else 1.0
+    shift = int(np.floor(0.5 - background))
+    if factor == 1.0 and shift <= 0:  # the background alone, as _subtract_background: max(v, bg) - bg in place, no lookup
+        amount = np.uint16(min(-shift, 65535))
+        np.maximum(volume, amount, out=out)
+        np.subtract(out, amount, out=out)
+        return out
     table = _correction_table(background, factor)
     rows = max(1, _BLOCK_VOXELS // max(1, volume.shape[-1]))
     for plane in np.ndindex(volume.shape[:-2]):
