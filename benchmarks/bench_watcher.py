@@ -314,6 +314,7 @@ def plot(rows: list[dict], report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
     series = [
@@ -330,6 +331,7 @@ def plot(rows: list[dict], report: dict, path: Path) -> None:
     settings = report["settings"]
     axes.axhline(settings["interval_s"], color="black", linestyle="--", label=f"acquisition interval {settings['interval_s']:g} s")
     axes.set_xlabel("timepoint")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("latency (s)")
     axes.set_ylim(bottom=0)
     shape = " x ".join(str(n) for n in settings["shape"])

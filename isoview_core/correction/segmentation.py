@@ -136,7 +136,8 @@ class ReducedSegmentation:
         flat[:, unique] = corrected
 
     def compute(self, *, kernel: float, sigma: float, scaling: float, threshold: float, mask_percentile: float, subsample_factor: int) -> ThresholdLevel:
-        """Filter the reduced volume, in place (once: the block means are not kept), and threshold it (the original's rule, at reduced resolution).
+        """Filter the reduced volume in place (the block means are not kept) and threshold it (the original's rule,
+        at reduced resolution). Runs once.
 
         The threshold statistics (a low percentile, then the mean of what lies above it) depend on
         how much the filter averages the camera noise, so the in-plane Gaussian on the reduced grid
