@@ -230,13 +230,19 @@ def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: Acq
             time.sleep(interval_s / 2)
 
 
-def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+def _flat_acquisition_config(tmp_path: Path) -> tuple[Path, ServiceConfig]:
+    """An empty folder for a flat-layout acquisition, and a quick watcher's settings for it (window 1)."""
     root = tmp_path / "flat"
     root.mkdir()
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
         watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2),
     )
+    return root, config
+
+
+def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
     submitter = RecordingSubmitter()
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
@@ -274,12 +280,7 @@ class HeldFusionSubmitter(RecordingSubmitter):
 
 
 def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
-    root = tmp_path / "flat"
-    root.mkdir()
-    config = ServiceConfig(
-        processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
-        watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2),
-    )
+    root, config = _flat_acquisition_config(tmp_path)
     submitter = HeldFusionSubmitter(later=4)
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 5, 0.4, watcher), limit_s=60)
