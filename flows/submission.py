@@ -46,8 +46,6 @@ class InProcessSubmitter:
 
             processing = self.config.processing
             execution = resolved_execution(self.config.execution, discover_acquisition(processing.acquisition, processing.layout))
-            if self.config.execution.max_workers is None:  # the watcher runs a correction and a fusion at once: they share
-                execution = execution.model_copy(update={"max_workers": max(1, execution.max_workers // 2)})
             self._workers = execution.max_workers
             logger.info("%s: %d workers per flow", processing.acquisition, self._workers)
             runner = make_task_runner(execution)

@@ -5,10 +5,8 @@ truth is a reconciliation scan of the folder (stack sizes from the XML, modifica
 of the outputs (complete OME-Zarr + records), repeated every ``scan_interval_s``. So dropped
 events, duplicate or out-of-order events and restarts never cause missed or double processing.
 
-Work runs in two lanes, each a worker thread taking its jobs in timepoint order: the correction of
-``t``, and the fusion of a timepoint as soon as the correction of the last timepoint of its window is
-done. So the correction of a new timepoint does not wait for the fusion of an earlier one, and
-fusions never overlap each other (two windows would estimate the same pairs twice).
+Work runs one job at a time on a worker thread, in timepoint order: the correction of ``t``, and
+the fusion of a timepoint as soon as the correction of the last timepoint of its window is done.
 """
 
 from __future__ import annotations
@@ -52,9 +50,6 @@ def is_disk_full(message: str) -> bool:
     """Whether a job failed because its output disk was full (worth retrying once space is back)."""
     return any(marker in message for marker in DISK_FULL_MARKERS)
 
-
-LANES = ("correct", "fuse")
-"""The watcher's job lanes, each worked through by a thread of its own."""
 
 EventKind = Literal["waiting_for_acquisition", "waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
 
@@ -129,8 +124,7 @@ class AcquisitionWatcher:
         self.on_event = on_event or (lambda event: None)
         self.summary = WatchSummary()
         self._inbox: queue.Queue = queue.Queue()
-        # a fusion only reads timepoints corrected before it was queued, so the lanes never wait for each other
-        self._lanes: dict[str, queue.PriorityQueue[_Job]] = {kind: queue.PriorityQueue() for kind in LANES}
+        self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._sequence = itertools.count()
         self._schedules: dict[int, FusionSchedule] = {}
         self._queued: set[tuple[int, int]] = set()
@@ -167,19 +161,16 @@ class AcquisitionWatcher:
             if recovered:
                 logger.info("%s: journaled %d outputs a stopped run had finished", root, recovered)
             observer = self._start_observer(root)
-            workers = [threading.Thread(target=self._work, args=(kind,), name=f"isoview-{kind}", daemon=True) for kind in LANES]
-            for worker in workers:
-                worker.start()
+            worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
+            worker.start()
             try:
                 self._follow(acquisition)
             finally:
                 self._stop.set()
-                for kind, lane in self._lanes.items():
-                    lane.put(_Job((2**62, 0, 0), kind, -1, ()))  # wakes the lane's worker so it sees the stop
+                self._jobs.put(_Job((2**62, 0, 0), "correct", -1, ()))  # wakes the worker so it sees the stop
                 observer.stop()
                 observer.join(timeout=5)
-                for worker in workers:
-                    worker.join()
+                worker.join()
         return self.summary
 
     def stop(self) -> None:
@@ -236,7 +227,7 @@ class AcquisitionWatcher:
             ended = self._ended.is_set()  # before the scan: a scan that follows the end has seen every file
             self._reconcile(acquisition, ended=ended)
             self._resubmit_due()
-            idle = self._busy == 0 and not self._retries  # and the scan found nothing to do (queued jobs count as busy)
+            idle = self._busy == 0 and self._jobs.empty() and not self._retries  # and the scan found nothing to do
             timed_out = idle_timeout is not None and time.monotonic() - self._last_change > idle_timeout
             if idle and (ended or timed_out):
                 self._finish(acquisition)
@@ -392,12 +383,12 @@ class AcquisitionWatcher:
 
     def _submit(self, job: _Job) -> None:
         self._busy += 1
-        self._lanes[job.kind].put(job)
+        self._jobs.put(job)
 
-    def _work(self, kind: str) -> None:
-        """Worker thread of one lane: run its jobs in order; a server outage keeps the job and retries."""
+    def _work(self) -> None:
+        """Worker thread: run jobs in order; a server outage keeps the job and retries."""
         while True:
-            job = self._lanes[kind].get()
+            job = self._jobs.get()
             if self._stop.is_set():
                 return
             while True:

@@ -230,19 +230,13 @@ def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: Acq
             time.sleep(interval_s / 2)
 
 
-def _flat_acquisition_config(tmp_path: Path) -> tuple[Path, ServiceConfig]:
-    """An empty folder for a flat-layout acquisition, and a quick watcher's settings for it (window 1)."""
+def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
     root = tmp_path / "flat"
     root.mkdir()
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
         watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2),
     )
-    return root, config
-
-
-def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
-    root, config = _flat_acquisition_config(tmp_path)
     submitter = RecordingSubmitter()
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
@@ -256,39 +250,6 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
     for call in fusions[:-1]:  # a live fusion comes after the correction of the last timepoint of its windows
         last_in_window = min(max(call[1]) + 1, 5)
         assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
-    assert summary.problems == []
-
-
-class HeldFusionSubmitter(RecordingSubmitter):
-    """Its first fusion holds until the correction of timepoint `later` has started (at most 10 s)."""
-
-    def __init__(self, later: int) -> None:
-        super().__init__()
-        self.later = later
-        self.later_started = threading.Event()
-        self.released: bool | None = None
-
-    def correct(self, specimen: int, timepoint: int) -> None:
-        super().correct(specimen, timepoint)
-        if timepoint == self.later:
-            self.later_started.set()
-
-    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
-        if self.released is None:
-            self.released = self.later_started.wait(10)
-        super().fuse(specimen, timepoints, acquisition_finished=acquisition_finished)
-
-
-def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
-    root, config = _flat_acquisition_config(tmp_path)
-    submitter = HeldFusionSubmitter(later=4)
-    watcher = AcquisitionWatcher(config, submitter)
-    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 5, 0.4, watcher), limit_s=60)
-
-    first_fusion = next(call for call in submitter.calls if call[0] == "fuse")
-    assert first_fusion[1] == (0, 1) and submitter.released  # timepoint 4 was corrected while the window of 0 and 1 was fused
-    assert submitter.calls.index(("correct", 4)) < submitter.calls.index(first_fusion)
-    assert [call[1] for call in submitter.calls if call[0] == "correct"] == list(range(5))
     assert summary.problems == []
 
 
