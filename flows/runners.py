@@ -56,8 +56,9 @@ def resolved_execution(execution: ExecutionConfig, acquisition: Acquisition, sel
     """
     if execution.max_workers is not None:
         return execution
-    chosen = selection if selection is not None else [(s, acquisition.timepoints(s)[0]) for s in acquisition.specimens() if acquisition.timepoints(s)]
-    workers = worker_count(None, stack_bytes=largest_stack_bytes(acquisition, chosen), stacks_per_worker=FUSION_STACKS_PER_WORKER)
+    if selection is None:
+        selection = [(specimen, timepoints[0]) for specimen in acquisition.specimens() if (timepoints := acquisition.timepoints(specimen))]
+    workers = worker_count(None, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
     return execution.model_copy(update={"max_workers": workers})
 
 
@@ -79,6 +80,7 @@ def make_task_runner(execution: ExecutionConfig) -> TaskRunner:
 
 
 def _cores() -> int:
+    """The cores this process may run on (no memory bound: no stack size is known)."""
     return worker_count(None, stack_bytes=0, stacks_per_worker=FUSION_STACKS_PER_WORKER)
 
 
