@@ -26,7 +26,7 @@ BRIGHT = SimulationConfig(shape=(48, 192, 160), timepoints=1, seed=3, nucleus_pe
 
 @settings(max_examples=40, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.floats(0, 1000, width=32)))
-def test_median_network_equals_scipy_symmetric_median(image):
+def test_median_filter_equals_scipy_symmetric_median(image):
     assert np.array_equal(median_filter_2d(image), ndimage.median_filter(image, size=3, mode="reflect"))
 
 
