@@ -18,7 +18,10 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
     <acquisition>.fused/diagnostics/TM000012/cam0_1/*.png       figures of one pair
     <acquisition>.fused/diagnostics/TM000012/cam0_1/{estimate,fusion}.preview.npz   their data until drawn
     <acquisition>.fused/diagnostics/parameters_over_time_cam0_1.png
-    <acquisition>.fused/service/{journal,problems}.jsonl, watcher.lock
+    <acquisition>.fused/service/{journal,problems,alerts}.jsonl, watcher.lock
+    <acquisition>.fused/SPM00_VW00_CHN00.ome.zarr                 live time series (t, z, y, x) of one fused view
+    <acquisition>.corrected/SPM00_CM00_CHN00.ome.zarr             live time series of one corrected camera (optional)
+    <acquisition>.fused/dataset.xml                               BigStitcher / BigDataViewer SpimData over the series
     <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
 """
 
@@ -48,6 +51,9 @@ DIAGNOSTICS_DIR_NAME = "diagnostics"
 SERVICE_DIR_NAME = "service"
 JOURNAL_NAME = "journal.jsonl"
 PROBLEMS_NAME = "problems.jsonl"
+ALERTS_NAME = "alerts.jsonl"
+BIGSTITCHER_DATASET_NAME = "dataset.xml"
+SERIES_SUFFIX = VOLUME_SUFFIX["zarr"]
 WATCHER_LOCK_NAME = "watcher.lock"
 FUSED_VOLUME_SUFFIX = VOLUME_SUFFIX["zarr"]
 ESTIMATE_SUFFIX = ".estimate.json"
@@ -278,6 +284,29 @@ def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
     return (Path(root) / specimen_dir_name(pair.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
 
 
+# --- time series and exports -----------------------------------------------------------------------
+
+
+def fused_series_path(fused_root: Path, specimen: int, view: int, channel: int) -> Path:
+    """``<fused root>/SPM00_VW00_CHN00.ome.zarr``: the live (t, z, y, x) time series of one fused view and channel."""
+    return Path(fused_root) / f"{specimen_dir_name(specimen)}_VW{view:02d}_CHN{channel:02d}{SERIES_SUFFIX}"
+
+
+def corrected_series_path(corrected_root: Path, specimen: int, camera: int, channel: int) -> Path:
+    """``<corrected root>/SPM00_CM00_CHN00.ome.zarr``: the live (t, z, y, x) time series of one corrected camera."""
+    return Path(corrected_root) / f"{specimen_dir_name(specimen)}_CM{camera:02d}_CHN{channel:02d}{SERIES_SUFFIX}"
+
+
+def series_files(root: Path) -> list[Path]:
+    """Every time series at the top of a correction or fusion root (``SPM00_VW00_CHN00.ome.zarr``...), sorted."""
+    return sorted(Path(root).glob(f"SPM[0-9][0-9]_*{SERIES_SUFFIX}"))
+
+
+def bigstitcher_dataset_path(fused_root: Path) -> Path:
+    """``<fused root>/dataset.xml``: the BigStitcher / BigDataViewer SpimData of the fused time series."""
+    return Path(fused_root) / BIGSTITCHER_DATASET_NAME
+
+
 # --- raw archive ---------------------------------------------------------------------------------
 
 
@@ -352,6 +381,11 @@ def journal_path(fused_root: Path) -> Path:
 def problems_path(fused_root: Path) -> Path:
     """``<fused root>/service/problems.jsonl``: one line per problem met."""
     return service_dir(fused_root) / PROBLEMS_NAME
+
+
+def alerts_path(fused_root: Path) -> Path:
+    """``<fused root>/service/alerts.jsonl``: one line per quality alert (parameter jump, dark or missing camera)."""
+    return service_dir(fused_root) / ALERTS_NAME
 
 
 def watcher_lock_path(fused_root: Path) -> Path:

@@ -65,3 +65,14 @@ def test_output_files_lists_every_volume_or_record(tmp_path):
         volume.mkdir(parents=True)
     assert layout.output_files(tmp_path) == sorted(volumes)
     assert layout.output_files(tmp_path, layout.FUSION_RECORD_SUFFIX) == []
+
+
+def test_time_series_and_export_paths_sit_at_the_top_of_their_roots(tmp_path):
+    fused, corrected = tmp_path / "acq.fused", tmp_path / "acq.corrected"
+    assert layout.fused_series_path(fused, 0, 90, 1) == fused / "SPM00_VW90_CHN01.ome.zarr"
+    assert layout.corrected_series_path(corrected, 1, 3, 0) == corrected / "SPM01_CM03_CHN00.ome.zarr"
+    assert layout.bigstitcher_dataset_path(fused) == fused / "dataset.xml"
+    assert layout.alerts_path(fused) == fused / "service" / "alerts.jsonl"
+    for path in (layout.fused_series_path(fused, 0, 0, 0), layout.fused_series_path(fused, 0, 90, 1), fused / "SPM00" / "x.ome.zarr"):
+        path.mkdir(parents=True)
+    assert layout.series_files(fused) == [fused / "SPM00_VW00_CHN00.ome.zarr", fused / "SPM00_VW90_CHN01.ome.zarr"]

@@ -1,0 +1,1 @@
+"""Live quality checks of an acquisition: parameter jumps, dark and missing cameras."""
