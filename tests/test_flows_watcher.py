@@ -31,7 +31,8 @@ from flows.watcher import (
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
-from isoview_core.layout import FUSION_RECORD_SUFFIX, output_files
+from isoview_core.layout import FUSION_RECORD_SUFFIX, output_files, series_files
+from isoview_core.results.series import published_timepoints, record_fingerprint
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 from isoview_core.temporal.config import TemporalConfig
@@ -88,6 +89,22 @@ def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None
         assert json.loads(path.read_text())["parameters"] == batch_estimate["parameters"]
 
 
+def assert_series_follow_the_volumes(config: ProcessingConfig) -> None:
+    """Each fused view's live time series holds every fused timepoint, equal to its volume, published with its record."""
+    root = config.resolved_fused_dir()
+    series = series_files(root)
+    assert [path.name for path in series] == ["SPM00_VW00_CHN00.ome.zarr", "SPM00_VW90_CHN01.ome.zarr"]
+    for path in series:
+        movie = zarr.open_array(path / "0", mode="r")
+        assert movie.shape[0] == LIVE.timepoints
+        records = {}
+        for t in TIMEPOINTS:
+            volume = next((root / f"SPM00/TM{t:06d}").glob(f"*_{path.name.split('_', 1)[1]}"))
+            np.testing.assert_array_equal(movie[t], zarr.open_array(volume / "0", mode="r")[:], err_msg=f"{path.name} TM{t}")
+            records[t] = record_fingerprint(volume.with_name(volume.name.replace(".ome.zarr", FUSION_RECORD_SUFFIX)))
+        assert published_timepoints(path) == records
+
+
 def assert_each_step_done_once(config: ProcessingConfig) -> None:
     """The journal lists every stack corrected, every pair estimated and fused, each exactly once."""
     journal = read_journal(config)
@@ -138,6 +155,7 @@ def test_watcher_processes_a_live_acquisition_exactly_once_like_the_batch_flow(p
     assert sorted(summary.fused) == [(0, t) for t in TIMEPOINTS]
     assert_each_step_done_once(config.processing)
     assert_same_outputs(config.processing, batch_reference)
+    assert_series_follow_the_volumes(config.processing)
     assert_no_partial_outputs(config.processing)
     # fusion ran live, as soon as a window was filled: TM0 (window 0..2) before the end of the acquisition
     finished = next(i for i, event in enumerate(events) if event.kind == "finished")
@@ -193,6 +211,7 @@ def test_watcher_killed_in_catch_up_correction_and_fusion_resumes_with_nothing_m
 
     assert_each_step_done_once(config)
     assert_same_outputs(config, batch_reference)
+    assert_series_follow_the_volumes(config)
     assert_no_partial_outputs(config)
 
 

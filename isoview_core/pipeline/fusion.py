@@ -39,6 +39,7 @@ from isoview_core.pipeline.correction import largest_stack_bytes, selected_timep
 from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER, InlineExecutor, submit_each, worker_count, worker_pool
 from isoview_core.pipeline.previews import draw_pair_diagnostics, pending_previews
+from isoview_core.pipeline.series import update_fused_series
 from isoview_core.records import PARAMETER_NAMES, FusionParameters
 from isoview_core.temporal import REPORT_TOLERANCE, applied_parameters
 from isoview_core.temporal.config import TemporalConfig
@@ -199,8 +200,8 @@ def plan_fusion(
 
 
 def fuse_job(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
-    """Fuse one planned pair with the config's codec, pyramid and diagnostics settings."""
-    return fuse_pair(
+    """Fuse one planned pair with the config's codec, pyramid and diagnostics settings, then publish it in its view's time series."""
+    record = fuse_pair(
         config.resolved_corrected_dir(),
         job.pair,
         config.fusion,
@@ -213,6 +214,8 @@ def fuse_job(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
         overwrite=True,
         save_diagnostics=config.save_diagnostics,
     )
+    update_fused_series(config, job.pair)
+    return record
 
 
 def estimate_pair(config: ProcessingConfig, pair: PairId) -> PairEstimate:

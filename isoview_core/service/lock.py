@@ -16,27 +16,7 @@ from pathlib import Path
 from typing import IO, Self
 
 from isoview_core.errors import IsoviewError
-
-if os.name == "nt":  # pragma: no cover - exercised on the Windows microscope PCs
-    import msvcrt
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-else:
-    import fcntl
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
+from isoview_core.formats.locks import try_lock
 
 class WatcherLock:
     """Held for the lifetime of a watcher; ``with WatcherLock(path, acquisition): ...``."""
@@ -62,7 +42,7 @@ class WatcherLock:
         """The lock file, open and locked: the one at :attr:`path` now, not one a finishing holder has just removed."""
         while True:
             handle = open(self.path, "a+")
-            if not _try_lock(handle):
+            if not try_lock(handle):
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown process"
                 handle.close()

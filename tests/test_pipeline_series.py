@@ -1,0 +1,85 @@
+"""The fused views' live time series follow the fused volumes on disk: new timepoints, reruns, interrupted appends."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pytest
+import zarr
+
+from isoview_core.config import ProcessingConfig
+from isoview_core.formats.omezarr.reader import read_ome_zarr, read_ome_zarr_attributes
+from isoview_core.layout import FusedPaths, PairId, configured_corrected_paths, fused_series_path, series_files
+from isoview_core.pipeline.correction import process_dataset
+from isoview_core.pipeline.fusion import fuse
+from isoview_core.pipeline.series import update_fused_series
+from isoview_core.results.series import published_timepoints, record_fingerprint
+
+PAIRS = (PairId(0, 0, (0, 1), 0, 0), PairId(0, 0, (2, 3), 90, 1))
+
+
+@pytest.fixture(scope="module")
+def fused(small_acquisition, tmp_path_factory):
+    """The shared small acquisition corrected and fused (both timepoints, both pairs), without figures."""
+    root = tmp_path_factory.mktemp("series")
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=root / "corrected", fused_dir=root / "fused", save_diagnostics=False)
+    process_dataset(config)
+    fuse(config)
+    return config
+
+
+def _member(pair: PairId, timepoint: int) -> PairId:
+    return PairId(pair.specimen, timepoint, pair.cameras, pair.view, pair.channel)
+
+
+def _assert_series_matches_volumes(config: ProcessingConfig, pair: PairId, timepoints=(0, 1)) -> None:
+    root = config.resolved_fused_dir()
+    series = zarr.open_array(fused_series_path(root, pair.specimen, pair.view, pair.channel) / "0", mode="r")
+    assert series.shape[0] == max(timepoints) + 1
+    for timepoint in timepoints:
+        paths = FusedPaths(root, _member(pair, timepoint))
+        np.testing.assert_array_equal(series[timepoint], read_ome_zarr(paths.volume)[:])
+    published = published_timepoints(fused_series_path(root, pair.specimen, pair.view, pair.channel))
+    assert published == {t: record_fingerprint(FusedPaths(root, _member(pair, t)).record) for t in timepoints}
+
+
+def test_fusion_publishes_every_timepoint_of_each_view_in_its_series(fused):
+    root = fused.resolved_fused_dir()
+    assert series_files(root) == [root / "SPM00_VW00_CHN00.ome.zarr", root / "SPM00_VW90_CHN01.ome.zarr"]
+    for pair in PAIRS:
+        _assert_series_matches_volumes(fused, pair)
+
+
+def test_the_time_scale_is_the_interval_between_the_xml_timestamps(fused):
+    root = fused.resolved_fused_dir()
+    stamps = [
+        datetime.fromisoformat(read_ome_zarr_attributes(configured_corrected_paths(fused, 0, t, 0, 0).volume)["xml"]["timestamp"]) for t in (0, 1)
+    ]
+    group = json.loads((fused_series_path(root, 0, 0, 0) / "zarr.json").read_text())
+    scale = group["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale[0] == pytest.approx((stamps[1] - stamps[0]).total_seconds())
+    volume_group = json.loads((FusedPaths(root, PAIRS[0]).volume / "zarr.json").read_text())
+    assert scale[1:] == volume_group["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+
+
+def test_a_rerun_timepoint_is_rewritten_in_the_series(fused):
+    before = published_timepoints(fused_series_path(fused.resolved_fused_dir(), 0, 0, 0))
+    fuse(fused.model_copy(update={"timepoints": [1], "overwrite": True}), estimate_params=False)
+    after = published_timepoints(fused_series_path(fused.resolved_fused_dir(), 0, 0, 0))
+    assert after[0] == before[0] and after[1] != before[1]  # a new record, so a new fingerprint
+    for pair in PAIRS:
+        _assert_series_matches_volumes(fused, pair)
+
+
+def test_an_interrupted_append_is_repaired_by_the_next_update_of_the_view(fused):
+    root = fused.resolved_fused_dir()
+    series = fused_series_path(root, 0, 90, 1)
+    group_path = series / "zarr.json"
+    group = json.loads(group_path.read_text())
+    del group["attributes"]["isoview"]["timepoints"]["1"]  # what a kill between placing the shards and publishing leaves
+    group_path.write_text(json.dumps(group))
+    assert update_fused_series(fused, PAIRS[1]) == [1]
+    assert update_fused_series(fused, PAIRS[1]) == []
+    _assert_series_matches_volumes(fused, PAIRS[1])
