@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "process": "process-acquisition"}
 
 
+def acquisition_tag(config: ServiceConfig) -> str:
+    """``acquisition:<name>``: the tag of every flow run of one acquisition, to filter its runs in the UI."""
+    return f"acquisition:{config.processing.acquisition.name}"
+
+
 class ServerUnavailable(IsoviewError):
     """The Prefect server cannot be reached: keep the work queued and try again later."""
 
@@ -57,12 +62,18 @@ class InProcessSubmitter:
         return self._workers
 
     def correct(self, specimen: int, timepoint: int) -> None:
+        from prefect import tags
+
         processing = self.config.processing
-        self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
+        with tags(acquisition_tag(self.config)):
+            self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        from prefect import tags
+
         processing = self.config.processing
-        self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
+        with tags(acquisition_tag(self.config)):
+            self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
 
 
 class DeploymentSubmitter:
@@ -96,7 +107,7 @@ class DeploymentSubmitter:
 
         name = f"{FLOW_NAMES[kind]}/{self.deployment}"
         try:
-            flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False)
+            flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False, tags=[acquisition_tag(self.config)])
         except ObjectNotFound as error:
             raise IsoviewError(f"{name}: no such deployment on the Prefect server (start `isoview serve --name {self.deployment}`)") from error
         except (httpx.TransportError, OSError) as error:

@@ -1,0 +1,25 @@
+"""How the watcher hands work to Prefect: every flow run carries its acquisition's tag."""
+
+from __future__ import annotations
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+from flows.service_config import ServiceConfig
+from flows.submission import InProcessSubmitter, acquisition_tag
+from isoview_core.config import ProcessingConfig
+
+
+def _runs_tagged(tag: str) -> list[str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+    return sorted(run.name for run in runs)
+
+
+def test_flow_runs_are_tagged_with_their_acquisition_so_the_ui_lists_one_acquisition(prefect_harness, acquisition_copy, tmp_path):
+    config = ServiceConfig(processing=ProcessingConfig(acquisition=acquisition_copy, timepoints=[0], save_diagnostics=False))
+    tag = acquisition_tag(config)
+    assert tag == "acquisition:acquisition"
+    InProcessSubmitter(config).correct(0, 0)
+    assert _runs_tagged(tag) == ["correct SPM00 TM000000"]
+    assert _runs_tagged("acquisition:some-other-acquisition") == []
