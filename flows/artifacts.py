@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
+from PIL import Image
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -15,6 +18,12 @@ from isoview_core.fusion.records import FusionRecord
 from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figures
 from isoview_core.records import PARAMETER_NAMES, CorrectedStackRecord
 from isoview_core.service.progress import StepCounts
+
+
+SHOWN_FIGURE = "fusion_result"
+"""The figure of each pair's latest timepoint that the diagnostics artifact shows (the others are linked)."""
+THUMBNAIL_WIDTH = 900
+"""Width in pixels of the pictures shown in the artifact."""
 
 
 def artifact_key(*parts: str | int) -> str:
@@ -66,13 +75,34 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
     )
     lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{first:06d}..TM{last:06d}", ""]
     fused_root = fused_root.resolve()  # links are file URIs, which need absolute paths
-    for path in parameters_over_time_figures(fused_root):
+    over_time = parameters_over_time_figures(fused_root)
+    for path in over_time:
         lines.append(f"- parameters over time: [{path.name}]({path.as_uri()})")
+    latest: dict[tuple[int, int], FusionRecord] = {}
     for record in records:
         pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
         figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in FusedPaths(fused_root, pair).figures())
         lines.append(f"- TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {figures or 'no figures'}")
-    create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="Links to the diagnostic PNGs")
+        latest[record.cameras] = max(record, latest.get(record.cameras, record), key=lambda r: r.timepoint)
+    # the pictures themselves, small: a browser does not follow file links from a web page
+    for record in sorted(latest.values(), key=lambda r: r.cameras):
+        pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
+        result = FusedPaths(fused_root, pair).figure(SHOWN_FIGURE)
+        if result.is_file():
+            lines += ["", f"## TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {SHOWN_FIGURE}", "", _embedded(result)]
+    for path in over_time:
+        lines += ["", f"## {path.stem.replace('_', ' ')}", "", _embedded(path)]
+    create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="The diagnostic PNGs: latest pictures and links")
+
+
+def _embedded(png: Path, width: int = THUMBNAIL_WIDTH) -> str:
+    """Markdown image of a PNG scaled to `width` pixels, as an inline JPEG (the UI shows it; ~50-100 kB)."""
+    with Image.open(png) as image:
+        image = image.convert("RGB")
+        image.thumbnail((width, width * 4))
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=80)
+    return f"![{png.stem}](data:image/jpeg;base64,{base64.b64encode(encoded.getvalue()).decode('ascii')})"
 
 
 class RunProgressArtifact:
