@@ -12,11 +12,13 @@ from isoview_core.fusion.blending import blend as blend_views
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
+from isoview_core.results.array import IsoviewArray
 from isoview_core.temporal.config import TemporalConfig
 
 __all__ = [
     "CorrectionConfig",
     "FusionConfig",
+    "IsoviewArray",
     "OutputConfig",
     "ProcessingConfig",
     "TemporalConfig",

@@ -257,7 +257,7 @@ class FusedPaths:
         return sorted(self.diagnostics.glob("*.png"))
 
 
-def output_files(root: Path, suffix: str = VOLUME_SUFFIX["zarr"]) -> list[Path]:
+def output_files(root: Path, suffix: str = VOLUME_SUFFIX["zarr"], specimen: int | None = None) -> list[Path]:
     """Every output ending in ``suffix`` under a correction or fusion root (all specimens and timepoints), sorted.
 
     Parameters
@@ -266,13 +266,21 @@ def output_files(root: Path, suffix: str = VOLUME_SUFFIX["zarr"]) -> list[Path]:
         The correction or fusion output root.
     suffix : str
         ``.ome.zarr`` (the OME-Zarr volumes, default), :data:`FUSION_RECORD_SUFFIX`, :data:`ESTIMATE_SUFFIX`...
+    specimen : int, optional
+        Only this specimen's outputs.
 
     Returns
     -------
     list of Path
         The files (folders for volumes), sorted.
     """
-    return sorted(Path(root).glob(f"SPM*/{_timepoint_token('*')}/*{suffix}"))
+    specimens = "SPM*" if specimen is None else specimen_dir_name(specimen)
+    return sorted(Path(root).glob(f"{specimens}/{_timepoint_token('*')}/*{suffix}"))
+
+
+def output_specimens(root: Path) -> list[int]:
+    """Specimens that have an output folder (``SPM00``...) under a correction or fusion root, sorted."""
+    return sorted(int(folder.name.removeprefix("SPM")) for folder in Path(root).glob("SPM[0-9][0-9]") if folder.is_dir())
 
 
 def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
@@ -305,6 +313,11 @@ def series_files(root: Path) -> list[Path]:
 def bigstitcher_dataset_path(fused_root: Path) -> Path:
     """``<fused root>/dataset.xml``: the BigStitcher / BigDataViewer SpimData of the fused time series."""
     return Path(fused_root) / BIGSTITCHER_DATASET_NAME
+
+
+def bigstitcher_lock_path(fused_root: Path) -> Path:
+    """``<fused root>/.dataset.xml.lock``: held while the dataset XML is rewritten (workers append in parallel)."""
+    return Path(fused_root) / f".{BIGSTITCHER_DATASET_NAME}.lock"
 
 
 # --- raw archive ---------------------------------------------------------------------------------

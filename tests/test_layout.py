@@ -76,3 +76,13 @@ def test_time_series_and_export_paths_sit_at_the_top_of_their_roots(tmp_path):
     for path in (layout.fused_series_path(fused, 0, 0, 0), layout.fused_series_path(fused, 0, 90, 1), fused / "SPM00" / "x.ome.zarr"):
         path.mkdir(parents=True)
     assert layout.series_files(fused) == [fused / "SPM00_VW00_CHN00.ome.zarr", fused / "SPM00_VW90_CHN01.ome.zarr"]
+
+
+def test_outputs_of_one_specimen_and_the_specimens_with_outputs(tmp_path):
+    for specimen in (0, 3):
+        folder = tmp_path / f"SPM{specimen:02d}" / "TM000001"
+        folder.mkdir(parents=True)
+        (folder / f"SPM{specimen:02d}_TM000001_CM00_CM01_VW00_CHN00.fusion.json").write_text("{}")
+    (tmp_path / "SPM00_VW00_CHN00.ome.zarr").mkdir()  # a time series, not a specimen folder
+    assert layout.output_specimens(tmp_path) == [0, 3]
+    assert [path.parent.parent.name for path in layout.output_files(tmp_path, layout.FUSION_RECORD_SUFFIX, 3)] == ["SPM03"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -14,7 +16,8 @@ from isoview_core.formats.omezarr.reader import read_ome_zarr, read_ome_zarr_att
 from isoview_core.layout import FusedPaths, PairId, configured_corrected_paths, fused_series_path, series_files
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
-from isoview_core.pipeline.series import update_fused_series
+from isoview_core.pipeline.series import update_all_fused_series, update_fused_series
+from isoview_core.results.bigstitcher import write_bigstitcher_dataset
 from isoview_core.results.series import published_timepoints, record_fingerprint
 
 PAIRS = (PairId(0, 0, (0, 1), 0, 0), PairId(0, 0, (2, 3), 90, 1))
@@ -80,6 +83,28 @@ def test_an_interrupted_append_is_repaired_by_the_next_update_of_the_view(fused)
     group = json.loads(group_path.read_text())
     del group["attributes"]["isoview"]["timepoints"]["1"]  # what a kill between placing the shards and publishing leaves
     group_path.write_text(json.dumps(group))
-    assert update_fused_series(fused, PAIRS[1]) == [1]
-    assert update_fused_series(fused, PAIRS[1]) == []
+    assert update_fused_series(root, PAIRS[1]) == [1]
+    assert update_fused_series(root, PAIRS[1]) == []
     _assert_series_matches_volumes(fused, PAIRS[1])
+
+
+def test_series_are_rebuilt_from_the_fused_volumes_of_an_older_run(fused):
+    root = fused.resolved_fused_dir()
+    for series in series_files(root):
+        shutil.rmtree(series)
+    appended = update_all_fused_series(root, corrected_root=fused.resolved_corrected_dir())
+    assert appended == {root / "SPM00_VW00_CHN00.ome.zarr": [0, 1], root / "SPM00_VW90_CHN01.ome.zarr": [0, 1]}
+    for pair in PAIRS:
+        _assert_series_matches_volumes(fused, pair)
+
+
+def test_an_exported_bigstitcher_dataset_follows_the_series(fused):
+    root = fused.resolved_fused_dir()
+    dataset = write_bigstitcher_dataset(root)
+    group_path = fused_series_path(root, 0, 0, 0) / "zarr.json"
+    shutil.rmtree(fused_series_path(root, 0, 0, 0))  # the view's series gone: the dataset lists VW90's only...
+    write_bigstitcher_dataset(root)
+    assert len(ElementTree.parse(dataset).findall(".//ViewSetups/ViewSetup")) == 1
+    update_fused_series(root, PAIRS[0], corrected_root=fused.resolved_corrected_dir())  # ...until the series is back
+    assert group_path.is_file()
+    assert len(ElementTree.parse(dataset).findall(".//ViewSetups/ViewSetup")) == 2

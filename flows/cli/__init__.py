@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli import library, service
+from flows.cli import export, library, service
 from flows.cli.common import log_to_terminal
 
 __all__ = ["app"]
@@ -23,3 +23,4 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log ever
 
 for name, command in {**library.COMMANDS, **service.COMMANDS}.items():
     app.command(name)(command)
+app.add_typer(export.app, name="export")

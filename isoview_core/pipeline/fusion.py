@@ -214,7 +214,7 @@ def fuse_job(config: ProcessingConfig, job: FusionJob) -> FusionRecord:
         overwrite=True,
         save_diagnostics=config.save_diagnostics,
     )
-    update_fused_series(config, job.pair)
+    update_fused_series(config.resolved_fused_dir(), job.pair, corrected_root=config.resolved_corrected_dir())
     return record
 
 
