@@ -41,6 +41,14 @@ class WatchConfig(BaseModel):
             "(and the longest wait for an acquisition folder the microscope has not created yet). None = run until stopped."
         ),
     )
+    alert_block: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]+/[^/]+$",
+        description=(
+            "Prefect notification block that each new quality alert is sent to, as block-type/name "
+            "(slack-webhook/lab, custom-webhook/pager...; create it in the UI under Blocks). None = alerts only in the UI and problems.jsonl."
+        ),
+    )
 
 
 class ExecutionConfig(BaseModel):

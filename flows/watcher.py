@@ -7,6 +7,7 @@ events, duplicate or out-of-order events and restarts never cause missed or doub
 
 Work runs one job at a time on a worker thread, in timepoint order: the correction of ``t``, and
 the fusion of a timepoint as soon as the correction of the last timepoint of its window is done.
+After each correction that succeeded, and each fusion, its timepoints are checked for quality alerts (``isoview_core.quality``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from flows.alerts import publish_alerts
 from flows.problems import publish_problems
 from flows.service_config import ServiceConfig
 from flows.submission import ServerUnavailable, Submitter
@@ -33,6 +35,8 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
 from isoview_core.layout import timepoint_output_folders, watcher_lock_path
+from isoview_core.pipeline.series import update_all_fused_series
+from isoview_core.quality.alerts import raise_alerts
 from isoview_core.service.journal import reconcile_journal, record_problem
 from isoview_core.service.lock import WatcherLock
 from isoview_core.service.paths import require_watchable_acquisition
@@ -160,6 +164,7 @@ class AcquisitionWatcher:
             recovered = reconcile_journal(self.processing)  # outputs a killed watcher published but did not journal
             if recovered:
                 logger.info("%s: journaled %d outputs a stopped run had finished", root, recovered)
+            self._repair_series()
             observer = self._start_observer(root)
             worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
             worker.start()
@@ -269,6 +274,8 @@ class AcquisitionWatcher:
             self._emit("fused", job.specimen, job.timepoints)
         if error is not None:
             self._problem(job.specimen, job.timepoints, error)
+        if error is None or job.kind == "fuse":  # a failed correction is a problem already: its missing stacks raise no alert
+            self._check_quality(job)
 
     # ---------------------------------------------------------------- deciding
 
@@ -409,6 +416,38 @@ class AcquisitionWatcher:
             self._inbox.put(("done", (job, error)))
 
     # ---------------------------------------------------------------- reporting
+
+    def _repair_series(self) -> None:
+        """Publish in the fused views' time series what a killed run fused but did not append (the next fusion would,
+        but the last timepoints of an acquisition have no next fusion)."""
+        try:
+            repaired = update_all_fused_series(self.processing.resolved_fused_dir(), corrected_root=self.processing.resolved_corrected_dir())
+        except IsoviewError as error:  # the next fusion of the view tries again
+            logger.warning("time series not repaired: %s", error)
+            return
+        for series, timepoints in repaired.items():
+            if timepoints:
+                logger.info("%s: appended timepoints %s a stopped run had fused", series.name, timepoints)
+
+    def _check_quality(self, job: _Job) -> None:
+        """Check the timepoints of a finished job for quality alerts; each new one is a problem, in the UI and notified.
+
+        After a correction its cameras are checked, after a fusion its pairs, up to ``window`` timepoints past the
+        fused ones: the estimates the windows needed.
+        """
+        if not self.processing.alerts.enabled:
+            return
+        correction = job.kind == "correct"
+        timepoints = job.timepoints if correction else range(min(job.timepoints), max(job.timepoints) + self.processing.temporal.window + 1)
+        roots = self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir()
+        try:
+            alerts = raise_alerts(*roots, job.specimen, timepoints, self.processing.alerts, cameras=correction, pairs=not correction)
+        except Exception as failure:  # noqa: BLE001 - a quality check that fails must not stop the processing
+            logger.warning("SPM%02d TM%06d..TM%06d: quality check failed: %s", job.specimen, min(timepoints), max(timepoints), failure)
+            return
+        for alert in alerts:
+            self._problem(job.specimen, (alert.timepoint,), alert.message)
+        publish_alerts(self.processing, alerts, alert_block=self.config.watch.alert_block)
 
     def _problem(self, specimen: int, timepoints: tuple[int, ...], message: str) -> None:
         """Keep the problem in the summary, ``service/problems.jsonl`` and the UI's problem table."""

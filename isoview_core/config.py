@@ -12,6 +12,7 @@ from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.layout import default_corrected_root, default_fused_root
+from isoview_core.quality.config import AlertConfig
 from isoview_core.temporal.config import TemporalConfig
 
 
@@ -49,6 +50,9 @@ class ProcessingConfig(BaseModel):
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Opt-in lossless, verified archive of the raw stacks.")
+    alerts: AlertConfig = Field(
+        default_factory=AlertConfig, description="Quality alerts the service (isoview watch) raises on each new timepoint: parameter jumps, dark and missing cameras."
+    )
     save_diagnostics: bool = Field(True, description="Write the fusion diagnostic PNGs.")
     overwrite: bool = Field(False, description="Recompute outputs that already exist.")
 

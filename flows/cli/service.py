@@ -57,9 +57,9 @@ from isoview_core.layout import (
     default_fused_root,
     diagnostics_dir,
     journal_path,
-    output_files,
     output_timepoint_folder,
     parameters_over_time_figure,
+    series_files,
 )
 from isoview_core.service.paths import require_watchable_acquisition
 from isoview_core.temporal.config import TemporalConfig
@@ -337,17 +337,19 @@ def demo(
 
 def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -> None:
     corrected, fused = processing.resolved_corrected_dir(), processing.resolved_fused_dir()
-    first_volume = next(iter(output_files(fused)), None)
+    series = series_files(fused)
     console.print(
         f"\n[bold]done in {seconds:.0f} s[/bold]: {len(summary.corrected)} timepoints corrected, "
         f"{len(summary.fused)} fused, {len(summary.problems)} problems\n"
         f"  corrected OME-Zarr : {output_timepoint_folder(corrected, 0, 0).parent}/  (a folder per timepoint, a volume per camera, with labels/segmentation)\n"
         f"  fused OME-Zarr     : {output_timepoint_folder(fused, 0, 0).parent}/  (a folder per timepoint; VW00 = cameras 0+1, VW90 = cameras 2+3)\n"
+        f"  fused time series  : {', '.join(path.name for path in series) or 'none'} in {fused}/  (t, z, y, x; one movie per view)\n"
         f"  diagnostics        : {diagnostics_dir(fused)}/  (per timepoint and pair)\n"
         f"  parameters over time: {parameters_over_time_figure(fused, (0, 1))}\n"
         f"  journal of the work: {journal_path(fused)}\n\n"
-        f"open a volume in napari:  napari --plugin napari-ome-zarr {first_volume or fused}\n"
-        "see the runs in the Prefect UI:  prefect server start   then open http://127.0.0.1:4200",
+        f"look at it in napari:  isoview view {fused}   (pip install -e '.[viewer]')\n"
+        f"in a notebook:         IsoviewArray('{fused}')   (from isoview_core.api)\n"
+        f"see the runs in the Prefect UI:  prefect server start   then open http://127.0.0.1:4200/runs?tag=acquisition:{processing.acquisition.name}",
         highlight=False,
         soft_wrap=True,
     )

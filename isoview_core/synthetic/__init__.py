@@ -3,7 +3,8 @@
 An analytic specimen (``specimen``) imaged by four cameras (``optics``) with sCMOS noise and
 defects (``camera``), written in the nested raw layout, optionally in real time
 (``acquisition``), with everything a stage should recover in ``ground_truth.json``
-(``ground_truth``).
+(``ground_truth``). Faults can be injected for the quality checks (``config``): a pair's offset
+jumping at one timepoint (:class:`OffsetJump`), a camera going dark (:class:`DarkCamera`).
 
 Examples
 --------
@@ -24,6 +25,8 @@ from isoview_core.synthetic.camera import (
 )
 from isoview_core.synthetic.config import (
     CameraRole,
+    DarkCamera,
+    OffsetJump,
     PairConfig,
     SimulationConfig,
     camera_role,
@@ -47,8 +50,10 @@ __all__ = [
     "CameraDefects",
     "CameraRole",
     "CameraTruth",
+    "DarkCamera",
     "DefectKind",
     "GroundTruth",
+    "OffsetJump",
     "PairConfig",
     "PairTruth",
     "SimulationConfig",

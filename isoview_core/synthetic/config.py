@@ -8,14 +8,17 @@ of a pair is the reference, the second sees the specimen mirrored left-right ("N
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 
@@ -64,6 +67,38 @@ class PairConfig(BaseModel):
     offset_x_px: float = Field(description="Column offset of the flipped second camera (pixels).")
     offset_y_px: float = Field(description="Row offset of the flipped second camera (pixels).")
     intensity_ratio: PositiveFloat = Field(description="Multiplier bringing the second camera's signal to the reference's.")
+
+
+class OffsetJump(BaseModel):
+    """An injected registration fault: at one timepoint, the second camera of a pair is displaced by an extra offset.
+
+    The displacement adds to the pair's :class:`PairConfig` offsets at ``timepoint`` only (in the same
+    convention), so the pair's estimated offset jumps there and comes back at the next timepoint.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timepoint: NonNegativeInt
+    pair: int = Field(ge=0, le=1, description="Index of the pair in SimulationConfig.pairs (0: cameras 0/1, 1: cameras 2/3).")
+    offset_x_px: float = Field(0.0, description="Extra column offset of the flipped second camera (pixels).")
+    offset_y_px: float = Field(0.0, description="Extra row offset of the flipped second camera (pixels).")
+
+
+class DarkCamera(BaseModel):
+    """An injected camera fault: from a timepoint on, no light reaches the camera (a closed shutter, a laser off).
+
+    Its stacks then hold only the sensor: offset, read noise and defective pixels.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    camera: int = Field(ge=0, le=3)
+    from_timepoint: NonNegativeInt
+
+
+INJECTION_FIELDS = ("offset_jumps", "dark_cameras")
+"""The fault injections of :class:`SimulationConfig`: left out of its serialisation while empty (the default), so that
+an acquisition without faults writes the same ``ground_truth.json`` as before they existed."""
 
 
 class SimulationConfig(BaseModel):
@@ -115,6 +150,23 @@ class SimulationConfig(BaseModel):
     magnification: PositiveFloat = 16.0
     wavelengths_nm: tuple[int, int] = Field((488, 561), description="Laser line of channel 0 and channel 1.")
     exposure_ms: PositiveFloat = 10.0
+    offset_jumps: tuple[OffsetJump, ...] = Field((), description="Injected faults: a pair's offset jumps at one timepoint.")
+    dark_cameras: tuple[DarkCamera, ...] = Field((), description="Injected faults: a camera receives no light from a timepoint on.")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_empty_injections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The fields, without the fault injections that are empty (:data:`INJECTION_FIELDS`)."""
+        data = handler(self)
+        return {name: value for name, value in data.items() if name not in INJECTION_FIELDS or value}
+
+    def offset_jump(self, pair: int, timepoint: int) -> tuple[float, float]:
+        """Extra ``(offset_x_px, offset_y_px)`` of ``pair``'s second camera at ``timepoint`` (0, 0 without a jump)."""
+        jumps = [jump for jump in self.offset_jumps if jump.pair == pair and jump.timepoint == timepoint]
+        return float(sum(jump.offset_x_px for jump in jumps)), float(sum(jump.offset_y_px for jump in jumps))
+
+    def is_dark(self, camera: int, timepoint: int) -> bool:
+        """Whether no light reaches ``camera`` at ``timepoint`` (:class:`DarkCamera`)."""
+        return any(dark.camera == camera and timepoint >= dark.from_timepoint for dark in self.dark_cameras)
 
     @model_validator(mode="after")
     def _check_geometry(self) -> SimulationConfig:

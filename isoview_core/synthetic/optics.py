@@ -38,15 +38,18 @@ from isoview_core.synthetic.specimen import (
 )
 
 
-def camera_sampling(config: SimulationConfig, camera: int) -> Sampling:
+def camera_sampling(config: SimulationConfig, camera: int, timepoint: int | None = None) -> Sampling:
     """Where the samples of ``camera``'s raw stack sit in its view's reference frame.
 
     Parameters
     ----------
     config : SimulationConfig
-        Simulation parameters (pair offsets).
+        Simulation parameters (pair offsets, injected offset jumps).
     camera : int
         Camera 0-3.
+    timepoint : int, optional
+        Adds the pair's injected offset jump at this timepoint (:attr:`SimulationConfig.offset_jumps`);
+        None: the pair's configured offsets only.
 
     Returns
     -------
@@ -59,10 +62,11 @@ def camera_sampling(config: SimulationConfig, camera: int) -> Sampling:
         return identity_sampling(config.shape)
     depth, height, width = config.shape
     pair = config.pairs[role.pair]
+    jump_x, jump_y = (0.0, 0.0) if timepoint is None else config.offset_jump(role.pair, timepoint)
     return (
         AxisSampling(0.0, 1, depth),
-        AxisSampling(pair.offset_y_px, 1, height),
-        AxisSampling(width - 1 + pair.offset_x_px, -1, width),
+        AxisSampling(pair.offset_y_px + jump_y, 1, height),
+        AxisSampling(width - 1 + pair.offset_x_px + jump_x, -1, width),
     )
 
 
@@ -103,9 +107,14 @@ def optical_planes(config: SimulationConfig, timepoint: int, camera: int) -> Ite
     Yields
     ------
     ndarray
-        (Y, X) float32 signal in ADU above the camera offset, planes in stack order.
+        (Y, X) float32 signal in ADU above the camera offset, planes in stack order; zeros while the
+        camera is dark (:attr:`SimulationConfig.dark_cameras`).
     """
     role = camera_role(camera)
+    if config.is_dark(camera, timepoint):
+        for _ in range(config.shape[0]):
+            yield np.zeros(config.shape[1:], dtype=np.float32)
+        return
     state = specimen_state(config, timepoint, role.view)
     fraction = depth_fraction(state, config.shape[0], faces_low_z=role.is_reference)
     near, far = config.blur_sigma_px
@@ -114,7 +123,7 @@ def optical_planes(config: SimulationConfig, timepoint: int, camera: int) -> Ite
     if not role.is_reference:
         scale = scale / config.pairs[role.pair].intensity_ratio
     margin = int(GAUSSIAN_SUPPORT * max(near, far) + 0.5) + 1
-    for plane, (region, image) in enumerate(sharp_regions(state, camera_sampling(config, camera), margin=margin)):
+    for plane, (region, image) in enumerate(sharp_regions(state, camera_sampling(config, camera, timepoint), margin=margin)):
         out = np.zeros(config.shape[1:], dtype=np.float32)
         if image is not None:
             if sigmas[plane] > 0:
@@ -164,4 +173,4 @@ def foreground_mask(config: SimulationConfig, timepoint: int, camera: int) -> np
         segmentation (the body's cytoplasm makes all of it foreground).
     """
     state = specimen_state(config, timepoint, camera_role(camera).view)
-    return body_mask(state, camera_sampling(config, camera))
+    return body_mask(state, camera_sampling(config, camera, timepoint))
