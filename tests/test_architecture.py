@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("isoview_core", "tasks", "flows")
+PACKAGES = ("isoview_core", "tasks", "flows", "isoview_napari")
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
@@ -47,6 +47,10 @@ def _lint_copy_with(tmp_path: Path, module: str, line: str) -> subprocess.Comple
         ("isoview_core/temporal/rloess.py", "import isoview_core.fusion.config", "The stages never import each other"),
         ("isoview_core/numerics/rounding.py", "import isoview_core.layout", "Core floors"),
         ("tasks/caching.py", "import flows.inputs", "flows above tasks above the core"),
+        ("isoview_core/numerics/rounding.py", "import napari", "The core is a library"),
+        ("isoview_core/results/series.py", "import isoview_napari.reader", "The core is a library"),
+        ("isoview_napari/live.py", "import flows.cli", "flows above tasks above the core"),
+        ("isoview_core/results/array.py", "import isoview_core.fusion.records", "The stages never import each other"),
     ],
 )
 def test_an_import_pointing_the_wrong_way_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli import export, library, service
+from flows.cli import export, library, service, view
 from flows.cli.common import log_to_terminal
 
 __all__ = ["app"]
@@ -21,6 +21,6 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log ever
     log_to_terminal(verbose)
 
 
-for name, command in {**library.COMMANDS, **service.COMMANDS}.items():
+for name, command in {**library.COMMANDS, **service.COMMANDS, **view.COMMANDS}.items():
     app.command(name)(command)
 app.add_typer(export.app, name="export")
