@@ -26,6 +26,13 @@ class OutputConfig(BaseModel):
     pyramid_levels: int = Field(
         0, ge=0, le=8, description="Extra 2x-downsampled (y, x) levels in OME-Zarr, for viewers (each level costs ~15 % throughput)."
     )
+    corrected_series: bool = Field(
+        False,
+        description=(
+            "Also keep a live (t, z, y, x) time series of each corrected camera, <corrected>/SPM00_CM00_CHN00.ome.zarr "
+            "(OME-Zarr output; it links the volumes' files, no second copy). The fused views always get one."
+        ),
+    )
     # a process-wide setting: the command line applies it with isoview_core.formats.atomic.set_fsync
     fsync: bool = Field(
         True,

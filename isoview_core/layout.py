@@ -93,9 +93,9 @@ def output_timepoint_folder(root: Path, specimen: int, timepoint: int) -> Path:
     return Path(root) / specimen_dir_name(specimen) / output_timepoint_dir_name(timepoint)
 
 
-def corrected_stem(specimen: int, timepoint: int, camera: int, channel: int) -> str:
-    """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack."""
-    return f"{specimen_dir_name(specimen)}_{output_timepoint_dir_name(timepoint)}_CM{camera:02d}_CHN{channel:02d}"
+def corrected_stem(specimen: int, timepoint: int | str, camera: int, channel: int) -> str:
+    """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack (``"*"``: any timepoint)."""
+    return f"{specimen_dir_name(specimen)}_{_timepoint_token(timepoint)}_CM{camera:02d}_CHN{channel:02d}"
 
 
 def fused_stem(specimen: int, timepoint: int | str, cameras: tuple[int, int], view: int, channel: int) -> str:
@@ -175,6 +175,12 @@ def configured_corrected_paths(config: ConfiguredOutputs, specimen: int, timepoi
 def is_stack_corrected(paths: CorrectedPaths) -> bool:
     """True when the record (written last) and the complete volume both exist."""
     return paths.record.is_file() and is_complete(paths.volume)
+
+
+def camera_series_records(root: Path, specimen: int, camera: int, channel: int) -> Iterator[Path]:
+    """The records of one camera and channel's corrected stacks at every timepoint."""
+    stem = corrected_stem(specimen, "*", camera, channel)
+    return (Path(root) / specimen_dir_name(specimen)).glob(f"{_timepoint_token('*')}/{stem}.json")
 
 
 def corrected_channel_xml(root: Path, specimen: int, timepoint: int, channel: int) -> Path:

@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 import zarr
 
-from isoview_core.config import ProcessingConfig
+from isoview_core.config import OutputConfig, ProcessingConfig
 from isoview_core.formats.omezarr.reader import read_ome_zarr, read_ome_zarr_attributes
-from isoview_core.layout import FusedPaths, PairId, configured_corrected_paths, fused_series_path, series_files
+from isoview_core.layout import (
+    FusedPaths,
+    PairId,
+    configured_corrected_paths,
+    corrected_paths,
+    corrected_series_path,
+    fused_series_path,
+    series_files,
+)
 from isoview_core.pipeline.correction import process_dataset
 from isoview_core.pipeline.fusion import fuse
-from isoview_core.pipeline.series import update_all_fused_series, update_fused_series
+from isoview_core.pipeline.series import update_all_corrected_series, update_all_fused_series, update_fused_series
 from isoview_core.results.bigstitcher import write_bigstitcher_dataset
 from isoview_core.results.series import published_timepoints, record_fingerprint
 
@@ -108,3 +116,26 @@ def test_an_exported_bigstitcher_dataset_follows_the_series(fused):
     update_fused_series(root, PAIRS[0], corrected_root=fused.resolved_corrected_dir())  # ...until the series is back
     assert group_path.is_file()
     assert len(ElementTree.parse(dataset).findall(".//ViewSetups/ViewSetup")) == 2
+
+
+def test_corrected_cameras_get_their_series_when_asked(small_acquisition, tmp_path):
+    config = ProcessingConfig(
+        acquisition=small_acquisition, corrected_dir=tmp_path / "corrected", output=OutputConfig(corrected_series=True), save_diagnostics=False
+    )
+    process_dataset(config)
+    root = config.resolved_corrected_dir()
+    assert [path.name for path in series_files(root)] == [f"SPM00_CM{camera:02d}_CHN{camera // 2:02d}.ome.zarr" for camera in range(4)]
+    for camera in range(4):
+        series = corrected_series_path(root, 0, camera, camera // 2)
+        movie = zarr.open_array(series / "0", mode="r")
+        for timepoint in (0, 1):
+            paths = corrected_paths(root, 0, timepoint, camera, camera // 2)
+            np.testing.assert_array_equal(movie[timepoint], read_ome_zarr(paths.volume)[:])
+        assert published_timepoints(series) == {t: record_fingerprint(corrected_paths(root, 0, t, camera, camera // 2).record) for t in (0, 1)}
+    shutil.rmtree(corrected_series_path(root, 0, 2, 1))
+    assert update_all_corrected_series(root)[corrected_series_path(root, 0, 2, 1)] == [0, 1]
+    assert all(timepoints == [] for series, timepoints in update_all_corrected_series(root).items())
+
+
+def test_no_corrected_series_by_default(fused):
+    assert series_files(fused.resolved_corrected_dir()) == []

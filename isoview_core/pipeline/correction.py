@@ -48,6 +48,7 @@ from isoview_core.layout import (
     output_timepoint_folder,
 )
 from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER, InlineExecutor, worker_count, worker_pool
+from isoview_core.pipeline.series import update_corrected_series
 from isoview_core.records import CorrectedStackRecord
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ def correct_camera_stack(
     result.timings_s["total"] = time.perf_counter() - tic
     record = _record(stack, paths, result, voxel_size, raw_bytes, stored)
     write_text_atomically(paths.record, record.model_dump_json(indent=2))
+    if config.output.corrected_series and config.output.format == "zarr":
+        update_corrected_series(config.resolved_corrected_dir(), stack.specimen, stack.camera, stack.channel)
     return record
 
 

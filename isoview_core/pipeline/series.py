@@ -1,4 +1,5 @@
-"""Keep each fused view's live time series in step with the fused volumes on disk (:mod:`isoview_core.results.series`).
+"""Keep the live time series in step with the volumes on disk (:mod:`isoview_core.results.series`): each fused
+view's always, each corrected camera's when asked (``output.corrected_series``).
 
 Called after every fused pair, in the worker that fused it: every timepoint of the pair's series whose fusion
 record the series does not show yet (the new one, a rerun, one a kill interrupted) is appended, so the series
@@ -8,17 +9,22 @@ repairs itself at the next fusion of its view. A BigStitcher ``dataset.xml`` exp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.omezarr.reader import read_ome_zarr_attributes
 from isoview_core.fusion.records import load_fusion_record
+from isoview_core.records import load_record
 from isoview_core.layout import (
     FUSION_RECORD_SUFFIX,
     FusedPaths,
     PairId,
     bigstitcher_dataset_path,
+    camera_series_records,
     corrected_paths,
+    corrected_series_path,
     fused_series_path,
     output_files,
     output_specimens,
@@ -30,15 +36,37 @@ from isoview_core.results.series import append_timepoint, record_fingerprint, st
 logger = logging.getLogger(__name__)
 
 
-def _timestamp(corrected_root: Path | None, pair: PairId) -> str | None:
-    """Acquisition time of the pair's timepoint: the XML timestamp kept with its reference camera's corrected volume."""
-    if corrected_root is None:
-        return None
-    paths = corrected_paths(corrected_root, pair.specimen, pair.timepoint, pair.cameras[0], pair.channel)
+def _volume_timestamp(volume: Path) -> str | None:
+    """Acquisition time kept with a corrected volume: its channel XML's timestamp (None when it has none)."""
     try:
-        return read_ome_zarr_attributes(paths.volume).get("xml", {}).get("timestamp")
+        return read_ome_zarr_attributes(volume).get("xml", {}).get("timestamp")
     except (OSError, IsoviewError):
         return None
+
+
+def _update_series(
+    series: Path,
+    records: Mapping[int, Path],
+    volume: Callable[[int], Path],
+    timestamp: Callable[[int], str | None],
+    *,
+    label: str,
+    attributes: Mapping[str, Any],
+) -> list[int]:
+    """Append to `series` every timepoint of `records` (timepoint -> record) it does not show yet; the timepoints appended."""
+    appended = stale_timepoints(series, records)
+    for timepoint in appended:
+        append_timepoint(
+            series,
+            volume(timepoint),
+            timepoint=timepoint,
+            fingerprint=record_fingerprint(records[timepoint]),
+            timestamp=timestamp(timepoint),
+            label=label,
+            attributes=attributes,
+        )
+        logger.info("%s: timepoint %d published", series.name, timepoint)
+    return appended
 
 
 def update_fused_series(fused_root: Path, pair: PairId, *, corrected_root: Path | None = None) -> list[int]:
@@ -59,26 +87,42 @@ def update_fused_series(fused_root: Path, pair: PairId, *, corrected_root: Path 
         The timepoints appended, in order.
     """
     root = Path(fused_root)
-    records = {}
-    for path in pair_series_files(root, pair, FUSION_RECORD_SUFFIX):
-        records[load_fusion_record(path).timepoint] = path
-    series = fused_series_path(root, pair.specimen, pair.view, pair.channel)
-    appended = stale_timepoints(series, records)
-    for timepoint in appended:
-        member = PairId(pair.specimen, timepoint, pair.cameras, pair.view, pair.channel)
-        append_timepoint(
-            series,
-            FusedPaths(root, member).volume,
-            timepoint=timepoint,
-            fingerprint=record_fingerprint(records[timepoint]),
-            timestamp=_timestamp(corrected_root, member),
-            label=f"VW{pair.view:02d} CHN{pair.channel:02d}",
-            attributes={"specimen": pair.specimen, "view": pair.view, "channel": pair.channel, "cameras": list(pair.cameras)},
-        )
-        logger.info("%s: timepoint %d published", Path(series).name, timepoint)
+    records = {load_fusion_record(path).timepoint: path for path in pair_series_files(root, pair, FUSION_RECORD_SUFFIX)}
+
+    def member(timepoint: int) -> PairId:
+        return PairId(pair.specimen, timepoint, pair.cameras, pair.view, pair.channel)
+
+    def timestamp(timepoint: int) -> str | None:
+        if corrected_root is None:
+            return None
+        return _volume_timestamp(corrected_paths(corrected_root, pair.specimen, timepoint, pair.cameras[0], pair.channel).volume)
+
+    appended = _update_series(
+        fused_series_path(root, pair.specimen, pair.view, pair.channel),
+        records,
+        lambda timepoint: FusedPaths(root, member(timepoint)).volume,
+        timestamp,
+        label=f"VW{pair.view:02d} CHN{pair.channel:02d}",
+        attributes={"specimen": pair.specimen, "view": pair.view, "channel": pair.channel, "cameras": list(pair.cameras)},
+    )
     if appended and bigstitcher_dataset_path(root).is_file():
         write_bigstitcher_dataset(root)
     return appended
+
+
+def update_corrected_series(corrected_root: Path, specimen: int, camera: int, channel: int) -> list[int]:
+    """Append to the time series of one corrected camera and channel every corrected timepoint it does not show yet
+    (OME-Zarr outputs; :func:`update_fused_series` for the rest); the timepoints appended."""
+    root = Path(corrected_root)
+    records = {load_record(path).timepoint: path for path in camera_series_records(root, specimen, camera, channel)}
+    return _update_series(
+        corrected_series_path(root, specimen, camera, channel),
+        records,
+        lambda timepoint: corrected_paths(root, specimen, timepoint, camera, channel).volume,
+        lambda timepoint: _volume_timestamp(corrected_paths(root, specimen, timepoint, camera, channel).volume),
+        label=f"CM{camera:02d} CHN{channel:02d}",
+        attributes={"specimen": specimen, "camera": camera, "channel": channel},
+    )
 
 
 def update_all_fused_series(fused_root: Path, *, corrected_root: Path | None = None) -> dict[Path, list[int]]:
@@ -92,4 +136,14 @@ def update_all_fused_series(fused_root: Path, *, corrected_root: Path | None = N
             series.setdefault((record.view, record.channel), PairId(specimen, 0, record.cameras, record.view, record.channel))
         for (view, channel), pair in sorted(series.items()):
             appended[fused_series_path(fused_root, specimen, view, channel)] = update_fused_series(fused_root, pair, corrected_root=corrected_root)
+    return appended
+
+
+def update_all_corrected_series(corrected_root: Path) -> dict[Path, list[int]]:
+    """Bring every corrected camera's series in step with the corrected volumes under `corrected_root`; series -> timepoints appended."""
+    appended = {}
+    for specimen in output_specimens(corrected_root):
+        cameras = {(record.camera, record.channel) for record in map(load_record, output_files(corrected_root, ".json", specimen))}
+        for camera, channel in sorted(cameras):
+            appended[corrected_series_path(corrected_root, specimen, camera, channel)] = update_corrected_series(corrected_root, specimen, camera, channel)
     return appended
