@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-from prefect import flow
+from prefect import flow, tags
 from prefect.artifacts import create_table_artifact
 from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.core import Block
 
+from flows.submission import acquisition_tag
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.quality.alerts import QualityAlert, read_alerts
@@ -87,7 +88,8 @@ def publish_alerts(config: ProcessingConfig, alerts: Sequence[QualityAlert], *, 
     if not alerts:
         return
     try:
-        report_alerts(config)
+        with tags(acquisition_tag(config.acquisition)):
+            report_alerts(config)
     except Exception as error:  # noqa: BLE001 - the UI is a view: its outage must not stop the service
         logger.warning("could not publish the quality alerts to Prefect: %s", error)
     if alert_block is None:

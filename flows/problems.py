@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-from prefect import flow
+from prefect import flow, tags
 from prefect.artifacts import create_table_artifact
 
+from flows.submission import acquisition_tag
 from isoview_core.config import ProcessingConfig
 from isoview_core.service.journal import read_problems
 
@@ -38,6 +39,7 @@ def report_problems(config: ProcessingConfig) -> int:
 def publish_problems(config: ProcessingConfig) -> None:
     """Show the problems in the UI; a UI that cannot be reached is only logged (the list stays on disk)."""
     try:
-        report_problems(config)
+        with tags(acquisition_tag(config.acquisition)):
+            report_problems(config)
     except Exception as error:  # noqa: BLE001 - the UI is a view: its outage must not stop the service
         logger.warning("could not publish the problem list to Prefect: %s", error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 from flows.service_config import ServiceConfig
@@ -16,9 +17,9 @@ logger = logging.getLogger(__name__)
 FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "process": "process-acquisition"}
 
 
-def acquisition_tag(config: ServiceConfig) -> str:
+def acquisition_tag(acquisition: Path) -> str:
     """``acquisition:<name>``: the tag of every flow run of one acquisition, to filter its runs in the UI."""
-    return f"acquisition:{config.processing.acquisition.name}"
+    return f"acquisition:{Path(acquisition).name}"
 
 
 class ServerUnavailable(IsoviewError):
@@ -65,14 +66,14 @@ class InProcessSubmitter:
         from prefect import tags
 
         processing = self.config.processing
-        with tags(acquisition_tag(self.config)):
+        with tags(acquisition_tag(self.config.processing.acquisition)):
             self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         from prefect import tags
 
         processing = self.config.processing
-        with tags(acquisition_tag(self.config)):
+        with tags(acquisition_tag(self.config.processing.acquisition)):
             self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
 
 
@@ -107,7 +108,7 @@ class DeploymentSubmitter:
 
         name = f"{FLOW_NAMES[kind]}/{self.deployment}"
         try:
-            flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False, tags=[acquisition_tag(self.config)])
+            flow_run = run_deployment(name, parameters=parameters, timeout=None, as_subflow=False, tags=[acquisition_tag(self.config.processing.acquisition)])
         except ObjectNotFound as error:
             raise IsoviewError(f"{name}: no such deployment on the Prefect server (start `isoview serve --name {self.deployment}`)") from error
         except (httpx.TransportError, OSError) as error:

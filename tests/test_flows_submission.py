@@ -1,10 +1,11 @@
-"""How the watcher hands work to Prefect: every flow run carries its acquisition's tag."""
+"""How the watcher hands work to Prefect: every flow run of the service carries its acquisition's tag."""
 
 from __future__ import annotations
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
+from flows.problems import publish_problems
 from flows.service_config import ServiceConfig
 from flows.submission import InProcessSubmitter, acquisition_tag
 from isoview_core.config import ProcessingConfig
@@ -18,8 +19,10 @@ def _runs_tagged(tag: str) -> list[str]:
 
 def test_flow_runs_are_tagged_with_their_acquisition_so_the_ui_lists_one_acquisition(prefect_harness, acquisition_copy, tmp_path):
     config = ServiceConfig(processing=ProcessingConfig(acquisition=acquisition_copy, timepoints=[0], save_diagnostics=False))
-    tag = acquisition_tag(config)
+    tag = acquisition_tag(config.processing.acquisition)
     assert tag == "acquisition:acquisition"
     InProcessSubmitter(config).correct(0, 0)
     assert _runs_tagged(tag) == ["correct SPM00 TM000000"]
+    publish_problems(config.processing)  # the service's own reports carry the tag too
+    assert _runs_tagged(tag) == ["correct SPM00 TM000000", "problems of acquisition"]
     assert _runs_tagged("acquisition:some-other-acquisition") == []
