@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
@@ -17,12 +19,14 @@ def _runs_tagged(tag: str) -> list[str]:
     return sorted(run.name for run in runs)
 
 
-def test_flow_runs_are_tagged_with_their_acquisition_so_the_ui_lists_one_acquisition(prefect_harness, acquisition_copy, tmp_path):
-    config = ServiceConfig(processing=ProcessingConfig(acquisition=acquisition_copy, timepoints=[0], save_diagnostics=False))
+def test_flow_runs_are_tagged_with_their_acquisition_so_the_ui_lists_one_acquisition(prefect_harness, small_acquisition, tmp_path):
+    acquisition = tmp_path / "larva-tagged"  # a name no other test's runs carry in the session's Prefect database
+    shutil.copytree(small_acquisition, acquisition)
+    config = ServiceConfig(processing=ProcessingConfig(acquisition=acquisition, timepoints=[0], save_diagnostics=False))
     tag = acquisition_tag(config.processing.acquisition)
-    assert tag == "acquisition:acquisition"
+    assert tag == "acquisition:larva-tagged"
     InProcessSubmitter(config).correct(0, 0)
     assert _runs_tagged(tag) == ["correct SPM00 TM000000"]
     publish_problems(config.processing)  # the service's own reports carry the tag too
-    assert _runs_tagged(tag) == ["correct SPM00 TM000000", "problems of acquisition"]
+    assert _runs_tagged(tag) == ["correct SPM00 TM000000", "problems of larva-tagged"]
     assert _runs_tagged("acquisition:some-other-acquisition") == []

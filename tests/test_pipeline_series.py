@@ -76,12 +76,15 @@ def test_the_time_scale_is_the_interval_between_the_xml_timestamps(fused):
 
 
 def test_a_rerun_timepoint_is_rewritten_in_the_series(fused):
-    before = published_timepoints(fused_series_path(fused.resolved_fused_dir(), 0, 0, 0))
-    fuse(fused.model_copy(update={"timepoints": [1], "overwrite": True}), estimate_params=False)
-    after = published_timepoints(fused_series_path(fused.resolved_fused_dir(), 0, 0, 0))
+    series = fused_series_path(fused.resolved_fused_dir(), 0, 0, 0)
+    before, first_volume = published_timepoints(series), zarr.open_array(series / "0", mode="r")[1]
+    rerun = fused.model_copy(update={"timepoints": [1], "overwrite": True, "fusion": fused.fusion.model_copy(update={"fusion_type": "average"})})
+    fuse(rerun, estimate_params=False)
+    after = published_timepoints(series)
     assert after[0] == before[0] and after[1] != before[1]  # a new record, so a new fingerprint
+    assert not np.array_equal(zarr.open_array(series / "0", mode="r")[1], first_volume)  # other blending, other data...
     for pair in PAIRS:
-        _assert_series_matches_volumes(fused, pair)
+        _assert_series_matches_volumes(fused, pair)  # ...equal to the rerun's volume
 
 
 def test_an_interrupted_append_is_repaired_by_the_next_update_of_the_view(fused):
