@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +166,42 @@ def test_a_volume_of_another_shape_or_codec_is_refused_naming_both(tmp_path):
     with pytest.raises(FormatError, match="codecs differ"):
         _append(series, other_codec, 2)
     assert sorted(published_timepoints(series)) == [0]
+
+
+APPENDER = """
+import sys
+from pathlib import Path
+from isoview_core.results.series import append_timepoint
+series, sets = Path(sys.argv[1]), [sorted(Path(folder).glob("*.ome.zarr")) for folder in sys.argv[2:]]
+print("ready", flush=True)
+for round_ in range(1000):  # appends, then rewrites with the other set's data, until killed
+    for t, volume in enumerate(sets[round_ % 2]):
+        append_timepoint(series, volume, timepoint=t, fingerprint=f"{round_ % 2}", link=round_ % 4 < 2)
+"""
+
+
+def test_a_series_sigkilled_while_appending_stays_readable_and_the_next_appends_repair_it(tmp_path):
+    sets = [{t: _volume(tmp_path / f"set{k}", t, seed=100 * k + t) for t in range(6)} for k in (0, 1)]
+    series = tmp_path / "s.ome.zarr"
+    folders = [str(tmp_path / f"set{k}" / "volumes") for k in (0, 1)]
+    for kill_after_s in (1.0, 0.6, 1.4, 0.8, 1.2):  # several kills, each at another point of the appends and rewrites
+        appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(series), *folders], stdout=subprocess.PIPE, text=True)
+        assert appender.stdout.readline().strip() == "ready"
+        time.sleep(kill_after_s)
+        appender.send_signal(signal.SIGKILL)
+        appender.wait()
+        published = published_timepoints(series)
+        array = zarr.open_array(series / "0", mode="r")
+        assert published and max(published) < array.shape[0]
+        for t, which in published.items():  # every timepoint the series calls published is whole, from one set
+            np.testing.assert_array_equal(array[t], sets[int(which)][t][1], err_msg=f"TM{t} after a kill at {kill_after_s} s")
+    records = {}
+    for t, (volume, _) in sets[0].items():
+        records[t] = tmp_path / f"record{t}.json"
+        records[t].write_text(str(volume))
+    for t in stale_timepoints(series, records):
+        _append(series, sets[0][t][0], t, fingerprint=record_fingerprint(records[t]))
+    assert stale_timepoints(series, records) == []
+    array = zarr.open_array(series / "0", mode="r")
+    for t, (_, data) in sets[0].items():
+        np.testing.assert_array_equal(array[t], data)
