@@ -3,7 +3,8 @@
 An analytic specimen (``specimen``) imaged by four cameras (``optics``) with sCMOS noise and
 defects (``camera``), written in the nested raw layout, optionally in real time
 (``acquisition``), with everything a stage should recover in ``ground_truth.json``
-(``ground_truth``). Faults can be injected for the quality checks (``config``): a pair's offset
+(``ground_truth``). The two orthogonal views of one timepoint, with the rigid transform between them, beads and
+the sharp specimen on an isotropic grid, come from ``orthogonal``. Faults can be injected for the quality checks (``config``): a pair's offset
 jumping at one timepoint (:class:`OffsetJump`), a camera going dark (:class:`DarkCamera`).
 
 Examples
@@ -43,10 +44,27 @@ from isoview_core.synthetic.optics import (
     foreground_mask,
     render_camera_signal,
 )
+from isoview_core.synthetic.orthogonal import (
+    FWHM_PER_SIGMA,
+    NOMINAL_ROTATION,
+    OrthogonalTruth,
+    OrthogonalViews,
+    OrthogonalViewsConfig,
+    PointSource,
+    measure_point_source,
+    nominal_vw90_to_vw00,
+    orthogonal_ground_truth,
+    overlap_box_um,
+    simulate_orthogonal_views,
+    true_vw90_to_vw00,
+    write_orthogonal_views,
+)
 from isoview_core.synthetic.specimen import sharp_specimen, specimen_drift
 
 __all__ = [
+    "FWHM_PER_SIGMA",
     "GROUND_TRUTH_NAME",
+    "NOMINAL_ROTATION",
     "CameraDefects",
     "CameraRole",
     "CameraTruth",
@@ -54,8 +72,12 @@ __all__ = [
     "DefectKind",
     "GroundTruth",
     "OffsetJump",
+    "OrthogonalTruth",
+    "OrthogonalViews",
+    "OrthogonalViewsConfig",
     "PairConfig",
     "PairTruth",
+    "PointSource",
     "SimulationConfig",
     "TimepointTruth",
     "build_ground_truth",
@@ -65,9 +87,16 @@ __all__ = [
     "camera_sampling",
     "dark_frame",
     "foreground_mask",
+    "measure_point_source",
+    "nominal_vw90_to_vw00",
+    "orthogonal_ground_truth",
+    "overlap_box_um",
     "render_camera_signal",
     "render_camera_stack",
     "sharp_specimen",
     "simulate_acquisition",
+    "simulate_orthogonal_views",
     "specimen_drift",
+    "true_vw90_to_vw00",
+    "write_orthogonal_views",
 ]
