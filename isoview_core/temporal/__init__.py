@@ -2,6 +2,13 @@
 
 from isoview_core.temporal.rloess import rloess
 from isoview_core.temporal.series import LookupTable, LookupTableRow, smooth_parameters
+from isoview_core.temporal.transforms import (
+    WindowedTransform,
+    applied_transform,
+    parameters_to_rigid,
+    rigid_to_parameters,
+    smooth_transforms,
+)
 from isoview_core.temporal.window import (
     REPORT_TOLERANCE,
     WindowedResult,
@@ -15,7 +22,12 @@ __all__ = [
     "LookupTableRow",
     "WindowedResult",
     "WindowedSmoother",
+    "WindowedTransform",
     "applied_parameters",
+    "applied_transform",
+    "parameters_to_rigid",
+    "rigid_to_parameters",
     "rloess",
     "smooth_parameters",
+    "smooth_transforms",
 ]
