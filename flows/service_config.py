@@ -63,7 +63,8 @@ class ExecutionConfig(BaseModel):
         description=(
             "Threads (or local Dask workers) per flow: camera stacks corrected, pairs fused at once. None = the cores, "
             "bounded by memory: 2 of the acquisition's largest stacks per worker within 80 % of the memory available "
-            "when the first job starts (as `isoview correct`/`fuse` choose their --workers)."
+            "when the first job starts (as `isoview correct`/`fuse` choose their --workers), shared by the watcher's "
+            "correction and fusion, which run side by side."
         ),
     )
     dask_address: str | None = Field(None, description="Scheduler of an existing Dask cluster (tcp://host:8786); None = a LocalCluster.")

@@ -4,6 +4,7 @@ of the deployments served by ``isoview serve`` on a Prefect server and its worke
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,36 +28,79 @@ class ServerUnavailable(IsoviewError):
 
 
 class Submitter(Protocol):
-    """Runs one timepoint's correction or one set of fusions to the end; raises with the reason on failure."""
+    """Runs one timepoint's correction or one set of fusions to the end; raises with the reason on failure.
+
+    The watcher calls them from two threads at once (its correction and fusion lanes). A submitter may also have a
+    ``start()`` method: the watcher calls it once, before its lanes start (see :meth:`InProcessSubmitter.start`).
+    """
 
     def correct(self, specimen: int, timepoint: int) -> None: ...
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None: ...
 
 
+_LOCAL_SERVER_LOCK = threading.Lock()
+
+
+def start_local_prefect_server() -> None:
+    """Start Prefect's temporary local server now when no API is configured (``PREFECT_API_URL`` unset); once per process.
+
+    Prefect starts it itself at the first use of the API, but Prefect 3.8's ``SubprocessASGIServer.start`` is not
+    thread-safe: threads whose first flow runs start together (the watcher's two lanes, as a resumed watcher catches up)
+    each start a server on the same database, each overwrites the one process handle, and a server whose handle was
+    overwritten is never stopped: it outlives the watcher, holding its stdout and stderr, so whoever reads them to the
+    end (a pipe, ``tee``, a test) waits for ever; or a thread finds the handle empty ("Server process did not start").
+    Started here under a lock, every later use finds it running and healthy.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return  # a server of its own (or none allowed: Prefect says so at the first flow)
+    from prefect.server.api.server import SubprocessASGIServer
+
+    with _LOCAL_SERVER_LOCK:
+        SubprocessASGIServer().start()  # a no-op once it runs
+
+
 class InProcessSubmitter:
-    """Calls the flows directly: Prefect's embedded server (or the configured API) records the runs."""
+    """Calls the flows directly: Prefect's embedded server (or the configured API) records the runs.
+
+    Safe to call from several threads at once: each call is a flow run of its own.
+    """
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self._flows: tuple[Any, Any] | None = None
         self._workers = config.execution.max_workers
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Before the watcher's lanes run flows side by side: Prefect's temporary server, when it is the one used."""
+        start_local_prefect_server()
 
     def _runnable(self) -> tuple[Any, Any]:
         """The two flows with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
-        if self._flows is None:
-            from flows.correction import correct_timepoint
-            from flows.fusion import fuse_window
-            from flows.runners import make_task_runner, resolved_execution
-            from isoview_core.acquisition import discover_acquisition
-
-            processing = self.config.processing
-            execution = resolved_execution(self.config.execution, discover_acquisition(processing.acquisition, processing.layout))
-            self._workers = execution.max_workers
-            logger.info("%s: %d workers per flow", processing.acquisition, self._workers)
-            runner = make_task_runner(execution)
-            self._flows = correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
+        with self._lock:  # the first correction and the first fusion may ask at once
+            if self._flows is None:
+                self._flows = self._flows_with_task_runner()
         return self._flows
+
+    def _flows_with_task_runner(self) -> tuple[Any, Any]:
+        from flows.correction import correct_timepoint
+        from flows.fusion import fuse_window
+        from flows.runners import make_task_runner, resolved_execution
+        from isoview_core.acquisition import discover_acquisition
+
+        processing = self.config.processing
+        execution = resolved_execution(self.config.execution, discover_acquisition(processing.acquisition, processing.layout))
+        if self.config.execution.max_workers is None:  # the watcher runs a correction and a fusion at once: they share
+            execution = execution.model_copy(update={"max_workers": max(1, execution.max_workers // 2)})
+        self._workers = execution.max_workers
+        logger.info("%s: %d workers per flow", processing.acquisition, self._workers)
+        # one runner for both flows is only their template: Prefect's flow engine runs each flow run on a copy of
+        # it (`task_runner.duplicate()`), so a correction and a fusion running at once have a pool each
+        runner = make_task_runner(execution)
+        return correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
 
     def workers(self) -> int | None:
         """Workers per flow: as configured, or as resolved at the first job (None before it when automatic)."""
@@ -66,6 +110,7 @@ class InProcessSubmitter:
         from prefect import tags
 
         processing = self.config.processing
+        start_local_prefect_server()  # also when DeploymentSubmitter falls back to this process, from either lane
         with tags(acquisition_tag(self.config.processing.acquisition)):
             self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
 
@@ -73,6 +118,7 @@ class InProcessSubmitter:
         from prefect import tags
 
         processing = self.config.processing
+        start_local_prefect_server()
         with tags(acquisition_tag(self.config.processing.acquisition)):
             self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
 

@@ -5,8 +5,11 @@ truth is a reconciliation scan of the folder (stack sizes from the XML, modifica
 of the outputs (complete OME-Zarr + records), repeated every ``scan_interval_s``. So dropped
 events, duplicate or out-of-order events and restarts never cause missed or double processing.
 
-Work runs one job at a time on a worker thread, in timepoint order: the correction of ``t``, and
-the fusion of a timepoint as soon as the correction of the last timepoint of its window is done.
+Work runs in two lanes, each a worker thread taking its jobs in timepoint order: the correction of
+``t``, and the fusion of a timepoint as soon as the correction of the last timepoint of its window is
+done. So the correction of a new timepoint does not wait for the fusion of an earlier one, and
+fusions never overlap each other (two windows would estimate the same pairs twice). The submitter
+is started before the lanes (Prefect's local server, which two threads must not start at once).
 After each correction that succeeded, and each fusion, its timepoints are checked for quality alerts (``isoview_core.quality``).
 """
 
@@ -54,6 +57,9 @@ def is_disk_full(message: str) -> bool:
     """Whether a job failed because its output disk was full (worth retrying once space is back)."""
     return any(marker in message for marker in DISK_FULL_MARKERS)
 
+
+LANES = ("correct", "fuse")
+"""The watcher's job lanes, each worked through by a thread of its own."""
 
 EventKind = Literal["waiting_for_acquisition", "waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
 
@@ -128,7 +134,8 @@ class AcquisitionWatcher:
         self.on_event = on_event or (lambda event: None)
         self.summary = WatchSummary()
         self._inbox: queue.Queue = queue.Queue()
-        self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        # a fusion only reads timepoints corrected before it was queued, so the lanes never wait for each other
+        self._lanes: dict[str, queue.PriorityQueue[_Job]] = {kind: queue.PriorityQueue() for kind in LANES}
         self._sequence = itertools.count()
         self._schedules: dict[int, FusionSchedule] = {}
         self._queued: set[tuple[int, int]] = set()
@@ -165,18 +172,34 @@ class AcquisitionWatcher:
             if recovered:
                 logger.info("%s: journaled %d outputs a stopped run had finished", root, recovered)
             self._repair_series()
+            self._start_submitter()
             observer = self._start_observer(root)
-            worker = threading.Thread(target=self._work, name="isoview-worker", daemon=True)
-            worker.start()
+            workers = [threading.Thread(target=self._work, args=(kind,), name=f"isoview-{kind}", daemon=True) for kind in LANES]
+            for worker in workers:
+                worker.start()
             try:
                 self._follow(acquisition)
             finally:
                 self._stop.set()
-                self._jobs.put(_Job((2**62, 0, 0), "correct", -1, ()))  # wakes the worker so it sees the stop
+                for kind, lane in self._lanes.items():
+                    lane.put(_Job((2**62, 0, 0), kind, -1, ()))  # wakes the lane's worker so it sees the stop
                 observer.stop()
                 observer.join(timeout=5)
-                worker.join()
+                for worker in workers:
+                    worker.join()
         return self.summary
+
+    def _start_submitter(self) -> None:
+        """Let the submitter get ready before the lanes run flows side by side (e.g. start Prefect's local server
+        once: Prefect 3.8 starts one per thread that gets there first, and loses all but one, see
+        :func:`~flows.submission.start_local_prefect_server`). A failure is only logged: each job tries again."""
+        start = getattr(self.submitter, "start", None)  # optional: a submitter may need nothing
+        if start is None:
+            return
+        try:
+            start()
+        except Exception as failure:  # noqa: BLE001 - the jobs report it if it lasts
+            logger.warning("could not prepare the flows: %s", failure)
 
     def stop(self) -> None:
         """Ask the watcher to stop after the job in progress (no tail fusion)."""
@@ -232,7 +255,7 @@ class AcquisitionWatcher:
             ended = self._ended.is_set()  # before the scan: a scan that follows the end has seen every file
             self._reconcile(acquisition, ended=ended)
             self._resubmit_due()
-            idle = self._busy == 0 and self._jobs.empty() and not self._retries  # and the scan found nothing to do
+            idle = self._busy == 0 and not self._retries  # and the scan found nothing to do (queued jobs count as busy)
             timed_out = idle_timeout is not None and time.monotonic() - self._last_change > idle_timeout
             if idle and (ended or timed_out):
                 self._finish(acquisition)
@@ -390,12 +413,12 @@ class AcquisitionWatcher:
 
     def _submit(self, job: _Job) -> None:
         self._busy += 1
-        self._jobs.put(job)
+        self._lanes[job.kind].put(job)
 
-    def _work(self) -> None:
-        """Worker thread: run jobs in order; a server outage keeps the job and retries."""
+    def _work(self, kind: str) -> None:
+        """Worker thread of one lane: run its jobs in order; a server outage keeps the job and retries."""
         while True:
-            job = self._jobs.get()
+            job = self._lanes[kind].get()
             if self._stop.is_set():
                 return
             while True:

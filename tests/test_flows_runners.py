@@ -9,7 +9,9 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runners import environment_for, execution_from_environment, make_task_runner, resolved_execution
-from flows.service_config import ExecutionConfig
+from flows.service_config import ExecutionConfig, ServiceConfig
+from flows.submission import InProcessSubmitter
+from isoview_core.config import ProcessingConfig
 from isoview_core.acquisition import discover_acquisition
 from isoview_core.pipeline import parallel
 
@@ -49,3 +51,14 @@ def test_served_flows_read_back_the_workers_or_their_absence(monkeypatch: pytest
         for name, value in environment_for(execution).items():
             monkeypatch.setenv(name, value)
         assert execution_from_environment() == execution
+
+
+def test_the_watcher_s_correction_and_fusion_share_the_automatic_workers(machine, small_acquisition: Path) -> None:
+    machine(16, 1000 * STACK_BYTES)
+    automatic = InProcessSubmitter(ServiceConfig(processing=ProcessingConfig(acquisition=small_acquisition)))
+    assert automatic.workers() is None  # sized at the first job, once the acquisition's stacks are known
+    automatic._runnable()
+    assert automatic.workers() == 8  # 16 cores, half for the corrections, half for the fusions running beside them
+    fixed = InProcessSubmitter(ServiceConfig(processing=ProcessingConfig(acquisition=small_acquisition), execution=ExecutionConfig(max_workers=3)))
+    fixed._runnable()
+    assert fixed.workers() == 3  # per flow, as configured

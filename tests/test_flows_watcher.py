@@ -22,7 +22,7 @@ from waiting import wait_until
 
 from flows.acquisition import process_acquisition
 from flows.service_config import ServiceConfig, WatchConfig
-from flows.submission import InProcessSubmitter
+from flows.submission import InProcessSubmitter, start_local_prefect_server
 from flows.watcher import (
     AcquisitionWatcher,
     WatchSummary,
@@ -165,24 +165,49 @@ def test_watcher_processes_a_live_acquisition_exactly_once_like_the_batch_flow(p
     assert windows == {0: [0, 2], 1: [0, 2], 2: [1, 3], 3: [1, 3]}
 
 
-def _start_watcher(root: Path, prefect_home: Path) -> subprocess.Popen:
-    """``isoview watch`` in its own process group (so a SIGKILL takes its Prefect server down too)."""
+def _start_watcher(root: Path, prefect_home: Path, log: Path) -> subprocess.Popen:
+    """``isoview watch`` in its own process group (so a SIGKILL takes its Prefect server down too), its output in `log`
+    (a file, not a pipe: a process it leaves behind would keep a pipe open, and a reader waiting for its end, for ever)."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     environment |= {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
     command = [sys.executable, "-c", "from flows.cli import app; app()", "watch", str(root), "--window", str(WINDOW), "--idle-timeout", "3", "--no-diagnostics"]
-    return subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(log, "w") as output:
+        return subprocess.Popen(command, env=environment, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
 
 
-def _wait_for(condition: Callable[[], bool], watcher: subprocess.Popen, what: str, timeout_s: float = 300) -> None:
+def _wait_for(condition: Callable[[], bool], watcher: subprocess.Popen, log: Path, what: str, timeout_s: float = 300) -> None:
     """Wait for `condition()` while the watcher runs."""
 
     def reached() -> bool:
         if condition():
             return True
-        assert watcher.poll() is None, f"the watcher ended before {what}: {watcher.stdout.read()}"
+        assert watcher.poll() is None, f"the watcher ended before {what}: {log.read_text()}"
         return False
 
     wait_until(reached, timeout_s, what)
+
+
+def _left_running(group: int) -> list[str]:
+    """The processes still running in an ended watcher's process group, killed: none when it stopped everything it
+    started (its Prefect server). Their command lines where /proc tells them (zombies, which hold nothing, aside)."""
+    if Path("/proc/self/stat").is_file():
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, _, process_group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+                if int(process_group) == group and state != "Z":
+                    left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+            except (OSError, ValueError):
+                continue
+    else:
+        try:
+            os.killpg(group, 0)
+            left = [f"process group {group}"]
+        except ProcessLookupError:
+            left = []
+    if left:
+        os.killpg(group, signal.SIGKILL)
+    return left
 
 
 def _journal_counts(config: ProcessingConfig, event: str) -> Counter:
@@ -199,15 +224,21 @@ def test_watcher_killed_in_catch_up_correction_and_fusion_resumes_with_nothing_m
         "the middle of a timepoint's correction": lambda: any(0 < n < 4 for t, n in _journal_counts(config, "corrected").items() if t > 0),
         "the middle of a fusion": lambda: 0 < sum(_journal_counts(config, "fused").values()) < 2 * LIVE.timepoints,
     }
+    log = tmp_path / "watcher.log"
     for what, reached in kill_points.items():
-        watcher = _start_watcher(root, tmp_path / "prefect")
-        _wait_for(reached, watcher, what)
+        watcher = _start_watcher(root, tmp_path / "prefect", log)
+        _wait_for(reached, watcher, log, what)
         os.killpg(watcher.pid, signal.SIGKILL)
         watcher.wait()
 
-    last = _start_watcher(root, tmp_path / "prefect")
-    output, _ = last.communicate(timeout=600)
-    assert last.returncode == 0, output
+    last = _start_watcher(root, tmp_path / "prefect", log)
+    try:
+        last.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(last.pid, signal.SIGKILL)
+        raise
+    assert _left_running(last.pid) == [], "the watcher left processes running (a Prefect server it never stopped?)"
+    assert last.returncode == 0, log.read_text()
 
     assert_each_step_done_once(config)
     assert_same_outputs(config, batch_reference)
@@ -249,13 +280,19 @@ def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: Acq
             time.sleep(interval_s / 2)
 
 
-def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+def _flat_acquisition_config(tmp_path: Path) -> tuple[Path, ServiceConfig]:
+    """An empty folder for a flat-layout acquisition, and a quick watcher's settings for it (window 1)."""
     root = tmp_path / "flat"
     root.mkdir()
     config = ServiceConfig(
         processing=ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=1)),
         watch=WatchConfig(scan_interval_s=0.05, settle_s=0.2),
     )
+    return root, config
+
+
+def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
     submitter = RecordingSubmitter()
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
@@ -270,6 +307,100 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
         last_in_window = min(max(call[1]) + 1, 5)
         assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
     assert summary.problems == []
+
+
+class HeldFusionSubmitter(RecordingSubmitter):
+    """Its first fusion holds until the correction of timepoint `later` has started (at most 10 s)."""
+
+    def __init__(self, later: int) -> None:
+        super().__init__()
+        self.later = later
+        self.later_started = threading.Event()
+        self.released: bool | None = None
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        super().correct(specimen, timepoint)
+        if timepoint == self.later:
+            self.later_started.set()
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        if self.released is None:
+            self.released = self.later_started.wait(10)
+        super().fuse(specimen, timepoints, acquisition_finished=acquisition_finished)
+
+
+def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
+    submitter = HeldFusionSubmitter(later=4)
+    watcher = AcquisitionWatcher(config, submitter)
+    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 5, 0.4, watcher), limit_s=60)
+
+    first_fusion = next(call for call in submitter.calls if call[0] == "fuse")
+    assert first_fusion[1] == (0, 1) and submitter.released  # timepoint 4 was corrected while the window of 0 and 1 was fused
+    assert submitter.calls.index(("correct", 4)) < submitter.calls.index(first_fusion)
+    assert [call[1] for call in submitter.calls if call[0] == "correct"] == list(range(5))
+    assert summary.problems == []
+
+
+class StartedSubmitter(RecordingSubmitter):
+    """Records its start too, and the threads its jobs ran in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def start(self) -> None:
+        self.calls.append(("start",))
+
+    def correct(self, specimen: int, timepoint: int) -> None:
+        self.threads.add(threading.current_thread().name)
+        super().correct(specimen, timepoint)
+
+
+def test_the_watcher_starts_its_submitter_before_its_lanes_run_a_job(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
+    submitter = StartedSubmitter()
+    watcher = AcquisitionWatcher(config, submitter)
+    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 2, 0.2, watcher), limit_s=60)
+    assert submitter.calls[0] == ("start",) and submitter.calls.count(("start",)) == 1
+    assert submitter.threads == {"isoview-correct"} and summary.problems == []
+
+
+class RacyServer:
+    """Prefect 3.8's ``SubprocessASGIServer.start`` in miniature: is it running? no: start one (slowly), mark it running."""
+
+    started: list[str] = []
+    running = False
+
+    def __init__(self, port: int | None = None) -> None:
+        pass
+
+    def start(self) -> None:
+        if not RacyServer.running:
+            time.sleep(0.1)
+            RacyServer.started.append(threading.current_thread().name)
+            RacyServer.running = True
+
+
+class NoApiUrl:
+    @staticmethod
+    def value() -> None:
+        return None
+
+
+def test_prefect_s_local_server_is_started_once_when_both_lanes_run_their_first_flow_at_once(monkeypatch):
+    import prefect.server.api.server
+    import prefect.settings
+
+    monkeypatch.setattr(prefect.server.api.server, "SubprocessASGIServer", RacyServer)
+    monkeypatch.setattr(prefect.settings, "PREFECT_API_URL", NoApiUrl)  # the watcher's own temporary server, not the tests'
+    monkeypatch.setattr(RacyServer, "started", [])
+    lanes = [threading.Thread(target=start_local_prefect_server, name=f"isoview-{kind}") for kind in ("correct", "fuse")]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    assert len(RacyServer.started) == 1  # unlocked, both lanes start one: the server whose handle is lost outlives the watcher
 
 
 def test_watchdogs_duplicate_watch_warning_is_hidden_and_its_other_warnings_are_not():
