@@ -1,0 +1,270 @@
+"""Content-weighted fusion of the two registered orthogonal views into one volume on an isotropic grid.
+
+Method (:func:`fuse_views`): the output is the isotropic grid of voxel ``config.voxel_um`` covering VW00's volume
+in VW00's frame. It is computed one block of ``config.block_size^3`` output voxels at a time. For a block, each
+view is resampled (through its transform into VW00's frame, with ``config.interpolation_order``) onto the block
+grown by a halo of :func:`~isoview_core.isotropic.weights.content_weights_halo` voxels, reading only the
+input sub-volume under it; its weight is the product of its border blending and its content weight
+(:mod:`~isoview_core.isotropic.weights`), and the block is ``sum(w_i v_i) / sum(w_i)``. The halo makes every
+block equal to the whole grid's computation, so the result does not depend on the block size, and the memory
+beyond the output is bounded by the block size, whatever the size of the views. The halo has a price: with the
+default sigmas (a 32-voxel halo) a 64^3 block resamples and filters 128^3 voxels, and the simulator's 95 x 96 x 96
+grid takes 3.5 CPU s in 64^3 blocks against 0.9 s in one; a larger ``block_size`` lowers it.
+
+A weighted average does not make the resolution isotropic: where both views are weighted alike, a point source
+is the mean of an image elongated along z (VW00) and one elongated along x (VW90), a cross rather than a
+sphere (on the simulator, bead FWHM (z, y, x) 5.0, 2.0, 4.8 um from views of 8 and 2 um). It averages the noise
+of both views, and where one view is degraded (deep in the specimen, far from its objective) its content weight
+hands the region to the other; multi-view deconvolution
+(:mod:`~isoview_core.isotropic.deconvolution`) then restores an isotropic resolution.
+
+References
+----------
+.. [1] Preibisch, S., Rohlfing, T., Hasak, M. P. & Tomancak, P. (2008). Mosaicing of single plane illumination
+   microscopy images using groupwise registration and fast content-based image fusion. Proc. SPIE 6914, 69140E.
+.. [2] Preibisch, S. et al. (2014). Efficient Bayesian-based multiview deconvolution. Nat. Methods 11, 645-648.
+.. [3] Chhetri, R. K. et al. (2015). Whole-animal functional and developmental imaging with isotropic spatial
+   resolution. Nat. Methods 12, 1171-1178.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+from isoview_core.isotropic.config import IsotropicConfig
+from isoview_core.isotropic.geometry import IsotropicGrid, isotropic_grid, resample_onto_grid
+from isoview_core.isotropic.weights import blending_weights, content_weights, content_weights_halo
+
+__all__ = [
+    "IsotropicFusionConfig",
+    "IsotropicVolume",
+    "PlacedView",
+    "VolumeSink",
+    "block_region",
+    "fuse_views",
+    "grid_blocks",
+    "output_grid",
+    "placed_views",
+]
+
+Block = tuple[slice, slice, slice]
+
+
+class IsotropicFusionConfig(BaseModel):
+    """Weights of the content-based fusion; grid, block size and interpolation come from :class:`IsotropicConfig`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content_sigmas_um: tuple[PositiveFloat, PositiveFloat] = Field(
+        (2.0, 6.0),
+        description="(sigma_1, sigma_2) of the content weights G(s2) * (I - G(s1) * I)^2 (um): s1 about the size of a "
+        "nucleus' detail and of the views' axial PSF sigma, s2 the neighbourhood over which the detail's energy is "
+        "averaged (Preibisch 2008). Larger sigmas cost a larger halo per block.",
+    )
+    blending_width_um: PositiveFloat = Field(
+        10.0,
+        description="Each view fades to zero over this distance (um, its own frame) towards the faces of its volume, "
+        "so that where VW90 ends inside the output grid there is no seam.",
+    )
+
+
+class VolumeSink(Protocol):
+    """Where the blocks go: a preallocated numpy array, a zarr array, anything of the grid's shape sliced by blocks.
+
+    It is read back block by block too: the deconvolution keeps its estimate there between passes.
+    """
+
+    shape: tuple[int, ...]
+
+    def __getitem__(self, key: Block) -> np.ndarray: ...
+
+    def __setitem__(self, key: Block, value: np.ndarray) -> None: ...
+
+
+@dataclass(frozen=True)
+class IsotropicVolume:
+    """A volume on an isotropic grid of VW00's frame: ``values[k, j, i]`` sits at ``grid.origin_um + voxel_um (k, j, i)``."""
+
+    values: np.ndarray | VolumeSink
+    grid: IsotropicGrid
+
+    @property
+    def voxel_um(self) -> float:
+        """The grid's isotropic voxel (um)."""
+        return self.grid.voxel_um
+
+
+@dataclass(frozen=True)
+class PlacedView:
+    """A view with its voxel size and its transform into the output frame (VW00's)."""
+
+    volume: np.ndarray
+    voxel_um: tuple[float, float, float]
+    to_output: np.ndarray
+
+    def sampled(self, grid: IsotropicGrid, order: int) -> np.ndarray:
+        """The view resampled on ``grid`` (a region of the output grid), ``nan`` outside its volume."""
+        return resample_onto_grid(
+            self.volume, self.voxel_um, self.to_output, grid, order=order, block_size=max(grid.shape), outside=np.nan
+        )
+
+    def blending(self, grid: IsotropicGrid, width_um: float) -> np.ndarray:
+        """Its border-blending weights on ``grid`` (:func:`~isoview_core.isotropic.weights.blending_weights`)."""
+        return blending_weights(self.volume.shape, self.voxel_um, self.to_output, grid, width_um=width_um)
+
+
+def placed_views(
+    vw00: np.ndarray, voxel00: Sequence[float], vw90: np.ndarray, voxel90: Sequence[float], vw90_to_vw00: np.ndarray
+) -> tuple[PlacedView, PlacedView]:
+    """Validate the two views and place them in VW00's frame (VW00 through the identity)."""
+    transform = np.asarray(vw90_to_vw00, dtype=np.float64)
+    if transform.shape != (4, 4) or not np.allclose(transform[3], [0.0, 0.0, 0.0, 1.0]):
+        raise ValueError(f"vw90_to_vw00 {transform.tolist()}: expected a 4 x 4 affine with last row (0, 0, 0, 1)")
+    return _placed(vw00, voxel00, np.eye(4), "VW00"), _placed(vw90, voxel90, transform, "VW90")
+
+
+def output_grid(view00: PlacedView, view90: PlacedView, config: IsotropicConfig) -> IsotropicGrid:
+    """The isotropic grid covering VW00's volume; its voxel is ``config.voxel_um`` or twice the finest lateral pixel.
+
+    The default voxel is the registration's (:func:`~isoview_core.isotropic.registration.register_views`).
+    """
+    voxel = config.voxel_um or 2.0 * min(*view00.voxel_um[1:], *view90.voxel_um[1:])
+    return isotropic_grid(view00.volume.shape, view00.voxel_um, voxel)
+
+
+def grid_blocks(shape: Sequence[int], block_size: int) -> Iterator[Block]:
+    """The output blocks of ``block_size^3`` voxels (smaller at the far faces) that tile ``shape``, in C order."""
+    for corner in itertools.product(*(range(0, n, block_size) for n in shape)):
+        z, y, x = (slice(c, min(c + block_size, n)) for c, n in zip(corner, shape, strict=True))
+        yield z, y, x
+
+
+def block_region(grid: IsotropicGrid, block: Block, halo: Sequence[int]) -> tuple[IsotropicGrid, Block]:
+    """A block grown by ``halo`` voxels per axis and clipped to the grid, as a grid of its own, and the block in it.
+
+    Parameters
+    ----------
+    grid : IsotropicGrid
+        The whole output grid.
+    block : tuple of slice
+        The block, in the grid's indices.
+    halo : sequence of int
+        Voxels added on both sides, per axis.
+
+    Returns
+    -------
+    region : IsotropicGrid
+        The grown block, placed by its ``origin_um``.
+    inner : tuple of slice
+        Where the block lies in the region.
+    """
+    low = [max(s.start - h, 0) for s, h in zip(block, halo, strict=True)]
+    high = [min(s.stop + h, n) for s, h, n in zip(block, halo, grid.shape, strict=True)]
+    nz, ny, nx = (hi - lo for lo, hi in zip(low, high, strict=True))
+    oz, oy, ox = (o + lo * grid.voxel_um for o, lo in zip(grid.origin_um, low, strict=True))
+    z, y, x = (slice(s.start - lo, s.stop - lo) for s, lo in zip(block, low, strict=True))
+    return IsotropicGrid(shape=(nz, ny, nx), voxel_um=grid.voxel_um, origin_um=(oz, oy, ox)), (z, y, x)
+
+
+def fuse_views(
+    vw00: np.ndarray,
+    voxel00: Sequence[float],
+    vw90: np.ndarray,
+    voxel90: Sequence[float],
+    vw90_to_vw00: np.ndarray,
+    *,
+    config: IsotropicConfig | None = None,
+    fusion: IsotropicFusionConfig | None = None,
+    out: np.ndarray | VolumeSink | None = None,
+) -> IsotropicVolume:
+    """Fuse the two registered views on an isotropic grid of VW00's frame, block by block (module docstring).
+
+    Parameters
+    ----------
+    vw00, vw90 : ndarray
+        The two fused camera-pair views, (z, y, x), each with z along its own detection axis.
+    voxel00, voxel90 : sequence of float
+        Their voxel sizes (dz, dy, dx), um.
+    vw90_to_vw00 : ndarray
+        4 x 4 affine mapping VW90's physical points (um) into VW00's frame (the registration's result).
+    config : IsotropicConfig, optional
+        Isotropic voxel (``voxel_um``), ``block_size`` and ``interpolation_order`` of the stage.
+    fusion : IsotropicFusionConfig, optional
+        Content-weight sigmas and border-blending width.
+    out : ndarray or VolumeSink, optional
+        Where to write the fused volume, of the grid's shape (e.g. a zarr array); default a new float32 array.
+
+    Returns
+    -------
+    IsotropicVolume
+        ``out`` (or the new array) and its grid. Where no view has content weight (a perfectly flat region), the
+        plain mean of the views present is used; outside both views, 0.
+
+    Raises
+    ------
+    ValueError
+        If a view or its voxel size is malformed, the transform is not affine, or ``out`` has the wrong shape.
+
+    References
+    ----------
+    .. [1] Preibisch, S., Rohlfing, T., Hasak, M. P. & Tomancak, P. (2008). Proc. SPIE 6914, 69140E (content-based
+       fusion weights, local entropy approximated by local variance).
+    .. [2] Preibisch, S. et al. (2014). Efficient Bayesian-based multiview deconvolution. Nat. Methods 11, 645-648
+       (content-based fusion of multi-view light-sheet data).
+    """
+    config = config or IsotropicConfig()
+    fusion = fusion or IsotropicFusionConfig()
+    views = placed_views(vw00, voxel00, vw90, voxel90, vw90_to_vw00)
+    grid = output_grid(*views, config)
+    target = _checked_out(out, grid)
+    halo = (content_weights_halo(grid.voxel_um, fusion.content_sigmas_um),) * 3
+    for block in grid_blocks(grid.shape, config.block_size):
+        target[block] = _fused_block(views, grid, block, halo, config.interpolation_order, fusion)
+    return IsotropicVolume(values=target, grid=grid)
+
+
+def _fused_block(
+    views: Sequence[PlacedView], grid: IsotropicGrid, block: Block, halo: Sequence[int], order: int, fusion: IsotropicFusionConfig
+) -> np.ndarray:
+    """One output block: sum(w_i v_i) / sum(w_i), the plain mean where all weights vanish."""
+    region, inner = block_region(grid, block, halo)
+    block_grid, _ = block_region(grid, block, (0, 0, 0))
+    shape = tuple(s.stop - s.start for s in block)
+    weighted, weights, values, present = (np.zeros(shape, dtype=np.float32) for _ in range(4))
+    for view in views:
+        sampled = view.sampled(region, order)
+        content = content_weights(sampled, grid.voxel_um, fusion.content_sigmas_um)[inner]
+        sampled = sampled[inner]
+        inside = np.isfinite(sampled)
+        value = np.where(inside, sampled, 0.0)
+        weight = view.blending(block_grid, fusion.blending_width_um) * content
+        weighted += weight * value
+        weights += weight
+        values += value
+        present += inside
+    plain = np.divide(values, present, out=np.zeros(shape, dtype=np.float32), where=present > 0)
+    return np.divide(weighted, weights, out=plain, where=weights > 0)
+
+
+def _placed(volume: np.ndarray, voxel_um: Sequence[float], to_output: np.ndarray, name: str) -> PlacedView:
+    """A validated view."""
+    if volume.ndim != 3 or min(volume.shape) < 2:
+        raise ValueError(f"{name} of shape {volume.shape}: expected a (z, y, x) volume with at least 2 voxels per axis")
+    if len(voxel_um) != 3 or min(voxel_um) <= 0:
+        raise ValueError(f"{name} voxel size {tuple(voxel_um)}: expected three positive sizes (dz, dy, dx) in um")
+    return PlacedView(volume, (float(voxel_um[0]), float(voxel_um[1]), float(voxel_um[2])), to_output)
+
+
+def _checked_out(out: np.ndarray | VolumeSink | None, grid: IsotropicGrid) -> np.ndarray | VolumeSink:
+    """``out``, or a new float32 array, of the grid's shape."""
+    if out is None:
+        return np.empty(grid.shape, dtype=np.float32)
+    if tuple(out.shape) != grid.shape:
+        raise ValueError(f"output of shape {tuple(out.shape)}: the isotropic grid of VW00 needs {grid.shape}")
+    return out
