@@ -99,8 +99,12 @@ def test_an_interrupted_append_is_repaired_by_the_next_update_of_the_view(fused)
     _assert_series_matches_volumes(fused, PAIRS[1])
 
 
-def test_series_are_rebuilt_from_the_fused_volumes_of_an_older_run(fused):
+def test_series_are_rebuilt_from_the_fused_volumes_of_an_older_run_and_left_partial_files_removed(fused):
     root = fused.resolved_fused_dir()
+    left = fused_series_path(root, 0, 0, 0) / "0" / "c" / "0" / "1" / "0" / "0.partial-5c557dce"  # a killed append's
+    left.write_bytes(b"half")
+    assert update_all_fused_series(root)[fused_series_path(root, 0, 0, 0)] == []
+    assert not left.exists()
     for series in series_files(root):
         shutil.rmtree(series)
     appended = update_all_fused_series(root, corrected_root=fused.resolved_corrected_dir())

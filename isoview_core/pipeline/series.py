@@ -31,7 +31,7 @@ from isoview_core.layout import (
     pair_series_files,
 )
 from isoview_core.results.bigstitcher import write_bigstitcher_dataset
-from isoview_core.results.series import append_timepoint, record_fingerprint, stale_timepoints
+from isoview_core.results.series import append_timepoint, record_fingerprint, remove_partial_files, stale_timepoints
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,9 @@ def update_all_fused_series(fused_root: Path, *, corrected_root: Path | None = N
             record = load_fusion_record(path)
             series.setdefault((record.view, record.channel), PairId(specimen, 0, record.cameras, record.view, record.channel))
         for (view, channel), pair in sorted(series.items()):
-            appended[fused_series_path(fused_root, specimen, view, channel)] = update_fused_series(fused_root, pair, corrected_root=corrected_root)
+            path = fused_series_path(fused_root, specimen, view, channel)
+            remove_partial_files(path)  # what a killed append left
+            appended[path] = update_fused_series(fused_root, pair, corrected_root=corrected_root)
     return appended
 
 
@@ -145,5 +147,7 @@ def update_all_corrected_series(corrected_root: Path) -> dict[Path, list[int]]:
     for specimen in output_specimens(corrected_root):
         cameras = {(record.camera, record.channel) for record in map(load_record, output_files(corrected_root, ".json", specimen))}
         for camera, channel in sorted(cameras):
-            appended[corrected_series_path(corrected_root, specimen, camera, channel)] = update_corrected_series(corrected_root, specimen, camera, channel)
+            path = corrected_series_path(corrected_root, specimen, camera, channel)
+            remove_partial_files(path)  # what a killed append left
+            appended[path] = update_corrected_series(corrected_root, specimen, camera, channel)
     return appended

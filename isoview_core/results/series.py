@@ -51,7 +51,7 @@ from isoview_core.formats.locks import exclusive_lock
 from isoview_core.formats.omezarr.metadata import ATTRIBUTES_KEY, NGFF_VERSION, ome_json
 from isoview_core.formats.omezarr.reader import read_ome_zarr_planes
 
-__all__ = ["append_timepoint", "published_timepoints", "record_fingerprint", "stale_timepoints"]
+__all__ = ["append_timepoint", "published_timepoints", "record_fingerprint", "remove_partial_files", "stale_timepoints"]
 
 LOCK_NAME = ".isoview.lock"
 """Lock file inside a series, held while it is appended to."""
@@ -92,6 +92,21 @@ def stale_timepoints(series: Path, records: Mapping[int, Path]) -> list[int]:
     """Timepoints whose record (timepoint -> record path) is not what `series` published: new, rerun or interrupted."""
     published = published_timepoints(series)
     return sorted(timepoint for timepoint, record in records.items() if published.get(timepoint) != record_fingerprint(record))
+
+
+def remove_partial_files(series: Path) -> list[Path]:
+    """Remove the temporary files a killed append left in `series` (chunks and metadata being placed); the files removed.
+
+    Taken under the series' lock, so an append in progress elsewhere is never touched.
+    """
+    series = Path(series)
+    if not series.is_dir():
+        return []
+    with exclusive_lock(series / LOCK_NAME):
+        removed = [path for path in series.rglob(f"*{PARTIAL_MARKER}*") if path.is_file()]
+        for path in removed:
+            path.unlink()
+    return removed
 
 
 def _series_array(volume_array: Mapping[str, Any], timepoints: int) -> dict[str, Any]:
