@@ -25,23 +25,9 @@ from isoview_core.isotropic.deconvolution import (
 )
 from isoview_core.isotropic.fusion import IsotropicFusionConfig, IsotropicVolume, fuse_views
 from isoview_core.isotropic.weights import blending_weights, content_weights, content_weights_halo
-from isoview_core.synthetic import OrthogonalViews, OrthogonalViewsConfig, measure_point_source, simulate_orthogonal_views
+from isoview_core.synthetic import OrthogonalViews, measure_point_source, simulate_orthogonal_views
+from test_synthetic_orthogonal import CONFIG  # 96 um cubes, 1 um pixels, 2 um z steps; PSF 2 x 8 um FWHM: resolvable on a 1 um grid
 
-CONFIG = OrthogonalViewsConfig(
-    shape00=(48, 96, 96),
-    shape90=(48, 96, 96),
-    voxel00_um=(2.0, 1.0, 1.0),
-    voxel90_um=(2.0, 1.0, 1.0),
-    iso_voxel_um=1.0,
-    psf_lateral_fwhm_um=2.0,
-    psf_axial_fwhm_um=8.0,
-    n_nuclei=60,
-    n_beads=20,
-    rotation_axis=(0.3, 0.8, -0.5),
-    rotation_deg=1.7,
-    translation_um=(5.0, -3.0, 7.0),
-)
-"""96 um cubes, 1 um pixels, 2 um z steps; PSF 2 um lateral, 8 um axial FWHM: resolvable on a 1 um grid."""
 
 STAGE = IsotropicConfig(voxel_um=1.0)
 PSF = GaussianPsf(lateral_fwhm_um=CONFIG.psf_lateral_fwhm_um, axial_fwhm_um=CONFIG.psf_axial_fwhm_um)
