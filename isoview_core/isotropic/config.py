@@ -5,6 +5,8 @@ Defaults are documented where they are declared; ``None`` fields are derived fro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,3 +63,7 @@ class IsotropicConfig(BaseModel):
     min_quality: float = Field(
         0.5, ge=-1, le=1, description="A registration whose overlap NCC stays below this is reported as unreliable."
     )
+
+    def resolved_voxel_um(self, voxel00: Sequence[float], voxel90: Sequence[float]) -> float:
+        """The isotropic voxel: :attr:`voxel_um`, or twice the smaller lateral pixel of the two views (z, y, x sizes)."""
+        return self.voxel_um or 2.0 * min(*voxel00[1:], *voxel90[1:])

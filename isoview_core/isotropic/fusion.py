@@ -134,7 +134,7 @@ def output_grid(view00: PlacedView, view90: PlacedView, config: IsotropicConfig)
 
     The default voxel is the registration's (:func:`~isoview_core.isotropic.registration.register_views`).
     """
-    voxel = config.voxel_um or 2.0 * min(*view00.voxel_um[1:], *view90.voxel_um[1:])
+    voxel = config.resolved_voxel_um(view00.voxel_um, view90.voxel_um)
     return isotropic_grid(view00.volume.shape, view00.voxel_um, voxel)
 
 

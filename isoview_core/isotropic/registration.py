@@ -180,7 +180,7 @@ def register_views(
         start = np.asarray(initial, dtype=np.float64)
     if start.shape != (4, 4):
         raise ValueError(f"initial transform of shape {start.shape}: expected a 4 x 4 affine")
-    voxel = config.voxel_um or 2.0 * min(*voxel00[1:], *voxel90[1:])
+    voxel = config.resolved_voxel_um(voxel00, voxel90)
     matching_sigma = config.matching_sigma_um or max(voxel00[0], voxel90[0])
     timings: dict[str, float] = {}
     clock = time.perf_counter()
