@@ -282,7 +282,7 @@ def test_memory_beyond_the_output_does_not_grow_with_the_volume() -> None:
     stage = IsotropicConfig(voxel_um=1.0, block_size=16, interpolation_order=1)
     fusion = IsotropicFusionConfig(content_sigmas_um=(0.5, 1.0))
     deconvolution = IsotropicDeconvolutionConfig(iterations=1)
-    peaks = {}
+    peaks, outputs = {}, []
     for shape in ((24, 48, 48), (48, 96, 96)):  # 8x the voxels
         rng = np.random.default_rng(0)
         vw00, vw90 = (rng.integers(100, 1000, shape, dtype=np.uint16) for _ in range(2))
@@ -294,7 +294,11 @@ def test_memory_beyond_the_output_does_not_grow_with_the_volume() -> None:
             lambda: deconvolve_views(*args, psf00=PSF, psf90=PSF, config=stage, fusion=fusion, deconvolution=deconvolution, out=out)
         )
         peaks[shape] = (fusing, deconvolving - out.nbytes)  # the deconvolution keeps one more output-sized estimate
+        outputs.append(out.nbytes)
     small, large = peaks.values()
-    assert large[0] <= 1.05 * small[0] and large[1] <= 1.05 * small[1], peaks
+    # One more volume-sized float32 temporary would add the output's growth (3.1 MB); what does grow is
+    # per-shape state outside the volume (scipy's FFT plan cache, a few hundred kB depending on earlier tests).
+    allowed = 0.25 * (outputs[1] - outputs[0])
+    assert large[0] - small[0] < allowed and large[1] - small[1] < allowed, (peaks, allowed)
     region = (16 + 2 * content_weights_halo(1.0, fusion.content_sigmas_um)) ** 3 * 4  # one float32 block and its halo
     assert large[0] < 40 * region, (large, region)
