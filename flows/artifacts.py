@@ -6,6 +6,7 @@ import base64
 import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -15,6 +16,8 @@ from prefect.artifacts import (
 )
 
 from isoview_core.fusion.records import FusionRecord
+from isoview_core.isotropic import rotation_angle_deg
+from isoview_core.isotropic.records import IsotropicRecord
 from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figures
 from isoview_core.records import PARAMETER_NAMES, CorrectedStackRecord
 from isoview_core.service.progress import StepCounts
@@ -93,6 +96,33 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
     for path in over_time:
         lines += ["", f"## {path.stem.replace('_', ' ')}", "", _embedded(path)]
     create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="The diagnostic PNGs: latest pictures and links")
+
+
+def publish_isotropic_transforms(specimen: int, records: list[IsotropicRecord]) -> None:
+    """Per isotropic volume: the registration's quality, and the applied transform's angle and shift next to the estimate's."""
+    if not records:
+        return
+    rows = []
+    for record in sorted(records, key=lambda r: (r.timepoint, r.channels)):
+        applied = record.applied_matrix()
+        row: dict[str, object] = {
+            "timepoint": record.timepoint,
+            "channels": f"{record.channels[0]}+{record.channels[1]}",
+            "window": f"{record.window[0]}..{record.window[1]}",
+            "source": record.source,
+            "NCC": None if record.quality is None else round(record.quality, 3),
+            "applied shift (z, y, x) um": ", ".join(f"{v:.2f}" for v in applied[:3, 3]),
+        }
+        if record.estimated is not None:
+            estimated = np.array(record.estimated)
+            row["estimate - applied, degrees"] = round(rotation_angle_deg(estimated[:3, :3].T @ applied[:3, :3]), 4)
+            row["estimate - applied, um"] = round(float(np.linalg.norm(estimated[:3, 3] - applied[:3, 3])), 3)
+        rows.append(row)
+    create_table_artifact(
+        rows,
+        key=artifact_key("isotropic-transforms", f"spm{specimen:02d}"),
+        description=f"Isotropic volumes of SPM{specimen:02d}: VW90 -> VW00 registration estimated vs applied (smoothed)",
+    )
 
 
 def _embedded(png: Path, width: int = THUMBNAIL_WIDTH) -> str:

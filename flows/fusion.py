@@ -8,7 +8,7 @@ from prefect import flow, tags
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from flows.artifacts import publish_fusion_parameters
+from flows.artifacts import publish_fusion_parameters, publish_isotropic_transforms
 from flows.inputs import flow_config
 from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
@@ -16,14 +16,16 @@ from isoview_core.acquisition import discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion.records import FusionRecord
-from isoview_core.layout import PairId
+from isoview_core.layout import IsotropicPaths, PairId
 from isoview_core.pipeline.fusion import (
     estimation_timepoints,
     pairs_to_estimate,
     timepoint_pairs,
     unfusable_pairs,
 )
+from isoview_core.pipeline.isotropic import draw_series_figures, fused_timepoints, registrations_to_make, timepoint_views
 from tasks.fusion import draw_diagnostics_task, estimate_pair_task, fuse_pair_task, smooth_window_task
+from tasks.isotropic import make_isotropic_task, register_views_task, smooth_transforms_task
 
 
 def _window_label(timepoints: list[int]) -> str:
@@ -34,6 +36,26 @@ def _run_name() -> str:
     """``fuse SPM00 TM000004..TM000007``: the flow run's name in the UI."""
     parameters = flow_run.parameters
     return f"fuse SPM{parameters['specimen']:02d} {_window_label(list(parameters['timepoints']))}"
+
+
+def _isotropic_step(config: ProcessingConfig, specimen: int, first: int, last: int | None) -> list[str]:
+    """Register every fused timepoint not registered yet, then make each isotropic volume whose window is filled.
+
+    Every fused timepoint without a volume is considered, not only the window's: a volume waits for the
+    registrations of the timepoints after it, which later fusions bring. ``last`` None: the acquisition goes on.
+    """
+    fused_root = config.resolved_fused_dir()
+    views = [inputs for t in fused_timepoints(fused_root, specimen) for inputs in timepoint_views(fused_root, specimen, t)]
+    registrations = [register_views_task.submit(config, inputs) for inputs in registrations_to_make(config, views)]
+    errors = [failure_message(state) for state in settled_states(registrations) if not state.is_completed()]
+    pending = [inputs for inputs in views if config.overwrite or not IsotropicPaths(config.resolved_isotropic_dir(), inputs.volume_id).record.is_file()]
+    plan = smooth_transforms_task(config, specimen, pending, first, last)
+    states = settled_states([make_isotropic_task.submit(config, job) for job in plan.jobs])
+    made = [state.result() for state in states if state.is_completed()]
+    if config.save_diagnostics:
+        draw_series_figures(config, [job.inputs.volume_id for job in plan.jobs])
+    publish_isotropic_transforms(specimen, made)
+    return errors + plan.errors + [failure_message(state) for state in states if not state.is_completed()]
 
 
 @flow(
@@ -48,7 +70,7 @@ def fuse_window(
     config: ProcessingConfig | None = None,
     acquisition_finished: bool = True,
 ) -> list[FusionRecord]:
-    """Fuse the camera pairs of `timepoints` with temporally smoothed parameters.
+    """Fuse the camera pairs of `timepoints` with temporally smoothed parameters (then, if enabled, the isotropic volumes).
 
     The estimates every window needs are made first (those already on disk are reused), the
     robust LOESS over each window gives the applied values, and each pair whose applied values
@@ -88,6 +110,8 @@ def fuse_window(
         states = settled_states(fusions)
     records = [state.result() for state in states if state.is_completed()]
     errors += plan.errors + [failure_message(state) for state in states if not state.is_completed()]
+    if config.isotropic.enabled:
+        errors += _isotropic_step(config, specimen, first, last if acquisition_finished else None)
     if config.save_diagnostics:  # the fused outputs are published: the figures may lag behind them
         drawing = draw_diagnostics_task.submit(config, specimen, to_estimate + [job.pair for job in plan.jobs])
         for state in settled_states([drawing]):

@@ -391,7 +391,7 @@ class AcquisitionWatcher:
         if (specimen, t) in self._cleaned:
             return
         self._cleaned.add((specimen, t))
-        roots = self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir()
+        roots = self.processing.resolved_corrected_dir(), self.processing.resolved_fused_dir(), self.processing.resolved_isotropic_dir()
         for folder in timepoint_output_folders(*roots, specimen, t):
             for removed in remove_stale_partials(folder, older_than_s=0):
                 logger.info("removed the partial output %s of an interrupted run", removed)

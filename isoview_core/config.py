@@ -11,7 +11,8 @@ from isoview_core.archive import ArchiveConfig
 from isoview_core.correction.config import CorrectionConfig
 from isoview_core.formats.codecs import CodecConfig
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.layout import default_corrected_root, default_fused_root
+from isoview_core.isotropic.settings import IsotropicStageConfig
+from isoview_core.layout import default_corrected_root, default_fused_root, default_isotropic_root
 from isoview_core.quality.config import AlertConfig
 from isoview_core.temporal.config import TemporalConfig
 
@@ -49,6 +50,7 @@ class ProcessingConfig(BaseModel):
     layout: Literal["auto", "nested", "flat"] = "auto"
     corrected_dir: Path | None = Field(None, description="Correction output root; default <acquisition>.corrected beside it.")
     fused_dir: Path | None = Field(None, description="Fusion output root; default <acquisition>.fused beside it.")
+    isotropic_dir: Path | None = Field(None, description="Isotropic volumes' root; default <acquisition>.isotropic beside it.")
     timepoints: list[int] | None = Field(None, description="Timepoints to process; None = all found.")
     specimens: list[int] | None = Field(None, description="Specimens to process; None = all found.")
     camera_pairs: list[tuple[int, int]] = Field([(0, 1), (2, 3)], description="Opposing camera pairs; first = reference.")
@@ -56,6 +58,9 @@ class ProcessingConfig(BaseModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    isotropic: IsotropicStageConfig = Field(
+        default_factory=IsotropicStageConfig, description="The isotropic volume of the two orthogonal views (off in the service by default)."
+    )
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Opt-in lossless, verified archive of the raw stacks.")
     alerts: AlertConfig = Field(
         default_factory=AlertConfig, description="Quality alerts the service (isoview watch) raises on each new timepoint: parameter jumps, dark and missing cameras."
@@ -70,6 +75,10 @@ class ProcessingConfig(BaseModel):
     def resolved_fused_dir(self) -> Path:
         """The fusion output root (a sibling ``<acquisition>.fused`` folder by default)."""
         return Path(self.fused_dir) if self.fused_dir else default_fused_root(self.acquisition)
+
+    def resolved_isotropic_dir(self) -> Path:
+        """The isotropic volumes' root (a sibling ``<acquisition>.isotropic`` folder by default)."""
+        return Path(self.isotropic_dir) if self.isotropic_dir else default_isotropic_root(self.acquisition)
 
     def last_cameras(self) -> set[int]:
         """Second ("moving") camera of each pair: the ones the optional correction flip applies to."""

@@ -22,11 +22,18 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
     <acquisition>.fused/SPM00_VW00_CHN00.ome.zarr                 live time series (t, z, y, x) of one fused view
     <acquisition>.corrected/SPM00_CM00_CHN00.ome.zarr             live time series of one corrected camera (optional)
     <acquisition>.fused/dataset.xml                               BigStitcher / BigDataViewer SpimData over the series
+    <acquisition>.isotropic/SPM00/TM000012/
+        SPM00_TM000012_CHN00_CHN01.ome.zarr               isotropic volume of VW00 channel 0 and VW90 channel 1
+        SPM00_TM000012_CHN00_CHN01.registration.json      VW90 -> VW00 registration estimated at this timepoint
+        SPM00_TM000012_CHN00_CHN01.isotropic.json         record, written last: marks the volume done
+    <acquisition>.isotropic/diagnostics/TM000012/SPM00_TM000012_CHN00_CHN01_projections.png   views and volume, 3 projections
+    <acquisition>.isotropic/diagnostics/transforms_over_time_CHN00_CHN01.png                  registrations over time
     <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +50,10 @@ FUSED_ROOT_SUFFIX = ".fused"
 """Suffixes of the default output roots, ``<acquisition>.corrected`` and ``<acquisition>.fused`` beside the acquisition."""
 ARCHIVE_ROOT_SUFFIX = ".archive"
 """Suffix of the default raw archive root, ``<acquisition>.archive`` beside the acquisition."""
+ISOTROPIC_ROOT_SUFFIX = ".isotropic"
+"""Suffix of the default isotropic root, ``<acquisition>.isotropic`` beside the acquisition."""
+REGISTRATION_SUFFIX = ".registration.json"
+ISOTROPIC_RECORD_SUFFIX = ".isotropic.json"
 ARCHIVE_SUFFIX = VOLUME_SUFFIX["zarr"]
 """Suffix of an archived raw stack: ``<raw stem>.ome.zarr``."""
 ARCHIVE_RECORD_SUFFIX = ".archive.json"
@@ -72,6 +83,12 @@ def default_fused_root(acquisition: Path) -> Path:
     return acquisition.parent / f"{acquisition.name}{FUSED_ROOT_SUFFIX}"
 
 
+def default_isotropic_root(acquisition: Path) -> Path:
+    """``<acquisition>.isotropic`` beside the acquisition: the isotropic volumes' root unless configured."""
+    acquisition = Path(acquisition)
+    return acquisition.parent / f"{acquisition.name}{ISOTROPIC_ROOT_SUFFIX}"
+
+
 def default_archive_root(acquisition: Path) -> Path:
     """``<acquisition>.archive`` beside the acquisition: the raw archive's root unless configured."""
     acquisition = Path(acquisition)
@@ -96,6 +113,12 @@ def output_timepoint_folder(root: Path, specimen: int, timepoint: int) -> Path:
 def corrected_stem(specimen: int, timepoint: int | str, camera: int, channel: int) -> str:
     """``SPM00_TM000012_CM01_CHN00``: stem of every corrected output of one camera stack (``"*"``: any timepoint)."""
     return f"{specimen_dir_name(specimen)}_{_timepoint_token(timepoint)}_CM{camera:02d}_CHN{channel:02d}"
+
+
+FUSED_VOLUME_PATTERN = re.compile(
+    r"^SPM(?P<specimen>\d{2})_TM(?P<timepoint>\d{6})_CM(?P<first>\d{2})_CM(?P<second>\d{2})_VW(?P<view>\d{2,3})_CHN(?P<channel>\d{2})\.ome\.zarr$"
+)
+"""Name of a fused volume (:func:`fused_stem` and :data:`FUSED_VOLUME_SUFFIX`)."""
 
 
 def fused_stem(specimen: int, timepoint: int | str, cameras: tuple[int, int], view: int, channel: int) -> str:
@@ -298,6 +321,77 @@ def pair_series_files(root: Path, pair: PairId, suffix: str) -> Iterator[Path]:
     return (Path(root) / specimen_dir_name(pair.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
 
 
+def fused_pair_of(volume: Path) -> PairId | None:
+    """The pair a fused volume's name says it is (:data:`FUSED_VOLUME_PATTERN`); None for any other name."""
+    match = FUSED_VOLUME_PATTERN.match(Path(volume).name)
+    if match is None:
+        return None
+    fields = {name: int(value) for name, value in match.groupdict().items()}
+    return PairId(fields["specimen"], fields["timepoint"], (fields["first"], fields["second"]), fields["view"], fields["channel"])
+
+
+# --- isotropic volumes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IsotropicId:
+    """The two fused views of one timepoint combined into one isotropic volume: VW00's and VW90's channels."""
+
+    specimen: int
+    timepoint: int
+    channels: tuple[int, int]
+
+    @property
+    def stem(self) -> str:
+        """``SPM00_TM000012_CHN00_CHN01``: stem of every output of the volume."""
+        return isotropic_stem(self.specimen, self.timepoint, self.channels)
+
+
+def isotropic_stem(specimen: int, timepoint: int | str, channels: tuple[int, int]) -> str:
+    """``SPM00_TM000012_CHN00_CHN01``: stem of an isotropic volume's outputs (``"*"``: any timepoint)."""
+    return f"{specimen_dir_name(specimen)}_{_timepoint_token(timepoint)}_CHN{channels[0]:02d}_CHN{channels[1]:02d}"
+
+
+@dataclass(frozen=True)
+class IsotropicPaths:
+    """Where the outputs of one isotropic volume go."""
+
+    root: Path
+    volume_id: IsotropicId
+
+    @property
+    def folder(self) -> Path:
+        return output_timepoint_folder(self.root, self.volume_id.specimen, self.volume_id.timepoint)
+
+    @property
+    def volume(self) -> Path:
+        return self.folder / f"{self.volume_id.stem}{VOLUME_SUFFIX['zarr']}"
+
+    @property
+    def registration(self) -> Path:
+        return self.folder / f"{self.volume_id.stem}{REGISTRATION_SUFFIX}"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.volume_id.stem}{ISOTROPIC_RECORD_SUFFIX}"
+
+    @property
+    def projections_figure(self) -> Path:
+        """``<isotropic root>/diagnostics/TM000012/SPM00_TM000012_CHN00_CHN01_projections.png``."""
+        return timepoint_diagnostics_dir(self.root, self.volume_id.timepoint) / f"{self.volume_id.stem}_projections.png"
+
+
+def transforms_over_time_figure(isotropic_root: Path, channels: tuple[int, int]) -> Path:
+    """``<isotropic root>/diagnostics/transforms_over_time_CHN00_CHN01.png``: registrations estimated vs applied."""
+    return diagnostics_dir(isotropic_root) / f"transforms_over_time_CHN{channels[0]:02d}_CHN{channels[1]:02d}.png"
+
+
+def isotropic_series_files(root: Path, volume_id: IsotropicId, suffix: str) -> Iterator[Path]:
+    """The ``suffix`` files (:data:`REGISTRATION_SUFFIX`, :data:`ISOTROPIC_RECORD_SUFFIX`) of the volume's channels at every timepoint."""
+    stem = isotropic_stem(volume_id.specimen, "*", volume_id.channels)
+    return (Path(root) / specimen_dir_name(volume_id.specimen)).glob(f"{_timepoint_token('*')}/{stem}{suffix}")
+
+
 # --- time series and exports -----------------------------------------------------------------------
 
 
@@ -361,12 +455,12 @@ def raw_archive_paths(archive_root: Path, relative_stack: Path) -> ArchivePaths:
 
 
 def diagnostics_dir(fused_root: Path) -> Path:
-    """``<fused root>/diagnostics``: every diagnostic figure."""
+    """``<fused root>/diagnostics``: every diagnostic figure (of the isotropic volumes under the isotropic root)."""
     return Path(fused_root) / DIAGNOSTICS_DIR_NAME
 
 
 def timepoint_diagnostics_dir(fused_root: Path, timepoint: int) -> Path:
-    """``<fused root>/diagnostics/TM000012``: the figures of one timepoint's pairs (one folder per pair)."""
+    """``<fused root>/diagnostics/TM000012``: the figures of one timepoint's pairs (one folder per pair) or volumes."""
     return diagnostics_dir(fused_root) / output_timepoint_dir_name(timepoint)
 
 
@@ -380,10 +474,10 @@ def parameters_over_time_figures(fused_root: Path) -> list[Path]:
     return sorted(diagnostics_dir(fused_root).glob("parameters_over_time_*.png"))
 
 
-def timepoint_output_folders(corrected_root: Path, fused_root: Path, specimen: int, timepoint: int) -> list[Path]:
-    """Every folder that holds outputs of one timepoint: corrected, fused, its diagnostics and their pair folders."""
+def timepoint_output_folders(corrected_root: Path, fused_root: Path, isotropic_root: Path, specimen: int, timepoint: int) -> list[Path]:
+    """Every folder that holds outputs of one timepoint: corrected, fused, isotropic, its diagnostics and their pair folders."""
     diagnostics = timepoint_diagnostics_dir(fused_root, timepoint)
-    folders = [output_timepoint_folder(root, specimen, timepoint) for root in (corrected_root, fused_root)]
+    folders = [output_timepoint_folder(root, specimen, timepoint) for root in (corrected_root, fused_root, isotropic_root)]
     return [*folders, diagnostics, *(diagnostics.glob("cam*") if diagnostics.is_dir() else [])]
 
 

@@ -31,20 +31,27 @@ from flows.watcher import (
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER
-from isoview_core.layout import FUSION_RECORD_SUFFIX, output_files, series_files
+from isoview_core.isotropic import rotation_angle_deg
+from isoview_core.isotropic.records import load_isotropic_record
+from isoview_core.isotropic.settings import IsotropicStageConfig
+from isoview_core.layout import FUSION_RECORD_SUFFIX, ISOTROPIC_RECORD_SUFFIX, output_files, series_files
 from isoview_core.results.series import published_timepoints, record_fingerprint
 from isoview_core.service.journal import read_journal
-from isoview_core.synthetic import SimulationConfig, simulate_acquisition
+from isoview_core.synthetic import SimulationConfig, simulate_acquisition, view90_to_view0_um
 from isoview_core.temporal.config import TemporalConfig
 
-LIVE = SimulationConfig(shape=(48, 192, 160), timepoints=4, seed=7)
+LIVE = SimulationConfig(shape=(32, 160, 160), timepoints=4, seed=7, view90_geometry="rotation")
+"""View 90 turned, not mirrored (a stack as deep in um as it is wide), so that the isotropic volumes register."""
 WINDOW = 1
 TIMEPOINTS = list(range(LIVE.timepoints))
 
 
 def processing_config(root: Path) -> ProcessingConfig:
-    """Window 1; no diagnostic PNGs (tested in test_diagnostics): the tests time the service, not matplotlib."""
-    return ProcessingConfig(acquisition=root, temporal=TemporalConfig(window=WINDOW), save_diagnostics=False)
+    """Window 1, the isotropic volumes on; no diagnostic PNGs (tested in test_diagnostics): the tests time the service,
+    not matplotlib."""
+    return ProcessingConfig(
+        acquisition=root, temporal=TemporalConfig(window=WINDOW), isotropic=IsotropicStageConfig(enabled=True), save_diagnostics=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,7 @@ def _arrays(root: Path) -> dict[str, np.ndarray]:
 
 def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None:
     """Corrected and fused volumes equal bit for bit; fusion records (but their timings) and estimated parameters equal."""
-    for root_of in (ProcessingConfig.resolved_corrected_dir, ProcessingConfig.resolved_fused_dir):
+    for root_of in (ProcessingConfig.resolved_corrected_dir, ProcessingConfig.resolved_fused_dir, ProcessingConfig.resolved_isotropic_dir):
         live_arrays, batch_arrays = _arrays(root_of(live)), _arrays(root_of(batch))
         assert live_arrays.keys() == batch_arrays.keys() and live_arrays
         for name, array in live_arrays.items():
@@ -87,6 +94,13 @@ def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None
     for path in live_fused.glob("SPM*/TM*/*.estimate.json"):
         batch_estimate = json.loads((batch_fused / path.relative_to(live_fused)).read_text())
         assert json.loads(path.read_text())["parameters"] == batch_estimate["parameters"]
+    live_isotropic, batch_isotropic = live.resolved_isotropic_dir(), batch.resolved_isotropic_dir()
+    records = sorted(path.relative_to(live_isotropic) for path in output_files(live_isotropic, ISOTROPIC_RECORD_SUFFIX))
+    assert len(records) == LIVE.timepoints
+    for relative in records:
+        live_record, batch_record = (json.loads((root / relative).read_text()) for root in (live_isotropic, batch_isotropic))
+        assert live_record.pop("timings_s").keys() == batch_record.pop("timings_s").keys()
+        assert live_record == batch_record
 
 
 def assert_series_follow_the_volumes(config: ProcessingConfig) -> None:
@@ -106,7 +120,8 @@ def assert_series_follow_the_volumes(config: ProcessingConfig) -> None:
 
 
 def assert_each_step_done_once(config: ProcessingConfig) -> None:
-    """The journal lists every stack corrected, every pair estimated and fused, each exactly once."""
+    """The journal lists every stack corrected, every pair estimated and fused, every timepoint's views registered and
+    made isotropic, each exactly once."""
     journal = read_journal(config)
     corrected = Counter((e["timepoint"], e["camera"]) for e in journal if e["event"] == "corrected")
     estimated = Counter((e["timepoint"], tuple(e["cameras"])) for e in journal if e["event"] == "estimated")
@@ -114,10 +129,12 @@ def assert_each_step_done_once(config: ProcessingConfig) -> None:
     assert corrected == {(t, camera): 1 for t in TIMEPOINTS for camera in range(4)}
     pairs = {(t, cameras): 1 for t in TIMEPOINTS for cameras in [(0, 1), (2, 3)]}
     assert estimated == pairs and fused == pairs
+    for event in ("registered", "isotropic"):
+        assert Counter(e["timepoint"] for e in journal if e["event"] == event) == dict.fromkeys(TIMEPOINTS, 1), event
 
 
 def assert_no_partial_outputs(config: ProcessingConfig) -> None:
-    for root in (config.resolved_corrected_dir(), config.resolved_fused_dir()):
+    for root in (config.resolved_corrected_dir(), config.resolved_fused_dir(), config.resolved_isotropic_dir()):
         assert not [path for path in root.rglob(f"*{PARTIAL_MARKER}*")]
 
 
@@ -163,6 +180,25 @@ def test_watcher_processes_a_live_acquisition_exactly_once_like_the_batch_flow(p
     assert 0 in events[first_fused].timepoints and first_fused < finished
     windows = {t: json.loads(next((config.processing.resolved_fused_dir() / f"SPM00/TM{t:06d}").glob("*.fusion.json")).read_text())["window"] for t in TIMEPOINTS}
     assert windows == {0: [0, 2], 1: [0, 2], 2: [1, 3], 3: [1, 3]}
+    assert_isotropic_volumes_registered(config.processing)
+
+
+def assert_isotropic_volumes_registered(config: ProcessingConfig) -> None:
+    """Each isotropic volume applied a smoothed registration close to the simulator's truth.
+
+    Measured on this acquisition (32 planes, a blur that grows with depth in each camera): 0.08 voxel and 0.3
+    degrees, a bias the same at every timepoint; the issue's 0.3 voxel / 0.1 degree are met on the orthogonal
+    simulator (test_pipeline_isotropic), whose views differ by their PSFs only.
+    """
+    truth = view90_to_view0_um(LIVE)
+    centre = np.append(np.asarray(LIVE.shape) * np.asarray(LIVE.voxel_size_um) / 2, 1.0)
+    for path in output_files(config.resolved_isotropic_dir(), ISOTROPIC_RECORD_SUFFIX):
+        record = load_isotropic_record(path)
+        applied = record.applied_matrix()
+        at_centre = applied @ np.linalg.solve(truth, centre)
+        assert record.source == "smoothed", path.name
+        assert np.linalg.norm(at_centre[:3] - centre[:3]) / record.voxel_um <= 0.3, path.name
+        assert rotation_angle_deg(applied[:3, :3].T @ truth[:3, :3]) <= 0.5, path.name
 
 
 def _start_watcher(root: Path, prefect_home: Path, log: Path) -> subprocess.Popen:
@@ -170,7 +206,7 @@ def _start_watcher(root: Path, prefect_home: Path, log: Path) -> subprocess.Pope
     (a file, not a pipe: a process it leaves behind would keep a pipe open, and a reader waiting for its end, for ever)."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     environment |= {"PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
-    command = [sys.executable, "-c", "from flows.cli import app; app()", "watch", str(root), "--window", str(WINDOW), "--idle-timeout", "3", "--no-diagnostics"]
+    command = [sys.executable, "-c", "from flows.cli import app; app()", "watch", str(root), "--window", str(WINDOW), "--idle-timeout", "3", "--no-diagnostics", "--isotropic"]
     with open(log, "w") as output:
         return subprocess.Popen(command, env=environment, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
 
@@ -223,6 +259,7 @@ def test_watcher_killed_in_catch_up_correction_and_fusion_resumes_with_nothing_m
         "the catch-up scan": lambda: lock.is_file() and lock.stat().st_size > 0,
         "the middle of a timepoint's correction": lambda: any(0 < n < 4 for t, n in _journal_counts(config, "corrected").items() if t > 0),
         "the middle of a fusion": lambda: 0 < sum(_journal_counts(config, "fused").values()) < 2 * LIVE.timepoints,
+        "the middle of the isotropic volumes": lambda: 0 < sum(_journal_counts(config, "isotropic").values()) < LIVE.timepoints,
     }
     log = tmp_path / "watcher.log"
     for what, reached in kill_points.items():
@@ -244,6 +281,7 @@ def test_watcher_killed_in_catch_up_correction_and_fusion_resumes_with_nothing_m
     assert_same_outputs(config, batch_reference)
     assert_series_follow_the_volumes(config)
     assert_no_partial_outputs(config)
+    assert_isotropic_volumes_registered(config)
 
 
 class RecordingSubmitter:

@@ -51,9 +51,10 @@ def test_service_files_and_the_folders_of_a_timepoint(tmp_path):
     assert layout.problems_path(tmp_path) == tmp_path / "service" / "problems.jsonl"
     assert layout.watcher_lock_path(tmp_path) == tmp_path / "service" / "watcher.lock"
     FusedPaths(tmp_path / "f", PAIR).diagnostics.mkdir(parents=True)
-    assert layout.timepoint_output_folders(tmp_path / "c", tmp_path / "f", 0, 12) == [
+    assert layout.timepoint_output_folders(tmp_path / "c", tmp_path / "f", tmp_path / "i", 0, 12) == [
         tmp_path / "c/SPM00/TM000012",
         tmp_path / "f/SPM00/TM000012",
+        tmp_path / "i/SPM00/TM000012",
         tmp_path / "f/diagnostics/TM000012",
         tmp_path / "f/diagnostics/TM000012/cam0_1",
     ]

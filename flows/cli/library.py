@@ -1,4 +1,4 @@
-"""The library commands of ``isoview``: simulate, correct, fuse and doctor, which call ``isoview_core`` directly (no Prefect)."""
+"""The library commands of ``isoview``: simulate, correct, fuse, isotropic and doctor, which call ``isoview_core`` directly (no Prefect)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ from flows.cli.options import (
     Codec,
     CorrectedOutput,
     CorrectedRoot,
+    Deconvolve,
     Format,
     FusedOutput,
+    FusedRoot,
+    IsotropicOutput,
+    IsotropicVoxel,
     NoDiagnostics,
     NoFsync,
     Overwrite,
@@ -161,6 +165,51 @@ def fuse(
         raise typer.Exit(1)
 
 
+def isotropic(
+    acquisition: Acquisition,
+    fused: FusedRoot = None,
+    output: IsotropicOutput = None,
+    timepoints: Timepoints = None,
+    window: Window = None,
+    voxel: IsotropicVoxel = None,
+    deconvolve: Deconvolve = None,
+    overwrite: Overwrite = False,
+    no_fsync: NoFsync = False,
+    workers: Workers = None,
+) -> None:
+    """Register VW90 onto VW00 in 3D, smooth the transform over time and fuse both views into one isotropic volume."""
+    from isoview_core.layout import output_specimens
+    from isoview_core.pipeline.isotropic import make_isotropic
+
+    config = processing_config(
+        acquisition=acquisition,
+        fused_dir=fused,
+        isotropic_dir=output,
+        timepoints=timepoints,
+        window=window,
+        voxel=voxel,
+        deconvolve=deconvolve,
+        overwrite=overwrite,
+        no_fsync=no_fsync,
+    )
+    specimens = [s for s in output_specimens(config.resolved_fused_dir()) if config.specimens is None or s in config.specimens]
+    if not specimens:
+        fail(f"{config.resolved_fused_dir()}: no fused views to make isotropic volumes of (run isoview fuse first)")
+    made, skipped, errors = 0, 0, []
+    with progress_bars() as progress:
+        task = progress.add_task("register and fuse the orthogonal views", total=None)
+        for specimen in specimens:
+            report = make_isotropic(
+                config, specimen=specimen, timepoints=config.timepoints, workers=workers, progress=lambda text: progress.update(task, advance=1, description=text)
+            )
+            made, skipped, errors = made + len(report.made), skipped + len(report.skipped), errors + report.errors
+    console.print(f"made {made} isotropic volumes, skipped {skipped} unchanged -> {config.resolved_isotropic_dir()}")
+    if errors:
+        for error in errors:
+            print_error(error)
+        raise typer.Exit(1)
+
+
 def doctor(acquisition: Acquisition, corrected: CorrectedRoot = None, output: FusedOutput = None) -> None:
     """Check an acquisition before a run: layout, XMLs, stack sizes, backgrounds, free disk; exit 1 on any error."""
     from rich.text import Text
@@ -187,5 +236,5 @@ def doctor(acquisition: Acquisition, corrected: CorrectedRoot = None, output: Fu
         raise typer.Exit(1)
 
 
-COMMANDS = {"simulate": simulate, "correct": correct, "fuse": fuse, "doctor": doctor}
+COMMANDS = {"simulate": simulate, "correct": correct, "fuse": fuse, "isotropic": isotropic, "doctor": doctor}
 """The library commands by name, in the order ``isoview --help`` lists them."""

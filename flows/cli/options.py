@@ -21,7 +21,7 @@ from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import set_fsync
 from isoview_core.formats.codecs import CodecConfig
-from isoview_core.layout import CORRECTED_ROOT_SUFFIX, FUSED_ROOT_SUFFIX
+from isoview_core.layout import CORRECTED_ROOT_SUFFIX, FUSED_ROOT_SUFFIX, ISOTROPIC_ROOT_SUFFIX
 from isoview_core.timepoints import parse_timepoints
 
 
@@ -85,6 +85,11 @@ TaskRunner = Annotated[TaskRunnerKind | None, typer.Option(help="Parallel tasks 
 DaskAddress = Annotated[str | None, typer.Option(help="Dask scheduler tcp://host:8786 (default: a local cluster).")]
 
 # the simulated microscope
+IsotropicOutput = Annotated[Path | None, typer.Option("--output", "-o", help=f"Isotropic root (default: <acquisition>{ISOTROPIC_ROOT_SUFFIX}).")]
+FusedRoot = Annotated[Path | None, typer.Option("--fused", help=f"Fused root (default: <acquisition>{FUSED_ROOT_SUFFIX}).")]
+IsotropicVoxel = Annotated[float | None, typer.Option("--voxel", help="Isotropic voxel in um (default: twice the finer lateral pixel).")]
+Deconvolve = Annotated[int | None, typer.Option("--deconvolve", help="Multi-view deconvolution iterations after the fusion (default 0: none; 2 reach the target).")]
+Isotropic = Annotated[bool, typer.Option("--isotropic", help="Also make the isotropic volume of each timepoint (VW90 registered onto VW00, fused).")]
 Shape = Annotated[tuple[int, int, int], typer.Option(help="Stack shape Z Y X of every camera.")]
 TimepointCount = Annotated[int, typer.Option("--timepoints", help="Timepoints the simulated microscope records.")]
 
@@ -130,12 +135,16 @@ def processing_flags(
     no_diagnostics: bool = False,
     archive_raw: bool = False,
     delete_raw_after_verify: bool = False,
+    isotropic: bool = False,
+    isotropic_dir: Path | None = None,
+    voxel: float | None = None,
+    deconvolve: int | None = None,
 ) -> dict[str, Any]:
     """The ``processing`` settings the command-line flags give, as a partial :class:`ProcessingConfig` mapping.
 
     Parameters
     ----------
-    acquisition, corrected_dir, fused_dir, timepoints, overwrite, volume_format, codec, pyramid_levels, no_fsync, window, blending, static, no_diagnostics, archive_raw, delete_raw_after_verify
+    acquisition, corrected_dir, fused_dir, timepoints, overwrite, volume_format, codec, pyramid_levels, no_fsync, window, blending, static, no_diagnostics, archive_raw, delete_raw_after_verify, isotropic, isotropic_dir, voxel, deconvolve
         The flags of a command: None (or False for an on/off flag) where the flag was not given.
 
     Returns
@@ -167,6 +176,8 @@ def processing_flags(
             "fusion": {"fusion_type": blending.value if blending else None},
             "temporal": {"window": window, "static_parameters": static or None},
             "archive": {"enabled": archive_raw or None, "delete_raw_after_verify": delete_raw_after_verify or None},
+            "isotropic_dir": isotropic_dir,
+            "isotropic": {"enabled": isotropic or None, "registration": {"voxel_um": voxel}, "deconvolution_iterations": deconvolve},
         }
     )
 

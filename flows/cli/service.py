@@ -29,6 +29,7 @@ from flows.cli.options import (
     CorrectedRoot,
     DaskAddress,
     DeleteRaw,
+    Isotropic,
     FusedOutput,
     NoDiagnostics,
     NoFsync,
@@ -52,9 +53,11 @@ from flows.service_config import (
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import set_fsync
+from isoview_core.isotropic.settings import IsotropicStageConfig
 from isoview_core.layout import (
     default_corrected_root,
     default_fused_root,
+    default_isotropic_root,
     diagnostics_dir,
     journal_path,
     output_timepoint_folder,
@@ -194,6 +197,7 @@ def watch(
     archive_raw: ArchiveRaw = False,
     delete_raw_after_verify: DeleteRaw = False,
     no_fsync: NoFsync = False,
+    isotropic: Isotropic = False,
 ) -> None:
     """Watch an acquisition as it is recorded: correct each complete timepoint, fuse each filled window."""
     config = _service_config(
@@ -202,6 +206,7 @@ def watch(
         corrected_dir=corrected,
         fused_dir=output,
         window=window,
+        isotropic=isotropic,
         no_diagnostics=no_diagnostics,
         archive_raw=archive_raw,
         delete_raw_after_verify=delete_raw_after_verify,
@@ -232,6 +237,7 @@ def run(
     archive_raw: ArchiveRaw = False,
     delete_raw_after_verify: DeleteRaw = False,
     no_fsync: NoFsync = False,
+    isotropic: Isotropic = False,
 ) -> None:
     """Process a whole acquisition or a range (backfill, reruns) with the service's flows, visible in the Prefect UI."""
     config = _service_config(
@@ -239,6 +245,7 @@ def run(
         acquisition=acquisition,
         timepoints=timepoints,
         window=window,
+        isotropic=isotropic,
         overwrite=overwrite,
         no_diagnostics=no_diagnostics,
         archive_raw=archive_raw,
@@ -308,10 +315,10 @@ def demo(
     folder: Annotated[Path | None, typer.Option("--folder", help="Where to write it (default: a new temporary folder).")] = None,
     timepoints: TimepointCount = 8,
     interval: Annotated[float, typer.Option(help="Seconds per timepoint of the simulated microscope.")] = 5.0,
-    shape: Shape = (48, 192, 160),
+    shape: Shape = (40, 192, 192),
     window: Annotated[int, typer.Option(help="Temporal window half-width w of the demo (shorter than a real run's 5).")] = 2,
 ) -> None:
-    """A simulated microscope records an acquisition in real time while the service processes it."""
+    """A simulated microscope records an acquisition in real time while the service processes it, isotropic volumes included."""
     from isoview_core.synthetic import SimulationConfig, simulate_acquisition
 
     root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="isoview-demo-"))
@@ -319,14 +326,18 @@ def demo(
     if acquisition.exists():
         shutil.rmtree(default_corrected_root(acquisition), ignore_errors=True)
         shutil.rmtree(default_fused_root(acquisition), ignore_errors=True)
-    simulation = SimulationConfig(shape=shape, timepoints=timepoints, seed=0)
+        shutil.rmtree(default_isotropic_root(acquisition), ignore_errors=True)
+    try:  # view 90 turned, as the microscope sees it, so that the two views register into the isotropic volume
+        simulation = SimulationConfig(shape=shape, timepoints=timepoints, seed=0, view90_geometry="rotation")
+    except ValueError as error:
+        fail(str(error).splitlines()[0])
     console.print(f"[bold]isoview demo[/bold]: a simulated IsoView writes {timepoints} timepoints of 4 cameras x {shape} into {acquisition}, one every {interval:g} s")
     microscope = threading.Thread(
         target=simulate_acquisition, args=(acquisition, simulation), kwargs={"interval_s": interval, "overwrite": True}, name="microscope", daemon=True
     )
     microscope.start()
     config = ServiceConfig(
-        processing=ProcessingConfig(acquisition=acquisition, temporal=TemporalConfig(window=window)),
+        processing=ProcessingConfig(acquisition=acquisition, temporal=TemporalConfig(window=window), isotropic=IsotropicStageConfig(enabled=True)),
         watch=WatchConfig(scan_interval_s=0.5, settle_s=1.0, idle_timeout_s=max(5.0, interval)),
     )
     started = time.monotonic()
@@ -344,6 +355,7 @@ def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -
         f"  corrected OME-Zarr : {output_timepoint_folder(corrected, 0, 0).parent}/  (a folder per timepoint, a volume per camera, with labels/segmentation)\n"
         f"  fused OME-Zarr     : {output_timepoint_folder(fused, 0, 0).parent}/  (a folder per timepoint; VW00 = cameras 0+1, VW90 = cameras 2+3)\n"
         f"  fused time series  : {', '.join(path.name for path in series) or 'none'} in {fused}/  (t, z, y, x; one movie per view)\n"
+        f"  isotropic OME-Zarr : {output_timepoint_folder(processing.resolved_isotropic_dir(), 0, 0).parent}/  (VW90 registered onto VW00 in 3D, both fused on an isotropic grid)\n"
         f"  diagnostics        : {diagnostics_dir(fused)}/  (per timepoint and pair)\n"
         f"  parameters over time: {parameters_over_time_figure(fused, (0, 1))}\n"
         f"  journal of the work: {journal_path(fused)}\n\n"

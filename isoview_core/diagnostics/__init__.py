@@ -1,4 +1,4 @@
-"""Diagnostic figures of camera-pair fusion and of its parameters over time (ALGORITHMS.md §5).
+"""Diagnostic figures of camera-pair fusion and of its parameters over time (ALGORITHMS.md §5), and of the isotropic volume.
 
 One PNG per figure, for every fused camera pair and timepoint (registration, intensity
 correction, blending weights, fusion result, fused overview) or per acquisition (parameters
@@ -15,6 +15,7 @@ from isoview_core.diagnostics.blending import (
     plot_fusion_result,
 )
 from isoview_core.diagnostics.intensity import histogram_samples, plot_intensity_correction
+from isoview_core.diagnostics.isotropic import plot_isotropic_projections
 from isoview_core.diagnostics.parameters import plot_parameters_over_time
 from isoview_core.diagnostics.registration import plot_registration
 
@@ -27,6 +28,7 @@ __all__ = [
     "plot_fused_overview",
     "plot_fusion_result",
     "plot_intensity_correction",
+    "plot_isotropic_projections",
     "plot_parameters_over_time",
     "plot_registration",
 ]

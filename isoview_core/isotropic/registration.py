@@ -81,7 +81,7 @@ Matrix4 = tuple[tuple[float, float, float, float], ...]
 class LevelRecord(BaseModel):
     """What the refinement did on one resolution level."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # a failed NCC round-trips as NaN
 
     voxel_um: float = Field(description="Isotropic voxel of the level (um).")
     sigma_um: float = Field(description="Common Gaussian resolution both views were blurred to (um).")
@@ -94,7 +94,7 @@ class LevelRecord(BaseModel):
 class ViewRegistration(BaseModel):
     """The estimated ``vw90_to_vw00`` with its correction of the initial transform and its quality."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")  # a failed NCC round-trips as NaN
 
     vw90_to_vw00: Matrix4 = Field(description="4 x 4 affine on (z, y, x, 1) column vectors, um: p00 = R p90 + t.")
     initial: Matrix4 = Field(description="The transform the registration started from (nominal when none was given).")

@@ -1,5 +1,5 @@
 """Append-only logs beside the fused outputs: the journal of the work the service did (one JSON
-line per corrected stack, estimate and fused pair: what ran when, on which host, and proof that
+line per corrected stack, estimate, fused pair, registration and isotropic volume: what ran when, on which host, and proof that
 nothing was processed twice) and the problems it met (one line each, naming file and problem)."""
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from typing import Any
 from isoview_core.config import ProcessingConfig
 from isoview_core.formats.atomic import append_text
 from isoview_core.fusion.records import load_estimate, load_fusion_record
+from isoview_core.isotropic.records import IsotropicRecord, load_isotropic_record, load_registration
 from isoview_core.layout import (
     ESTIMATE_SUFFIX,
     FUSION_RECORD_SUFFIX,
+    ISOTROPIC_RECORD_SUFFIX,
+    REGISTRATION_SUFFIX,
     journal_path,
     output_files,
     problems_path,
@@ -58,17 +61,21 @@ def read_journal(config: ProcessingConfig) -> list[dict[str, Any]]:
 
 def _work_key(entry: dict[str, Any]) -> tuple:
     """What a journal entry is about (a stack corrected, a pair estimated, a pair fused with a window), without when."""
-    cameras = tuple(entry.get("cameras", ()))
-    window = tuple(entry.get("window", ())) if entry.get("event") == "fused" else ()
-    return (entry.get("event"), entry.get("specimen"), entry.get("timepoint"), entry.get("camera"), entry.get("channel"), cameras, window)
+    cameras, channels = tuple(entry.get("cameras", ())), tuple(entry.get("channels", ()))
+    window = tuple(entry.get("window", ())) if entry.get("event") in ("fused", "isotropic") else ()
+    return (entry.get("event"), entry.get("specimen"), entry.get("timepoint"), entry.get("camera"), entry.get("channel"), cameras, channels, window)
 
 
 def _finished_outputs(config: ProcessingConfig) -> Iterator[tuple[str, Path]]:
-    """The records of finished outputs (written last): corrected stacks, estimates and fused pairs, with their event."""
+    """The records of finished outputs (written last): corrected stacks, estimates, fused pairs, registrations and
+    isotropic volumes, with their event."""
     for path in output_files(config.resolved_corrected_dir(), ".json"):
         yield "corrected", path
     for event, suffix in (("estimated", ESTIMATE_SUFFIX), ("fused", FUSION_RECORD_SUFFIX)):
         for path in output_files(config.resolved_fused_dir(), suffix):
+            yield event, path
+    for event, suffix in (("registered", REGISTRATION_SUFFIX), ("isotropic", ISOTROPIC_RECORD_SUFFIX)):
+        for path in output_files(config.resolved_isotropic_dir(), suffix):
             yield event, path
 
 
@@ -77,6 +84,10 @@ def _journal_fields(event: str, path: Path) -> dict[str, Any]:
     if event == "corrected":
         record = load_record(path)
         return {"specimen": record.specimen, "timepoint": record.timepoint, "camera": record.camera, "channel": record.channel}
+    if event in ("registered", "isotropic"):
+        volume = load_registration(path) if event == "registered" else load_isotropic_record(path)
+        fields = {"specimen": volume.specimen, "timepoint": volume.timepoint, "channels": list(volume.channels)}
+        return fields | ({"window": list(volume.window)} if isinstance(volume, IsotropicRecord) else {})
     pair = load_estimate(path) if event == "estimated" else load_fusion_record(path)
     specimen = int(SPECIMEN_DIR_PATTERN.match(path.parent.parent.name)["specimen"])
     fields = {"specimen": specimen, "timepoint": pair.timepoint, "cameras": list(pair.cameras)}

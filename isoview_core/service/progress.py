@@ -10,10 +10,12 @@ from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.layout import (
     FusedPaths,
+    IsotropicPaths,
     configured_corrected_paths,
     is_stack_corrected,
 )
 from isoview_core.pipeline.fusion import timepoint_pairs
+from isoview_core.pipeline.isotropic import timepoint_views
 
 
 def is_timepoint_corrected(config: ProcessingConfig, acquisition: Acquisition, specimen: int, timepoint: int) -> bool:
@@ -29,13 +31,19 @@ def is_timepoint_corrected(config: ProcessingConfig, acquisition: Acquisition, s
 
 
 def is_timepoint_fused(config: ProcessingConfig, acquisition: Acquisition, specimen: int, timepoint: int) -> bool:
-    """Every camera pair of the timepoint has its ``fusion.json`` (written last, after the volume)."""
+    """Every camera pair of the timepoint has its ``fusion.json`` (written last, after the volume), and, when the
+    isotropic stage is enabled, every isotropic volume of its fused views has its ``isotropic.json``."""
     try:
         pairs = timepoint_pairs(acquisition, config, specimen, timepoint)
     except IsoviewError:
         return False
     root = config.resolved_fused_dir()
-    return bool(pairs) and all(FusedPaths(root, pair).record.is_file() for pair in pairs)
+    if not pairs or not all(FusedPaths(root, pair).record.is_file() for pair in pairs):
+        return False
+    isotropic_root = config.resolved_isotropic_dir()
+    return not config.isotropic.enabled or all(
+        IsotropicPaths(isotropic_root, inputs.volume_id).record.is_file() for inputs in timepoint_views(root, specimen, timepoint)
+    )
 
 
 @dataclass

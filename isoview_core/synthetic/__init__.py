@@ -59,7 +59,7 @@ from isoview_core.synthetic.orthogonal import (
     true_vw90_to_vw00,
     write_orthogonal_views,
 )
-from isoview_core.synthetic.specimen import sharp_specimen, specimen_drift
+from isoview_core.synthetic.specimen import sharp_specimen, specimen_drift, view90_to_view0_um
 
 __all__ = [
     "FWHM_PER_SIGMA",
@@ -98,5 +98,6 @@ __all__ = [
     "simulate_orthogonal_views",
     "specimen_drift",
     "true_vw90_to_vw00",
+    "view90_to_view0_um",
     "write_orthogonal_views",
 ]

@@ -8,7 +8,7 @@ of a pair is the reference, the second sees the specimen mirrored left-right ("N
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -99,6 +99,8 @@ class DarkCamera(BaseModel):
 INJECTION_FIELDS = ("offset_jumps", "dark_cameras")
 """The fault injections of :class:`SimulationConfig`: left out of its serialisation while empty (the default), so that
 an acquisition without faults writes the same ``ground_truth.json`` as before they existed."""
+LATER_FIELDS = {"view90_geometry": "exchange"}
+"""Fields added later, left out of the serialisation at these defaults for the same reason."""
 
 
 class SimulationConfig(BaseModel):
@@ -150,14 +152,26 @@ class SimulationConfig(BaseModel):
     magnification: PositiveFloat = 16.0
     wavelengths_nm: tuple[int, int] = Field((488, 561), description="Laser line of channel 0 and channel 1.")
     exposure_ms: PositiveFloat = 10.0
+    view90_geometry: Literal["exchange", "rotation"] = Field(
+        "exchange",
+        description="How view 90 sees the specimen. exchange: body axes z and x exchanged, the body filling the same "
+        "fractions of the stack in both views (a mirror image, rescaled: not a rigid motion; the default, for the camera-pair "
+        "tests). rotation: the specimen turned 90 degrees about y in physical units, as the microscope sees it, so that "
+        "VW90 maps onto VW00 by the nominal rigid transform (the isotropic stage needs this; the stack must hold the body "
+        "in both views, i.e. about as deep in um as it is wide).",
+    )
     offset_jumps: tuple[OffsetJump, ...] = Field((), description="Injected faults: a pair's offset jumps at one timepoint.")
     dark_cameras: tuple[DarkCamera, ...] = Field((), description="Injected faults: a camera receives no light from a timepoint on.")
 
     @model_serializer(mode="wrap")
     def _leave_out_empty_injections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """The fields, without the fault injections that are empty (:data:`INJECTION_FIELDS`)."""
+        """The fields, without the fault injections that are empty (:data:`INJECTION_FIELDS`) and the later fields at their defaults."""
         data = handler(self)
-        return {name: value for name, value in data.items() if name not in INJECTION_FIELDS or value}
+        return {
+            name: value
+            for name, value in data.items()
+            if (name not in INJECTION_FIELDS or value) and (name not in LATER_FIELDS or value != LATER_FIELDS[name])
+        }
 
     def offset_jump(self, pair: int, timepoint: int) -> tuple[float, float]:
         """Extra ``(offset_x_px, offset_y_px)`` of ``pair``'s second camera at ``timepoint`` (0, 0 without a jump)."""
@@ -174,6 +188,14 @@ class SimulationConfig(BaseModel):
             raise ValueError(f"shape {self.shape}: every axis needs at least 4 voxels")
         if any(fraction >= 0.5 for fraction in self.body_semi_axes):
             raise ValueError(f"body_semi_axes {self.body_semi_axes}: fractions must stay below 0.5 to fit the stack")
+        if self.view90_geometry == "rotation":
+            physical = [f * n * v for f, n, v in zip(self.body_semi_axes, self.shape, self.voxel_size_um)]
+            turned = [physical[2] / self.voxel_size_um[0] / self.shape[0], physical[0] / self.voxel_size_um[2] / self.shape[2]]
+            if max(turned) >= 0.5:
+                raise ValueError(
+                    f"shape {self.shape}: turned by 90 degrees the body does not fit view 90's stack (semi-axes {max(turned):.2f} of "
+                    "its depth or width); make the stack about as deep in um as it is wide"
+                )
         if min(self.blur_sigma_px) < 0:
             raise ValueError(f"blur_sigma_px {self.blur_sigma_px}: sigmas must be >= 0")
         if self.nucleus_sigma_um[0] > self.nucleus_sigma_um[1]:

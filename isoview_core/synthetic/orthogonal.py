@@ -406,16 +406,20 @@ def simulate_orthogonal_views(config: OrthogonalViewsConfig) -> OrthogonalViews:
     )
 
 
-def write_orthogonal_views(root: Path, config: OrthogonalViewsConfig, *, overwrite: bool = False) -> Path:
-    """Write both views as the fused outputs of timepoint 0 would be, and ``ground_truth.json``.
+def write_orthogonal_views(root: Path, config: OrthogonalViewsConfig, *, timepoint: int = 0, overwrite: bool = False) -> Path:
+    """Write both views as the fused outputs of a timepoint would be, and their ``ground_truth.json``.
 
     Parameters
     ----------
     root : Path
-        Output root (a fused root's layout): VW00 as cameras (0, 1) view 0 and VW90 as cameras (2, 3) view 90, both channel 0, specimen 0, in ``root/SPM00/TM000000/`` (OME-Zarr, with
-        their voxel sizes), then ``root/ground_truth.json``.
+        Output root (a fused root's layout): VW00 as cameras (0, 1) view 0 and VW90 as cameras (2, 3) view 90, both
+        channel 0, specimen 0, in ``root/SPM00/TM<timepoint>/`` (OME-Zarr with their voxel sizes), then
+        ``root/SPM00/TM<timepoint>/ground_truth.json``
+        (``root/ground_truth.json`` for timepoint 0 too).
     config : OrthogonalViewsConfig
-        What to simulate.
+        What to simulate (one config per timepoint: a series varies its transform or seed).
+    timepoint : int
+        The timepoint the views are written as.
     overwrite : bool
         Replace volumes already there instead of refusing.
 
@@ -431,12 +435,14 @@ def write_orthogonal_views(root: Path, config: OrthogonalViewsConfig, *, overwri
     """
     root = Path(root)
     views = simulate_orthogonal_views(config)
+    truth = orthogonal_ground_truth(config)
     for cameras, view, volume, voxel in (((0, 1), 0, views.vw00, views.voxel00), ((2, 3), 90, views.vw90, views.voxel90)):
-        pair = PairId(specimen=0, timepoint=0, cameras=cameras, view=view, channel=0)
-        write_ome_zarr(FusedPaths(root, pair).volume, volume, voxel_size_um=voxel, overwrite=overwrite)
-    truth_path = root / GROUND_TRUTH_NAME
-    orthogonal_ground_truth(config).save(truth_path)
-    return truth_path
+        paths = FusedPaths(root, PairId(specimen=0, timepoint=timepoint, cameras=cameras, view=view, channel=0))
+        write_ome_zarr(paths.volume, volume, voxel_size_um=voxel, overwrite=overwrite)
+    truth.save(paths.folder / GROUND_TRUTH_NAME)
+    if timepoint == 0:
+        truth.save(root / GROUND_TRUTH_NAME)
+    return root / GROUND_TRUTH_NAME if timepoint == 0 else paths.folder / GROUND_TRUTH_NAME
 
 
 def measure_point_source(

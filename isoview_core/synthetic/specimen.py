@@ -29,6 +29,9 @@ from isoview_core.synthetic.config import SimulationConfig
 
 VIEW_PERMUTATIONS = {0: (0, 1, 2), 90: (2, 1, 0)}
 """Body axis shown along each view's stack axes (z, y, x)."""
+ROTATION_SIGNS = {0: (1.0, 1.0, 1.0), 90: (1.0, 1.0, -1.0)}
+"""Direction of each body axis along the view's stack axes with ``view90_geometry="rotation"``: view 90's x runs
+against body z, so that view 90 is view 0 turned 90 degrees about y (z -> x, x -> -z), not mirrored."""
 
 NUCLEUS_RADIUS = 0.85
 """Nuclei centres lie within this fraction of the body (body coordinates)."""
@@ -109,8 +112,17 @@ class SpecimenState:
         return np.sqrt(np.float32(rz * rz) + ry[:, None] ** 2 + rx[None, :] ** 2)
 
 
-def _body_semi_axes(config: SimulationConfig) -> np.ndarray:
-    return np.asarray(config.body_semi_axes) * np.asarray(config.shape)
+def _body_semi_axes(config: SimulationConfig, view: int = 0) -> np.ndarray:
+    """The body's semi-axes along the view's stack axes (z, y, x), voxels."""
+    semi = np.asarray(config.body_semi_axes) * np.asarray(config.shape)
+    if view == 0 or config.view90_geometry == "exchange":
+        return semi
+    physical = semi * np.asarray(config.voxel_size_um)  # along body z, y, x
+    return physical[list(VIEW_PERMUTATIONS[view])] / np.asarray(config.voxel_size_um)
+
+
+def _axis_signs(config: SimulationConfig, view: int) -> np.ndarray:
+    return np.asarray(ROTATION_SIGNS[view] if config.view90_geometry == "rotation" else (1.0, 1.0, 1.0))
 
 
 def specimen_drift(config: SimulationConfig, timepoint: int, view: int = 0) -> tuple[float, float, float]:
@@ -132,9 +144,8 @@ def specimen_drift(config: SimulationConfig, timepoint: int, view: int = 0) -> t
         body axes z and x exchanged and rescaled (module docstring). Nuclei also jitter around
         this common motion.
     """
-    semi = _body_semi_axes(config)
-    drift_body = timepoint * np.asarray(config.drift_px_per_timepoint) / semi
-    dz, dy, dx = (semi * drift_body[list(_permutation(view))]).tolist()
+    drift_body = timepoint * np.asarray(config.drift_px_per_timepoint) / _body_semi_axes(config)
+    dz, dy, dx = (_body_semi_axes(config, view) * _axis_signs(config, view) * drift_body[list(_permutation(view))]).tolist()
     return dz, dy, dx
 
 
@@ -163,7 +174,7 @@ def specimen_state(config: SimulationConfig, timepoint: int, view: int = 0) -> S
     if not 0 <= timepoint < config.timepoints:
         raise ValueError(f"timepoint {timepoint} is outside the acquisition's 0..{config.timepoints - 1}")
     permutation = list(_permutation(view))
-    semi = _body_semi_axes(config)
+    semi = _body_semi_axes(config, view)
     pair = config.pairs[view // 90]
     center = (np.asarray(config.shape) - 1) / 2 + np.array([0.0, pair.offset_y_px / 2, pair.offset_x_px / 2])
 
@@ -175,7 +186,7 @@ def specimen_state(config: SimulationConfig, timepoint: int, view: int = 0) -> S
     jitter_rng = np.random.default_rng([config.seed, _JITTER_STREAM, timepoint])
     jitter_px = jitter_rng.normal(0.0, config.nucleus_jitter_um, size=(config.n_nuclei, 3)) / np.asarray(config.voxel_size_um)
     drift_px = timepoint * np.asarray(config.drift_px_per_timepoint)
-    positions = positions + (drift_px + jitter_px) / semi
+    positions = positions + (drift_px + jitter_px) / _body_semi_axes(config)  # body coordinates, view 0's axes
 
     lateral = sigma_um / config.lateral_pixel_um
     axial = np.hypot(sigma_um, config.sheet_sigma_um) / config.z_step_um
@@ -184,7 +195,7 @@ def specimen_state(config: SimulationConfig, timepoint: int, view: int = 0) -> S
         body_semi_axes=semi,
         edge_width=config.body_edge_px / float(np.mean(semi[1:])),
         cytoplasm=config.cytoplasm_adu,
-        nucleus_centers=center + semi * positions[:, permutation],
+        nucleus_centers=center + semi * _axis_signs(config, view) * positions[:, permutation],
         nucleus_sigmas=np.stack([axial, lateral, lateral], axis=1),
         nucleus_amplitudes=amplitudes,
     )
@@ -249,6 +260,38 @@ def body_mask(state: SpecimenState, sampling: Sampling) -> np.ndarray:
     for plane in range(shape[0]):
         mask[plane] = state.body_radius(sampling, plane, *full) <= 1
     return mask
+
+
+def view90_to_view0_um(config: SimulationConfig) -> np.ndarray:
+    """The truth between the views' reference-camera frames: VW90 µm -> VW00 µm, ``p00 = R p90 + t``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        An acquisition with ``view90_geometry="rotation"``.
+
+    Returns
+    -------
+    ndarray
+        4 x 4 rigid affine on (z, y, x, 1): ``R`` is 90 degrees about y (VW90's z -> VW00's +x, its x -> VW00's -z),
+        ``t`` maps the body's centre in VW90 onto its centre in VW00. The same at every timepoint: drift and
+        jitter move the specimen alike in both views.
+
+    Raises
+    ------
+    ValueError
+        With ``view90_geometry="exchange"``: view 90 is then a mirror image, not a rigid motion of view 0.
+    """
+    if config.view90_geometry != "rotation":
+        raise ValueError('view 90 is a rigid motion of view 0 only with view90_geometry="rotation"')
+    rotation = np.zeros((3, 3))
+    for axis90, (body_axis, sign) in enumerate(zip(VIEW_PERMUTATIONS[90], ROTATION_SIGNS[90])):
+        rotation[body_axis, axis90] = sign
+    voxel = np.asarray(config.voxel_size_um)
+    centre00, centre90 = (specimen_state(config, 0, view).body_center * voxel for view in (0, 90))
+    transform = np.eye(4)
+    transform[:3, :3], transform[:3, 3] = rotation, centre00 - rotation @ centre90
+    return transform
 
 
 def sharp_specimen(config: SimulationConfig, timepoint: int, view: int = 0) -> np.ndarray:

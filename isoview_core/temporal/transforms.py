@@ -49,12 +49,15 @@ class WindowedTransform:
         Rigid transform VW90 → VW00 on ``(z, y, x, 1)`` in micrometres.
     final : bool
         No later estimate (or end of acquisition) can change the value.
+    smoothed : bool
+        False where the window held no usable estimate and the fallback was applied.
     """
 
     timepoint: int
     window: tuple[int, int]
     applied: np.ndarray
     final: bool
+    smoothed: bool = True
 
 
 def rigid_to_parameters(
@@ -146,6 +149,7 @@ def applied_transform(
     last_timepoint: int | None,
     qualities: Mapping[int, float] | None = None,
     min_quality: float = 0.5,
+    fallback: np.ndarray | None = None,
 ) -> WindowedTransform:
     """The VW90 → VW00 transform to apply at timepoint `t`, from the estimates of its window.
 
@@ -176,11 +180,15 @@ def applied_transform(
     min_quality : float, optional
         An estimate of lower quality is treated as missing (imputed), like a
         None estimate.
+    fallback : ndarray, optional
+        4x4 transform applied where the window holds no usable estimate (e.g.
+        the nominal geometry); without it that is an error.
 
     Returns
     -------
     WindowedTransform
-        Applied transform, the window used and whether it is final.
+        Applied transform, the window used, whether it is final and whether it
+        was smoothed (False: the fallback).
 
     Raises
     ------
@@ -188,7 +196,7 @@ def applied_transform(
         `t` or an estimate lies outside ``[first_timepoint, last_timepoint]``, an
         estimate is not rigid, a quality lies outside [0, 1],
         ``param_median_filter_range`` is even, or the window holds no usable
-        estimate.
+        estimate and no `fallback` is given.
 
     Notes
     -----
@@ -248,6 +256,8 @@ def applied_transform(
         lo, hi, shifted_hi = window_bounds(t, first_timepoint, end, config.window)
         final = _complete(estimates, lo, hi) and (last_timepoint is not None or shifted_hi <= end)
     in_window = {timepoint: usable[timepoint] for timepoint in range(lo, hi + 1) if timepoint in usable}
+    if not in_window and fallback is not None:
+        return WindowedTransform(timepoint=t, window=(lo, hi), applied=np.asarray(fallback, dtype=np.float64), final=final, smoothed=False)
     if not in_window:
         raise ValueError(f"no registration to apply at timepoint {t}: its window {lo}..{hi} holds no usable estimate")
     reference = Rotation.from_matrix(np.stack([m[:3, :3] for m in in_window.values()])).mean().as_matrix()
