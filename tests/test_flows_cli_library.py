@@ -74,3 +74,21 @@ def test_fuse_without_correction_reports_each_pair(tmp_path):
     assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "1", "--shape", "16", "64", "48"]).exit_code == 0
     result = runner.invoke(app, ["fuse", str(raw)])
     assert result.exit_code == 1 and result.output.count("corrected stack missing") == 2
+
+
+def test_isotropic_makes_each_volume_with_its_options_then_skips_and_says_when_nothing_is_fused(tmp_path):
+    from isoview_core.isotropic.records import load_isotropic_record
+    from isoview_core.synthetic import OrthogonalViewsConfig, write_orthogonal_views
+
+    views = OrthogonalViewsConfig(shape00=(24, 64, 64), shape90=(24, 64, 64), voxel00_um=(2.0, 1.0, 1.0), voxel90_um=(2.0, 1.0, 1.0), n_nuclei=40, n_beads=4, bead_margin_um=6.0, translation_um=(2.0, -1.0, 3.0))
+    for t in range(2):
+        write_orthogonal_views(tmp_path / "fused", views.model_copy(update={"seed": t}), timepoint=t)
+    command = ["isotropic", str(tmp_path / "acq"), "--fused", str(tmp_path / "fused"), "--window", "1", "--voxel", "2.5", "--deconvolve", "1"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert "made 2 isotropic volumes" in result.output
+    records = sorted((tmp_path / "acq.isotropic").glob("SPM00/TM*/*.isotropic.json"))
+    assert [(record.timepoint, record.voxel_um, record.deconvolution_iterations) for record in map(load_isotropic_record, records)] == [(0, 2.5, 1), (1, 2.5, 1)]
+    assert "made 0 isotropic volumes, skipped 2 unchanged" in runner.invoke(app, command).output
+    empty = runner.invoke(app, ["isotropic", str(tmp_path / "other")])
+    assert empty.exit_code == 2 and "no fused views" in empty.output

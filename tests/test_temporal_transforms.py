@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -14,68 +12,26 @@ from isoview_core.temporal import (
     rigid_to_parameters,
     smooth_transforms,
 )
+from isoview_core.synthetic.transform_series import CENTRE_UM, about_centre, corner_error_voxels, simulate_transform_series
 from isoview_core.temporal.config import TemporalConfig
 
-VOXEL_UM = 0.8125  # 2 x the 0.40625 um lateral pixel
-CENTRE_UM = np.array([50.0, 100.0, 100.0])  # centre of a 100 x 200 x 200 um VW00 volume (z, y, x)
-CORNERS_UM = CENTRE_UM + np.array(list(itertools.product((-50, 50), (-100, 100), (-100, 100))), dtype=float)
 N_TIMEPOINTS = 30
 CORRUPTED = 13
 NOMINAL = Rotation.from_rotvec([0.0, np.pi / 2, 0.0])  # 90 degrees about y
-CORRECTION_DEG = np.array([1.2, -0.8, 1.5])  # the small fixed misalignment, degrees
-OFFSET_UM = np.array([12.0, -8.0, 15.0])
-
-
-def _rigid(rotation: Rotation, translation: np.ndarray) -> np.ndarray:
-    transform = np.eye(4)
-    transform[:3, :3] = rotation.as_matrix()
-    transform[:3, 3] = translation
-    return transform
-
-
-def _about_centre(transform: np.ndarray, rotvec_deg: np.ndarray, shift_um: np.ndarray) -> np.ndarray:
-    """`transform` followed by a rotation about the overlap centre and a shift, as a registration error."""
-    error = Rotation.from_rotvec(np.deg2rad(rotvec_deg)).as_matrix()
-    out = transform.copy()
-    out[:3, :3] = error @ transform[:3, :3]
-    out[:3, 3] = error @ (transform[:3, 3] - CENTRE_UM) + CENTRE_UM + shift_um
-    return out
 
 
 def _truth() -> dict[int, np.ndarray]:
-    """Nominal 90 degrees plus a fixed correction, drifting smoothly by 0.5 degree and 10 um over the series."""
-    truth = {}
-    for t in range(N_TIMEPOINTS):
-        progress = (1.0 - np.cos(np.pi * t / (N_TIMEPOINTS - 1))) / 2.0  # 0 → 1, smooth
-        drift_deg = 0.5 * progress * np.array([0.6, -0.48, 0.64])  # unit direction x 0.5 degree
-        rotation = Rotation.from_rotvec(np.deg2rad(CORRECTION_DEG + drift_deg)) * NOMINAL
-        translation = OFFSET_UM + 10.0 * progress * np.array([0.36, 0.48, 0.8])  # unit direction x 10 um
-        truth[t] = _rigid(rotation, translation)
-    return truth
+    return simulate_transform_series(N_TIMEPOINTS, corrupted=None).truth
 
 
 def _estimates(truth: dict[int, np.ndarray], *, corrupted: int | None, seed: int = 0) -> dict[int, np.ndarray]:
-    """Truth + registration noise (RMS 0.05 degree and 0.2 um); one timepoint 3 degrees and 15 um off."""
-    rng = np.random.default_rng(seed)
-    per_axis = 1.0 / np.sqrt(3.0)
-    estimates = {
-        t: _about_centre(transform, rng.normal(0.0, 0.05 * per_axis, 3), rng.normal(0.0, 0.2 * per_axis, 3))
-        for t, transform in truth.items()
-    }
-    if corrupted is not None:
-        estimates[corrupted] = _about_centre(estimates[corrupted], np.array([0.0, 3.0, 0.0]), np.array([9.0, 0.0, 12.0]))
-    return estimates
+    return simulate_transform_series(len(truth), corrupted=corrupted, seed=seed).estimates
 
 
-def _error_voxels(applied: np.ndarray, truth: np.ndarray) -> float:
-    """Largest displacement of the box corners where VW90 is sampled for them, in voxels."""
-    homogeneous = np.c_[CORNERS_UM, np.ones(len(CORNERS_UM))].T
-    moved = np.linalg.solve(applied, homogeneous) - np.linalg.solve(truth, homogeneous)
-    return float(np.linalg.norm(moved[:3], axis=0).max() / VOXEL_UM)
 
 
 def _errors(applied: dict[int, np.ndarray], truth: dict[int, np.ndarray]) -> np.ndarray:
-    return np.array([_error_voxels(applied[t], truth[t]) for t in sorted(truth)])
+    return np.array([corner_error_voxels(applied[t], truth[t]) for t in sorted(truth)])
 
 
 def _smooth(estimates: dict, w: int, median: int = 0, **options) -> dict[int, np.ndarray]:
@@ -97,7 +53,7 @@ def test_parameters_round_trip_to_the_transform_and_ignore_a_rotation_about_the_
     transform = truth[0]
     parameters = rigid_to_parameters(transform, reference_rotation=reference, reference_point_um=CENTRE_UM)
     np.testing.assert_allclose(transform[:3, :3] @ parameters[3:] + transform[:3, 3], CENTRE_UM, atol=1e-9)
-    rotated = _about_centre(transform, np.array([0.0, 0.0, 2.0]), np.zeros(3))
+    rotated = about_centre(transform, np.array([0.0, 0.0, 2.0]), np.zeros(3))
     moved = rigid_to_parameters(rotated, reference_rotation=reference, reference_point_um=CENTRE_UM)
     np.testing.assert_allclose(moved[3:], parameters[3:], atol=1e-9)
     np.testing.assert_allclose(np.rad2deg(np.linalg.norm(moved[:3] - parameters[:3])), 2.0, atol=0.01)
@@ -114,7 +70,7 @@ def test_parameters_round_trip_to_the_transform_and_ignore_a_rotation_about_the_
 def test_a_corrupted_timepoint_does_not_jerk_the_applied_transforms(w: int, median: int, bound: float, seed: int) -> None:
     truth = _truth()
     estimates = _estimates(truth, corrupted=CORRUPTED, seed=seed)
-    assert _error_voxels(estimates[CORRUPTED], truth[CORRUPTED]) > 20.0
+    assert corner_error_voxels(estimates[CORRUPTED], truth[CORRUPTED]) > 20.0
     errors = _errors(_smooth(estimates, w, median), truth)
     assert errors.max() < bound, f"w={w}: worst {errors.max():.3f} voxel at timepoint {errors.argmax()}"
 
@@ -138,7 +94,7 @@ def test_an_unreliable_timepoint_is_imputed_like_a_missing_one() -> None:
     missing = _smooth(estimates | {CORRUPTED: None}, 5)
     for t in truth:
         np.testing.assert_array_equal(weighted[t], missing[t])
-    assert _error_voxels(weighted[CORRUPTED], truth[CORRUPTED]) < 0.5
+    assert corner_error_voxels(weighted[CORRUPTED], truth[CORRUPTED]) < 0.5
 
 
 def test_the_live_window_gives_the_batch_value_once_complete() -> None:
