@@ -38,7 +38,7 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
 from isoview_core.layout import timepoint_output_folders, watcher_lock_path
-from isoview_core.pipeline.series import update_all_corrected_series, update_all_fused_series
+from isoview_core.pipeline.series import update_all_corrected_series, update_all_fused_series, update_all_isotropic_series
 from isoview_core.quality.alerts import raise_alerts
 from isoview_core.service.journal import reconcile_journal, record_problem
 from isoview_core.service.lock import WatcherLock
@@ -447,6 +447,8 @@ class AcquisitionWatcher:
             repaired = update_all_fused_series(self.processing.resolved_fused_dir(), corrected_root=self.processing.resolved_corrected_dir())
             if self.processing.output.corrected_series and self.processing.output.format == "zarr":
                 repaired |= update_all_corrected_series(self.processing.resolved_corrected_dir())
+            if self.processing.isotropic.enabled:
+                repaired |= update_all_isotropic_series(self.processing.resolved_isotropic_dir())
         except IsoviewError as error:  # the next fusion of the view tries again
             logger.warning("time series not repaired: %s", error)
             return

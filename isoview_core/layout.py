@@ -26,6 +26,7 @@ Layout (ALGORITHMS.md §2.10, 6-digit TM, 2-digit CM, CHN and VW)::
         SPM00_TM000012_CHN00_CHN01.ome.zarr               isotropic volume of VW00 channel 0 and VW90 channel 1
         SPM00_TM000012_CHN00_CHN01.registration.json      VW90 -> VW00 registration estimated at this timepoint
         SPM00_TM000012_CHN00_CHN01.isotropic.json         record, written last: marks the volume done
+    <acquisition>.isotropic/SPM00_CHN00_CHN01.ome.zarr                     live time series (t, z, y, x) of the isotropic volumes
     <acquisition>.isotropic/diagnostics/TM000012/SPM00_TM000012_CHN00_CHN01_projections.png   views and volume, 3 projections
     <acquisition>.isotropic/diagnostics/transforms_over_time_CHN00_CHN01.png                  registrations over time
     <acquisition>.archive/<folders of the raw stack>/<raw stem>.{ome.zarr,archive.json}   raw archive (opt-in)
@@ -405,8 +406,13 @@ def corrected_series_path(corrected_root: Path, specimen: int, camera: int, chan
     return Path(corrected_root) / f"{specimen_dir_name(specimen)}_CM{camera:02d}_CHN{channel:02d}{SERIES_SUFFIX}"
 
 
+def isotropic_series_path(isotropic_root: Path, specimen: int, channels: tuple[int, int]) -> Path:
+    """``<isotropic root>/SPM00_CHN00_CHN01.ome.zarr``: the live (t, z, y, x) time series of the isotropic volumes."""
+    return Path(isotropic_root) / f"{specimen_dir_name(specimen)}_CHN{channels[0]:02d}_CHN{channels[1]:02d}{SERIES_SUFFIX}"
+
+
 def series_files(root: Path) -> list[Path]:
-    """Every time series at the top of a correction or fusion root (``SPM00_VW00_CHN00.ome.zarr``...), sorted."""
+    """Every time series at the top of a correction, fusion or isotropic root (``SPM00_VW00_CHN00.ome.zarr``...), sorted."""
     return sorted(Path(root).glob(f"SPM[0-9][0-9]_*{SERIES_SUFFIX}"))
 
 

@@ -104,7 +104,8 @@ def assert_same_outputs(live: ProcessingConfig, batch: ProcessingConfig) -> None
 
 
 def assert_series_follow_the_volumes(config: ProcessingConfig) -> None:
-    """Each fused view's live time series holds every fused timepoint, equal to its volume, published with its record."""
+    """Each fused view's live time series holds every fused timepoint, equal to its volume, published with its record;
+    the isotropic series every isotropic volume."""
     root = config.resolved_fused_dir()
     series = series_files(root)
     assert [path.name for path in series] == ["SPM00_VW00_CHN00.ome.zarr", "SPM00_VW90_CHN01.ome.zarr"]
@@ -117,6 +118,10 @@ def assert_series_follow_the_volumes(config: ProcessingConfig) -> None:
             np.testing.assert_array_equal(movie[t], zarr.open_array(volume / "0", mode="r")[:], err_msg=f"{path.name} TM{t}")
             records[t] = record_fingerprint(volume.with_name(volume.name.replace(".ome.zarr", FUSION_RECORD_SUFFIX)))
         assert published_timepoints(path) == records
+    isotropic = config.resolved_isotropic_dir()
+    assert [path.name for path in series_files(isotropic)] == ["SPM00_CHN00_CHN01.ome.zarr"]
+    made = sorted(output_files(isotropic, ISOTROPIC_RECORD_SUFFIX))
+    assert published_timepoints(series_files(isotropic)[0]) == {load_isotropic_record(path).timepoint: record_fingerprint(path) for path in made}
 
 
 def assert_each_step_done_once(config: ProcessingConfig) -> None:

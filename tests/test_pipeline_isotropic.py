@@ -11,8 +11,9 @@ from isoview_core.formats.omezarr import ome_zarr_voxel_size, read_ome_zarr
 from isoview_core.isotropic import IsotropicConfig, rotation_angle_deg
 from isoview_core.isotropic.records import load_isotropic_record, load_registration
 from isoview_core.isotropic.settings import IsotropicStageConfig
-from isoview_core.layout import IsotropicId, IsotropicPaths
+from isoview_core.layout import IsotropicId, IsotropicPaths, isotropic_series_path
 from isoview_core.pipeline.isotropic import make_isotropic, timepoint_views
+from isoview_core.results.series import published_timepoints, record_fingerprint
 from isoview_core.synthetic import OrthogonalViewsConfig, simulate_orthogonal_views, true_vw90_to_vw00, write_orthogonal_views
 from isoview_core.synthetic.orthogonal import overlap_box_um
 from isoview_core.temporal.config import TemporalConfig
@@ -87,6 +88,19 @@ def test_the_volume_is_isotropic_ome_zarr_with_a_pyramid_and_matches_the_specime
     truth = views.specimen_iso[: record.shape[0], : record.shape[1], : record.shape[2]]
     fused = read_ome_zarr(paths.volume)[:].astype(np.float64)[: truth.shape[0], : truth.shape[1], : truth.shape[2]]
     assert np.corrcoef(fused.ravel(), truth.ravel())[0, 1] > 0.8
+
+
+def test_every_volume_is_published_in_the_live_time_series(series) -> None:
+    config, _ = series
+    root = config.resolved_isotropic_dir()
+    movie = zarr.open_array(isotropic_series_path(root, 0, (0, 0)) / "0", mode="r")
+    assert movie.shape[0] == TIMEPOINTS
+    for t in range(TIMEPOINTS):
+        paths = IsotropicPaths(root, IsotropicId(0, t, (0, 0)))
+        np.testing.assert_array_equal(movie[t], read_ome_zarr(paths.volume)[:])
+    assert published_timepoints(isotropic_series_path(root, 0, (0, 0))) == {
+        t: record_fingerprint(IsotropicPaths(root, IsotropicId(0, t, (0, 0))).record) for t in range(TIMEPOINTS)
+    }
 
 
 def test_a_rerun_makes_nothing_twice_and_a_changed_window_remakes_without_the_unreliable_registration(series) -> None:

@@ -5,7 +5,8 @@ The fused VW00 and VW90 of a timepoint are registered (:func:`~isoview_core.isot
 window ``t - w .. t + w`` (:func:`~isoview_core.temporal.transforms.applied_transform`, the windowing of the camera
 pairs), so one bad registration does not jerk the movie; a window with no reliable registration applies the nominal
 geometry and says so in the record. The views are then fused (optionally deconvolved) onto the isotropic grid of
-VW00's frame and written as OME-Zarr; ``isotropic.json`` is written last and marks the volume done. A volume whose
+VW00's frame and written as OME-Zarr; ``isotropic.json`` is written last and marks the volume done, and the volume
+is published in the channels' live time series. A volume whose
 applied transform and window equal its record's is never made twice, so reruns, overlapping windows and a restarted
 service make each volume exactly once.
 """
@@ -46,6 +47,7 @@ from isoview_core.layout import (
     transforms_over_time_figure,
 )
 from isoview_core.pipeline.parallel import submit_each, worker_count, worker_pool
+from isoview_core.pipeline.series import update_isotropic_series
 from isoview_core.temporal.transforms import applied_transform
 
 logger = logging.getLogger(__name__)
@@ -322,6 +324,7 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
         timings_s=timings,
     )
     write_text_atomically(paths.record, record.model_dump_json(indent=2))
+    update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
     if config.save_diagnostics:  # after publishing: the figure never delays the volume
         views = {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)}
         projections = {name: _projections_on_grid(*view, volume.grid, config) for name, view in views.items()}

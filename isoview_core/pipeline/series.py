@@ -1,5 +1,5 @@
 """Keep the live time series in step with the volumes on disk (:mod:`isoview_core.results.series`): each fused
-view's always, each corrected camera's when asked (``output.corrected_series``).
+view's and each isotropic channel pair's always, each corrected camera's when asked (``output.corrected_series``).
 
 Called after every fused pair, in the worker that fused it: every timepoint of the pair's series whose fusion
 record the series does not show yet (the new one, a rerun, one a kill interrupted) is appended, so the series
@@ -17,15 +17,21 @@ from isoview_core.errors import IsoviewError
 from isoview_core.formats.omezarr.reader import read_ome_zarr_attributes
 from isoview_core.fusion.records import load_fusion_record
 from isoview_core.records import load_record
+from isoview_core.isotropic.records import load_isotropic_record
 from isoview_core.layout import (
     FUSION_RECORD_SUFFIX,
+    ISOTROPIC_RECORD_SUFFIX,
     FusedPaths,
+    IsotropicId,
+    IsotropicPaths,
     PairId,
     bigstitcher_dataset_path,
     camera_series_records,
     corrected_paths,
     corrected_series_path,
     fused_series_path,
+    isotropic_series_files,
+    isotropic_series_path,
     output_files,
     output_specimens,
     pair_series_files,
@@ -138,6 +144,33 @@ def update_all_fused_series(fused_root: Path, *, corrected_root: Path | None = N
             path = fused_series_path(fused_root, specimen, view, channel)
             remove_partial_files(path)  # what a killed append left
             appended[path] = update_fused_series(fused_root, pair, corrected_root=corrected_root)
+    return appended
+
+
+def update_isotropic_series(isotropic_root: Path, volume_id: IsotropicId) -> list[int]:
+    """Append to the time series of `volume_id`'s channels every isotropic timepoint it does not show yet; the timepoints appended."""
+    root = Path(isotropic_root)
+    records = {load_isotropic_record(path).timepoint: path for path in isotropic_series_files(root, volume_id, ISOTROPIC_RECORD_SUFFIX)}
+    specimen, channels = volume_id.specimen, volume_id.channels
+    return _update_series(
+        isotropic_series_path(root, specimen, channels),
+        records,
+        lambda timepoint: IsotropicPaths(root, IsotropicId(specimen, timepoint, channels)).volume,
+        lambda timepoint: None,
+        label=f"isotropic CHN{channels[0]:02d}+CHN{channels[1]:02d}",
+        attributes={"specimen": specimen, "channels": list(channels), "isotropic": True},
+    )
+
+
+def update_all_isotropic_series(isotropic_root: Path) -> dict[Path, list[int]]:
+    """Bring every isotropic series in step with the isotropic volumes under `isotropic_root`; series -> timepoints appended."""
+    appended = {}
+    for specimen in output_specimens(isotropic_root):
+        records = map(load_isotropic_record, output_files(isotropic_root, ISOTROPIC_RECORD_SUFFIX, specimen))
+        for channels in sorted({record.channels for record in records}):
+            path = isotropic_series_path(isotropic_root, specimen, channels)
+            remove_partial_files(path)  # what a killed append left
+            appended[path] = update_isotropic_series(isotropic_root, IsotropicId(specimen, 0, channels))
     return appended
 
 
