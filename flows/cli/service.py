@@ -359,7 +359,7 @@ def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -
         f"  diagnostics        : {diagnostics_dir(fused)}/  (per timepoint and pair)\n"
         f"  parameters over time: {parameters_over_time_figure(fused, (0, 1))}\n"
         f"  journal of the work: {journal_path(fused)}\n\n"
-        f"look at it in napari:  isoview view {fused}   (pip install -e '.[viewer]')\n"
+        f"look at it in napari:  isoview view {fused}   (pip install -e '.\\[viewer]')\n"
         f"in a notebook:         IsoviewArray('{fused}')   (from isoview_core.api)\n"
         f"see the runs in the Prefect UI:  prefect server start   then open http://127.0.0.1:4200/runs?tag=acquisition:{processing.acquisition.name}",
         highlight=False,
