@@ -57,6 +57,14 @@ class IsotropicConfig(BaseModel):
         "0.006 degrees and 0.001 voxel with cubic splines).",
     )
     block_size: int = Field(64, ge=8, description="Edge of the output blocks resampled at a time (bounded memory).")
+    region_voxels: int | None = Field(
+        192,
+        ge=16,
+        description="Register on a central cube of VW00 this many finest-level voxels wide (plus the band-pass margin) and "
+        "the part of VW90 that the initial transform maps onto it, read from the views where they are lazy (zarr): memory "
+        "and time do not grow with the volumes (at 192 and the default 0.81 um voxel: a 156 um cube plus 30-70 um of "
+        "margin, 20-45 M voxels per grid, about 0.5-1 GB), with content enough to register on. None: the whole volumes.",
+    )
     min_overlap_voxels: int = Field(
         100, ge=1, description="Fewer overlapping voxels at the coarsest level: nothing to register on (quality 0)."
     )

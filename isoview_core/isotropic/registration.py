@@ -25,7 +25,11 @@ Method (:func:`register_views`):
    VW90 is resampled from its own (blurred) samples at every iteration; a level stops when an update moves no
    overlap voxel by more than ``tolerance_voxels``. The coarse levels do most of the iterations: on the finest,
    one to three updates are typical.
-4. **Quality.** The Pearson correlation (NCC) of the two band-passed views over their overlap on the finest
+4. **Region.** With ``region_voxels`` (the default), steps 1-3 run on a central cube of VW00 and the part of VW90
+   that the initial transform maps onto it (plus 30 um for the motion and the band-pass margin), sliced from the
+   views, which may be lazy arrays: a full-size pair is never read whole, and the result is expressed for the
+   whole volumes.
+5. **Quality.** The Pearson correlation (NCC) of the two band-passed views over their overlap on the finest
    level, through the initial and through the final transform. A registration whose NCC stays below
    ``min_quality`` is reported as unreliable (noise, no common content: the transform is then whatever the
    refinement wandered to, not to be applied), and one without ``min_overlap_voxels`` of overlap at the coarsest
@@ -48,6 +52,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -68,6 +73,7 @@ from isoview_core.isotropic.geometry import (
     resample_onto_grid,
     rigid_transform,
     rotation_angle_deg,
+    volume_centre_um,
 )
 from isoview_core.isotropic.pyramid import SampledView, view_at_resolution
 
@@ -182,6 +188,10 @@ def register_views(
         raise ValueError(f"initial transform of shape {start.shape}: expected a 4 x 4 affine")
     voxel = config.resolved_voxel_um(voxel00, voxel90)
     matching_sigma = config.matching_sigma_um or max(voxel00[0], voxel90[0])
+    if config.region_voxels is not None:
+        regions = _registration_regions(vw00.shape, voxel00, vw90.shape, voxel90, start, voxel, matching_sigma, config)
+        if regions is not None:
+            return _register_regions(vw00, voxel00, vw90, voxel90, start, regions, config)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -218,6 +228,64 @@ def register_views(
     timings["quality"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - clock
     return _result(estimate, start, shift, voxel, before, after, centre, tuple(records), timings, config)
+
+
+MAX_MOTION_UM = 30.0
+"""How far VW90 may lie from its initial transform (the issue's 20 um, and more): the part of VW90 read for a region."""
+
+
+def _registration_regions(
+    shape00: Sequence[int],
+    voxel00: Sequence[float],
+    shape90: Sequence[int],
+    voxel90: Sequence[float],
+    start: np.ndarray,
+    voxel: float,
+    matching_sigma: float,
+    config: IsotropicConfig,
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Index ranges of VW00's central region (``region_voxels`` wide, plus the margin of the coarsest band-pass) and of
+    the part of VW90 the initial transform maps onto it (plus :data:`MAX_MOTION_UM`); None when they are the volumes
+    or VW90 has no part there."""
+    coarsest = voxel * 2 ** (config.levels - 1)
+    sigma = max(matching_sigma, config.antialias * coarsest)
+    margin = 3.0 * sigma * (config.background_ratio or 1.0) + 2 * coarsest
+    centre, half = volume_centre_um(shape00, voxel00), config.region_voxels * voxel / 2 + margin
+    region00 = _index_range(centre - half, centre + half, shape00, voxel00)
+    corners = np.array(list(itertools.product(*zip(centre - half - MAX_MOTION_UM, centre + half + MAX_MOTION_UM, strict=True))))
+    in90 = (np.linalg.inv(start) @ np.c_[corners, np.ones(len(corners))].T)[:3].T
+    region90 = _index_range(in90.min(axis=0), in90.max(axis=0), shape90, voxel90)
+    whole = all(s.start == 0 and s.stop == n for s, n in zip(region00, shape00)) and all(s.start == 0 and s.stop == n for s, n in zip(region90, shape90))
+    apart = any(s.stop - s.start < 2 for s in region90)  # the initial transform puts VW90 elsewhere: the whole volumes say so
+    return None if whole or apart else (region00, region90)
+
+
+def _index_range(low_um: np.ndarray, high_um: np.ndarray, shape: Sequence[int], voxel: Sequence[float]) -> tuple[slice, ...]:
+    """The voxels of a volume between two physical corners (um), clipped to the volume."""
+    return tuple(
+        slice(max(0, math.floor(lo / d)), min(n, math.ceil(hi / d) + 1)) for lo, hi, n, d in zip(low_um, high_um, shape, voxel, strict=True)
+    )
+
+
+def _register_regions(
+    vw00: np.ndarray,
+    voxel00: Sequence[float],
+    vw90: np.ndarray,
+    voxel90: Sequence[float],
+    start: np.ndarray,
+    regions: tuple[tuple[slice, ...], tuple[slice, ...]],
+    config: IsotropicConfig,
+) -> ViewRegistration:
+    """Register the two regions (read from the views, which may be lazy arrays) and express the result for the whole
+    volumes: a region's voxel 0 sits at ``o`` in its view, so ``M = T(o00) M_region T(-o90)``."""
+    offsets = [np.array([s.start * d for s, d in zip(region, voxel, strict=True)]) for region, voxel in zip(regions, (voxel00, voxel90), strict=True)]
+    to_whole00, to_region90 = rigid_transform(np.eye(3), offsets[0]), rigid_transform(np.eye(3), -offsets[1])
+    result = register_views(
+        np.asarray(vw00[regions[0]]), voxel00, np.asarray(vw90[regions[1]]), voxel90,
+        initial=np.linalg.inv(to_whole00) @ start @ np.linalg.inv(to_region90), config=config.model_copy(update={"region_voxels": None}),
+    )  # fmt: skip
+    whole = to_whole00 @ result.matrix() @ to_region90
+    return result.model_copy(update={"vw90_to_vw00": _as_tuple(whole), "initial": _as_tuple(start)})
 
 
 def _checked_voxel(view: np.ndarray, voxel_um: Sequence[float], name: str) -> tuple[float, float, float]:

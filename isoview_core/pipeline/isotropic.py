@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,10 +124,12 @@ def fused_timepoints(fused_root: Path, specimen: int) -> list[int]:
     return sorted({pair.timepoint for pair in map(fused_pair_of, output_files(fused_root, FUSED_VOLUME_SUFFIX, specimen)) if pair is not None})
 
 
-def _read_view(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """A fused view, in memory, and its voxel size; a one-line error naming the file if it cannot be read."""
+def _read_view(path: Path, *, lazy: bool = False) -> tuple[Any, tuple[float, float, float]]:
+    """A fused view (in memory, or `lazy`: its zarr array, read where sliced) and its voxel size; a one-line error
+    naming the file if it cannot be read."""
     try:
-        return np.asarray(read_ome_zarr(path)[:]), ome_zarr_voxel_size(path)
+        array = read_ome_zarr(path)
+        return (array if lazy else np.asarray(array[:])), ome_zarr_voxel_size(path)
     except (OSError, ValueError) as error:
         raise IsoviewError(f"{path}: cannot read the fused view: {error}") from error
 
@@ -139,7 +142,7 @@ def register_timepoint(config: ProcessingConfig, inputs: IsotropicInputs) -> Reg
     config : ProcessingConfig
         Isotropic root and registration settings (``config.isotropic.registration``).
     inputs : IsotropicInputs
-        The two fused views.
+        The two fused views, read only where the registration's regions lie.
 
     Returns
     -------
@@ -147,8 +150,11 @@ def register_timepoint(config: ProcessingConfig, inputs: IsotropicInputs) -> Reg
         The estimate as written. Starting from the nominal transform at every timepoint (not the previous estimate)
         keeps each estimate independent of the others, so a live and a batch run register alike.
     """
-    (vw00, voxel00), (vw90, voxel90) = _read_view(inputs.view00), _read_view(inputs.view90)
-    registration = register_views(vw00, voxel00, vw90, voxel90, config=config.isotropic.registration)
+    (vw00, voxel00), (vw90, voxel90) = _read_view(inputs.view00, lazy=True), _read_view(inputs.view90, lazy=True)
+    try:  # only the registration's regions are read (IsotropicConfig.region_voxels)
+        registration = register_views(vw00, voxel00, vw90, voxel90, config=config.isotropic.registration)
+    except (OSError, ValueError) as error:
+        raise IsoviewError(f"{inputs.view00.parent}: cannot register {inputs.view90.name} onto {inputs.view00.name}: {error}") from error
     volume_id = inputs.volume_id
     estimate = RegistrationEstimate(
         specimen=volume_id.specimen,
