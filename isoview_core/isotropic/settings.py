@@ -24,7 +24,10 @@ class IsotropicStageConfig(BaseModel):
     registration: IsotropicConfig = Field(default_factory=IsotropicConfig, description="Grid and 3D rigid registration.")
     fusion: IsotropicFusionConfig = Field(default_factory=IsotropicFusionConfig, description="Content weights and blending.")
     deconvolution_iterations: NonNegativeInt = Field(
-        0, description="Multi-view deconvolution iterations after the fusion; 0: the content-weighted fusion only."
+        2,
+        description="Multi-view deconvolution iterations after the fusion (2 reach the isotropic target; about 3x the "
+        "fusion's CPU time). 0: the content-weighted fusion only, whose resolution is not isotropic (a point is a cross: "
+        "each view's axial blur survives where the other view is weighted).",
     )
     deconvolution: IsotropicDeconvolutionConfig = Field(
         default_factory=IsotropicDeconvolutionConfig, description="Target resolution and back projector of the deconvolution."
