@@ -365,37 +365,49 @@ class _Update:
     largest_move_um: float
 
 
+NORMAL_EQUATION_CHUNK = 1 << 18
+"""Overlap voxels whose Jacobian rows exist at once: the normal equations are summed chunk by chunk (about 20 MB),
+so a Gauss-Newton step needs no per-voxel Jacobian of the whole overlap (300 bytes a voxel: 6 GB for 20 M voxels)."""
+
+
 def _gauss_newton_step(level: _Level, moving: np.ndarray, overlap: np.ndarray) -> tuple[_Update, float]:
     """Solve the linearised least squares for (omega, tau, gain, offset) over the overlap; NCC before the step."""
     grid = level.grid
-    fixed, warped = level.fixed[overlap].astype(np.float64), moving[overlap].astype(np.float64)
+    index = np.flatnonzero(overlap)
+    fixed, warped = level.fixed.ravel()[index].astype(np.float64), moving.ravel()[index].astype(np.float64)
     gain, offset = np.polyfit(warped, fixed, 1) if np.ptp(warped) > 0 else (1.0, 0.0)
-    moving_gradient = np.gradient(np.nan_to_num(moving), grid.voxel_um)
-    # gain times the ESM gradient: the mean of VW90's gradient and of VW00's brought to VW90's scale
-    gradient = np.stack(
-        [0.5 * (gain * m[overlap] + f[overlap]) for m, f in zip(moving_gradient, level.fixed_gradient, strict=True)], axis=1
-    )
-    points = np.argwhere(overlap) * grid.voxel_um + np.asarray(grid.origin_um)
-    centre = points.mean(axis=0)
-    arm = points - centre
-    jacobian = np.column_stack([-np.cross(arm, gradient), -gradient, warped, np.ones_like(warped)])
-    residual = fixed - gain * warped - offset
-    scale = np.sqrt(np.einsum("ij,ij->j", jacobian, jacobian))  # columns of equal norm: radians and um alike
+    moving_gradient = np.gradient(np.nan_to_num(moving), grid.voxel_um)  # float32, like `moving`
+    centre = _overlap_centre_um(grid, overlap)
+    normal, right, reach = np.zeros((8, 8)), np.zeros(8), 0.0
+    for chunk in range(0, index.size, NORMAL_EQUATION_CHUNK):
+        part = slice(chunk, chunk + NORMAL_EQUATION_CHUNK)
+        flat = index[part]
+        # gain times the ESM gradient: the mean of VW90's gradient and of VW00's brought to VW90's scale
+        gradient = np.stack(
+            [0.5 * (gain * m.ravel()[flat] + f.ravel()[flat]) for m, f in zip(moving_gradient, level.fixed_gradient, strict=True)], axis=1
+        ).astype(np.float64)
+        arm = np.stack(np.unravel_index(flat, grid.shape), axis=1) * grid.voxel_um + np.asarray(grid.origin_um) - centre
+        jacobian = np.column_stack([-np.cross(arm, gradient), -gradient, warped[part], np.ones(flat.size)])
+        normal += jacobian.T @ jacobian
+        right += jacobian.T @ (fixed[part] - gain * warped[part] - offset)
+        reach = max(reach, float(np.sqrt((arm**2).sum(axis=1).max())))
+    scale = np.sqrt(np.diag(normal))  # columns of equal norm: radians and um alike
     scale[scale == 0] = 1.0
-    scaled = jacobian / scale
-    step = np.linalg.lstsq(scaled.T @ scaled, scaled.T @ residual, rcond=None)[0] / scale
+    step = np.linalg.lstsq(normal / np.outer(scale, scale), right / scale, rcond=None)[0] / scale
     omega, tau = step[:3], step[3:6]
     rotation = Rotation.from_rotvec(omega).as_matrix()
     update = rigid_transform(rotation, centre + tau - rotation @ centre)
-    largest_move = float(np.linalg.norm(omega) * np.sqrt((arm**2).sum(axis=1).max()) + np.linalg.norm(tau))
-    return _Update(update, largest_move), _pearson(fixed, warped)
+    return _Update(update, float(np.linalg.norm(omega) * reach + np.linalg.norm(tau))), _pearson(fixed, warped)
 
 
 def _overlap_centre_um(grid: IsotropicGrid, overlap: np.ndarray) -> np.ndarray:
     """Physical centroid of the overlap's voxels (the grid's centre when there are none)."""
-    if not overlap.any():
+    counts = [overlap.sum(axis=tuple(a for a in range(3) if a != axis), dtype=np.int64) for axis in range(3)]
+    total = counts[0].sum()
+    if total == 0:
         return grid.centre_um()
-    return np.argwhere(overlap).mean(axis=0) * grid.voxel_um + np.asarray(grid.origin_um)
+    mean_index = np.array([np.arange(n) @ count / total for n, count in zip(grid.shape, counts, strict=True)])
+    return mean_index * grid.voxel_um + np.asarray(grid.origin_um)
 
 
 def _overlap_ncc(fixed: np.ndarray, moving: np.ndarray) -> float:
