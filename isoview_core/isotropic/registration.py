@@ -375,7 +375,7 @@ def _gauss_newton_step(level: _Level, moving: np.ndarray, overlap: np.ndarray) -
     grid = level.grid
     index = np.flatnonzero(overlap)
     fixed, warped = level.fixed.ravel()[index].astype(np.float64), moving.ravel()[index].astype(np.float64)
-    gain, offset = np.polyfit(warped, fixed, 1) if np.ptp(warped) > 0 else (1.0, 0.0)
+    gain, offset = _linear_fit(warped, fixed)
     moving_gradient = np.gradient(np.nan_to_num(moving), grid.voxel_um)  # float32, like `moving`
     centre = _overlap_centre_um(grid, overlap)
     normal, right, reach = np.zeros((8, 8)), np.zeros(8), 0.0
@@ -388,8 +388,10 @@ def _gauss_newton_step(level: _Level, moving: np.ndarray, overlap: np.ndarray) -
         ).astype(np.float64)
         arm = np.stack(np.unravel_index(flat, grid.shape), axis=1) * grid.voxel_um + np.asarray(grid.origin_um) - centre
         jacobian = np.column_stack([-np.cross(arm, gradient), -gradient, warped[part], np.ones(flat.size)])
-        normal += jacobian.T @ jacobian
-        right += jacobian.T @ (fixed[part] - gain * warped[part] - offset)
+        # einsum's own loops, not BLAS, whose summation order follows its thread count: a watcher's worker and a
+        # notebook register the same views to the same bits
+        normal += np.einsum("ni,nj->ij", jacobian, jacobian)
+        right += np.einsum("ni,n->i", jacobian, fixed[part] - gain * warped[part] - offset)
         reach = max(reach, float(np.sqrt((arm**2).sum(axis=1).max())))
     scale = np.sqrt(np.diag(normal))  # columns of equal norm: radians and um alike
     scale[scale == 0] = 1.0
@@ -419,10 +421,20 @@ def _overlap_ncc(fixed: np.ndarray, moving: np.ndarray) -> float:
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two samples (0 when either is constant)."""
+    """Pearson correlation of two samples (0 when either is constant); pairwise sums, the same bits in any process."""
     a, b = a - a.mean(), b - b.mean()
-    norm = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / norm if norm > 0 else 0.0
+    norm = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
+    return float(np.sum(a * b)) / norm if norm > 0 else 0.0
+
+
+def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``y = gain x + offset`` with pairwise sums (no BLAS); (1, 0) when x is constant."""
+    dx = x - x.mean()
+    spread = float(np.sum(dx * dx))
+    if spread == 0:
+        return 1.0, 0.0
+    gain = float(np.sum(dx * (y - y.mean()))) / spread
+    return gain, float(y.mean() - gain * x.mean())
 
 
 def _result(
