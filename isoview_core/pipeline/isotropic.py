@@ -30,7 +30,7 @@ from isoview_core.formats.omezarr import ome_zarr_voxel_size, read_ome_zarr, wri
 from isoview_core import diagnostics
 from isoview_core.isotropic import IsotropicGrid, nominal_vw90_to_vw00, register_views, resample_onto_grid, rotation_angle_deg, volume_centre_um
 from isoview_core.isotropic.deconvolution import deconvolve_views
-from isoview_core.isotropic.fusion import fuse_views
+from isoview_core.isotropic.fusion import CONTENT_BIN, content_grid, fuse_views
 from isoview_core.isotropic.geometry import isotropic_grid
 from isoview_core.isotropic.records import IsotropicRecord, RegistrationEstimate, load_isotropic_record, load_registration
 from isoview_core.layout import (
@@ -313,7 +313,8 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
             overwrite=True,
         )
         timings["write"] = time.perf_counter() - tick
-        fused_projections = [np.max(volume.values, axis=axis) for axis in range(3)] if config.save_diagnostics else []
+        # on the figure's grid, 2x coarser: every CONTENT_BIN-th row and column of the full projections
+        fused_projections = [np.max(volume.values, axis=axis)[::CONTENT_BIN, ::CONTENT_BIN] for axis in range(3)] if config.save_diagnostics else []
     estimate = load_registration(paths.registration) if paths.registration.is_file() else None
     record = IsotropicRecord(
         specimen=job.inputs.volume_id.specimen,
@@ -333,7 +334,7 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
     update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
     if config.save_diagnostics:  # after publishing: the figure never delays the volume
         views = {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)}
-        projections = {name: _projections_on_grid(*view, volume.grid, config) for name, view in views.items()}
+        projections = {name: _projections_on_grid(*view, content_grid(volume.grid), config) for name, view in views.items()}
         diagnostics.plot_isotropic_projections(
             paths.projections_figure, projections | {"isotropic": fused_projections}, title=f"{job.inputs.volume_id.stem}: views and isotropic volume"
         )
@@ -341,7 +342,8 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
 
 
 def _projections_on_grid(view: np.ndarray, voxel_um: tuple[float, float, float], to_output: np.ndarray, grid: IsotropicGrid, config: ProcessingConfig) -> list[np.ndarray]:
-    """Maximum projections over z, y and x of a view resampled (linearly) onto the isotropic grid."""
+    """Maximum projections over z, y and x of a view resampled (linearly) onto `grid` (the figure's, 2x coarser than
+    the output: a figure needs no full-resolution copy of each view, which would cost as much as the fusion)."""
     on_grid = resample_onto_grid(view, voxel_um, to_output, grid, order=1, block_size=config.isotropic.registration.block_size)
     return [np.max(on_grid, axis=axis) for axis in range(3)]
 
