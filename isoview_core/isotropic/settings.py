@@ -24,10 +24,11 @@ class IsotropicStageConfig(BaseModel):
     registration: IsotropicConfig = Field(default_factory=IsotropicConfig, description="Grid and 3D rigid registration.")
     fusion: IsotropicFusionConfig = Field(default_factory=IsotropicFusionConfig, description="Content weights and blending.")
     deconvolution_iterations: NonNegativeInt = Field(
-        2,
-        description="Multi-view deconvolution iterations after the fusion (2 reach the isotropic target; about 3x the "
-        "fusion's CPU time). 0: the content-weighted fusion only, whose resolution is not isotropic (a point is a cross: "
-        "each view's axial blur survives where the other view is weighted).",
+        0,
+        description="Multi-view deconvolution iterations after the fusion (2 reach the isotropic target with the views' "
+        "true PSF, at about 3x the fusion's CPU time). 0 (default): the content-weighted fusion only, whose resolution is "
+        "not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, psf_axial_fwhm_um) when deconvolving: "
+        "with the default guess, on views blurred more than it says, the iterations amplify noise into bright speckles.",
     )
     deconvolution: IsotropicDeconvolutionConfig = Field(
         default_factory=IsotropicDeconvolutionConfig, description="Target resolution and back projector of the deconvolution."
