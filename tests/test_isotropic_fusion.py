@@ -2,7 +2,7 @@
 
 Done when: the isotropic volume's bead FWHM within 15 % between z, y and x, its axial FWHM at least 2x better than
 VW00's own, and its per-plane NCC with the sharp specimen higher than either view alone (with deconvolution,
-higher still); blockwise equal to one-shot; memory bounded by the block size, not the volume's.
+higher still); blockwise and in threads equal to one-shot; memory bounded by the block size, not the volume's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 import zarr
 from scipy import ndimage
 
+from isoview_core.formats.scratch import ScratchVolume
 from isoview_core.isotropic import IsotropicConfig, IsotropicGrid, isotropic_grid, nominal_vw90_to_vw00, resample_onto_grid
 from isoview_core.isotropic.deconvolution import (
     FWHM_PER_SIGMA,
@@ -194,6 +195,18 @@ def test_fusion_block_by_block_equals_the_fusion_in_one_block(views: OrthogonalV
     np.testing.assert_allclose(fuse(block_size), whole, rtol=1e-5, atol=1e-6 * np.abs(whole).max())
 
 
+def test_fusion_and_deconvolution_in_threads_equal_them_in_one_thread(views: OrthogonalViews) -> None:
+    def run(threads: int) -> tuple[np.ndarray, np.ndarray]:
+        stage = STAGE.model_copy(update={"block_size": 32, "threads": threads})
+        args = (views.vw00, views.voxel00, views.vw90, views.voxel90, views.vw90_to_vw00)
+        fused = fuse_views(*args, config=stage, fusion=LIGHT).values
+        one_pass = IsotropicDeconvolutionConfig(iterations=1)
+        return fused, deconvolve_views(*args, psf00=PSF, psf90=PSF, config=stage, fusion=LIGHT, deconvolution=one_pass).values
+
+    for alone, threaded in zip(run(1), run(3), strict=True):
+        np.testing.assert_array_equal(threaded, alone)
+
+
 def test_fusion_writes_into_a_zarr_sink(views: OrthogonalViews) -> None:
     stage = STAGE.model_copy(update={"block_size": 48})
     grid = isotropic_grid(views.vw00.shape, views.voxel00, 1.0)
@@ -278,26 +291,29 @@ def _peak_bytes(run) -> int:
         tracemalloc.stop()
 
 
-def test_memory_beyond_the_output_does_not_grow_with_the_volume() -> None:
-    stage = IsotropicConfig(voxel_um=1.0, block_size=16, interpolation_order=1)
+def test_memory_does_not_grow_with_the_volume_when_views_output_and_scratch_are_files(tmp_path) -> None:
+    stage = IsotropicConfig(voxel_um=1.0, block_size=16, interpolation_order=1, threads=2)
     fusion = IsotropicFusionConfig(content_sigmas_um=(0.5, 1.0))
     deconvolution = IsotropicDeconvolutionConfig(iterations=1)
     peaks, outputs = {}, []
     for shape in ((24, 48, 48), (48, 96, 96)):  # 8x the voxels
         rng = np.random.default_rng(0)
-        vw00, vw90 = (rng.integers(100, 1000, shape, dtype=np.uint16) for _ in range(2))
+        folder = tmp_path / "x".join(map(str, shape))
+        folder.mkdir()
+        vw00, vw90 = (ScratchVolume.copy_of(folder / f"{name}.raw", rng.integers(100, 1000, shape, dtype=np.uint16)) for name in ("vw00", "vw90"))
         transform = nominal_vw90_to_vw00(shape, (2.0, 1.0, 1.0), shape, (2.0, 1.0, 1.0))
-        out = np.empty(isotropic_grid(shape, (2.0, 1.0, 1.0), 1.0).shape, dtype=np.float32)
+        grid_shape = isotropic_grid(shape, (2.0, 1.0, 1.0), 1.0).shape
+        out, scratch = (ScratchVolume.create(folder / name, grid_shape, np.float32) for name in ("out.raw", "scratch.raw"))
         args = (vw00, (2.0, 1.0, 1.0), vw90, (2.0, 1.0, 1.0), transform)
         fusing = _peak_bytes(lambda: fuse_views(*args, config=stage, fusion=fusion, out=out))
         deconvolving = _peak_bytes(
-            lambda: deconvolve_views(*args, psf00=PSF, psf90=PSF, config=stage, fusion=fusion, deconvolution=deconvolution, out=out)
+            lambda: deconvolve_views(*args, psf00=PSF, psf90=PSF, config=stage, fusion=fusion, deconvolution=deconvolution, out=out, scratch=scratch)
         )
-        peaks[shape] = (fusing, deconvolving - out.nbytes)  # the deconvolution keeps one more output-sized estimate
+        peaks[shape] = (fusing, deconvolving)
         outputs.append(out.nbytes)
     small, large = peaks.values()
-    # One more volume-sized float32 temporary would add the output's growth (3.1 MB); what does grow is
-    # per-shape state outside the volume (scipy's FFT plan cache, a few hundred kB depending on earlier tests).
+    # One volume-sized float32 temporary would add the output's growth (3.1 MB); what does grow is per-shape state
+    # outside the volume (scipy's FFT plan cache, a few hundred kB depending on earlier tests).
     allowed = 0.25 * (outputs[1] - outputs[0])
     assert large[0] - small[0] < allowed and large[1] - small[1] < allowed, (peaks, allowed)
     region = (16 + 2 * content_weights_halo(1.0, fusion.content_sigmas_um)) ** 3 * 4  # one float32 block and its halo

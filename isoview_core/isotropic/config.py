@@ -5,8 +5,8 @@ Defaults are documented where they are declared; ``None`` fields are derived fro
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +57,12 @@ class IsotropicConfig(BaseModel):
         "0.006 degrees and 0.001 voxel with cubic splines).",
     )
     block_size: int = Field(64, ge=8, description="Edge of the output blocks resampled at a time (bounded memory).")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Output blocks of the fusion and deconvolution computed at once, in threads (scipy's interpolation, "
+        "filters and FFTs release the GIL; the result does not depend on it). None: the CPUs this process may use.",
+    )
     region_voxels: int | None = Field(
         96,
         ge=16,
@@ -76,3 +82,7 @@ class IsotropicConfig(BaseModel):
     def resolved_voxel_um(self, voxel00: Sequence[float], voxel90: Sequence[float]) -> float:
         """The isotropic voxel: :attr:`voxel_um`, or twice the smaller lateral pixel of the two views (z, y, x sizes)."""
         return self.voxel_um or 2.0 * min(*voxel00[1:], *voxel90[1:])
+
+    def resolved_threads(self) -> int:
+        """:attr:`threads`, or the CPUs this process may run on."""
+        return self.threads or len(os.sched_getaffinity(0))

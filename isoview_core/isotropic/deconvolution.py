@@ -27,7 +27,8 @@ limit at once: 2 iterations reach the target.
 Blockwise: an update of one block needs the estimate on the block grown by the radii of both kernels (the
 forward blur of the estimate, then the back projection of the ratio), and the view on the block grown by the
 back projector's radius. Every pass over the grid reads the previous estimate and writes the next one, so the
-memory beyond the output is one more output-sized float32 volume plus per-block temporaries, and the result does
+memory beyond the output is one more output-sized float32 volume (``scratch``: a file where the caller gives one)
+plus per-block temporaries, and the result does
 not depend on the block size. Beyond the grid's faces the estimate is extended by its edge values and the views
 bring no information (their ratio is 1).
 
@@ -59,8 +60,10 @@ from isoview_core.isotropic.fusion import (
     PlacedView,
     VolumeSink,
     block_region,
+    compute_blocks,
     fuse_views,
     grid_blocks,
+    grid_sized,
     output_grid,
     placed_views,
 )
@@ -231,6 +234,7 @@ def deconvolve_views(
     fusion: IsotropicFusionConfig | None = None,
     deconvolution: IsotropicDeconvolutionConfig | None = None,
     out: np.ndarray | VolumeSink | None = None,
+    scratch: np.ndarray | VolumeSink | None = None,
 ) -> IsotropicVolume:
     """Deconvolve the two registered views jointly on an isotropic grid of VW00's frame (module docstring).
 
@@ -253,6 +257,10 @@ def deconvolve_views(
     out : ndarray or VolumeSink, optional
         Where the result goes, of the grid's shape; it also holds the estimate between passes. Default a new
         float32 array.
+    scratch : ndarray or VolumeSink, optional
+        The estimate between the two views' passes of an iteration, of the grid's shape (e.g. a
+        :class:`~isoview_core.formats.scratch.ScratchVolume`, so that memory does not grow with the volume).
+        Default a new float32 array.
 
     Returns
     -------
@@ -282,7 +290,7 @@ def deconvolve_views(
         view_kernels(residual_covariance_um2(psf, view.to_output[:3, :3], target_sigma, grid.voxel_um), grid.voxel_um, deconvolution)
         for view, psf in zip(views, (psf00, psf90), strict=True)
     ]
-    scratch = np.empty(grid.shape, dtype=np.float32)
+    scratch = grid_sized(scratch, grid, "scratch")
     passes = _Passes(grid, config, fusion, deconvolution)
     for _ in range(deconvolution.iterations):
         passes.update(estimate, scratch, views[0], kernels[0])
@@ -300,9 +308,10 @@ class _Passes:
     deconvolution: IsotropicDeconvolutionConfig
 
     def update(self, source: np.ndarray | VolumeSink, target: np.ndarray | VolumeSink, view: PlacedView, kernels: ViewKernels) -> None:
-        """Write into ``target`` the estimate ``source`` updated with ``view``, block by block."""
-        for block in grid_blocks(self.grid.shape, self.config.block_size):
-            target[block] = self._updated_block(source, view, kernels, block)
+        """Write into ``target`` the estimate ``source`` updated with ``view``, block by block (``threads`` at once)."""
+        blocks = grid_blocks(self.grid.shape, self.config.block_size)
+        for block, values in compute_blocks(lambda block: self._updated_block(source, view, kernels, block), blocks, self.config.resolved_threads()):
+            target[block] = values
 
     def _updated_block(self, source: np.ndarray | VolumeSink, view: PlacedView, kernels: ViewKernels, block: tuple[slice, ...]) -> np.ndarray:
         """``psi (1 + b ((phi / (psi * P)) * B - 1))`` on one block, floored at ``min_value``."""

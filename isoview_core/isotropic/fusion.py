@@ -33,7 +33,9 @@ References
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,8 +53,10 @@ __all__ = [
     "PlacedView",
     "VolumeSink",
     "block_region",
+    "compute_blocks",
     "fuse_views",
     "grid_blocks",
+    "grid_sized",
     "output_grid",
     "placed_views",
 ]
@@ -111,7 +115,7 @@ class IsotropicVolume:
 class PlacedView:
     """A view with its voxel size and its transform into the output frame (VW00's)."""
 
-    volume: np.ndarray
+    volume: np.ndarray | VolumeSink
     voxel_um: tuple[float, float, float]
     to_output: np.ndarray
 
@@ -201,11 +205,13 @@ def fuse_views(
     vw90_to_vw00 : ndarray
         4 x 4 affine mapping VW90's physical points (um) into VW00's frame (the registration's result).
     config : IsotropicConfig, optional
-        Isotropic voxel (``voxel_um``), ``block_size`` and ``interpolation_order`` of the stage.
+        Isotropic voxel (``voxel_um``), ``block_size``, ``interpolation_order`` and ``threads`` of the stage.
     fusion : IsotropicFusionConfig, optional
         Content-weight sigmas and border-blending width.
     out : ndarray or VolumeSink, optional
-        Where to write the fused volume, of the grid's shape (e.g. a zarr array); default a new float32 array.
+        Where to write the fused volume, of the grid's shape (e.g. a zarr array or a
+        :class:`~isoview_core.formats.scratch.ScratchVolume`); default a new float32 array. The views too may be
+        such arrays: only the sub-volume under each block is read.
 
     Returns
     -------
@@ -229,10 +235,34 @@ def fuse_views(
     fusion = fusion or IsotropicFusionConfig()
     views = placed_views(vw00, voxel00, vw90, voxel90, vw90_to_vw00)
     grid = output_grid(*views, config)
-    target = _checked_out(out, grid)
-    for block in grid_blocks(grid.shape, config.block_size):
-        target[block] = _fused_block(views, grid, block, config.interpolation_order, fusion)
+    target = grid_sized(out, grid)
+    blocks = grid_blocks(grid.shape, config.block_size)
+    for block, values in compute_blocks(lambda block: _fused_block(views, grid, block, config.interpolation_order, fusion), blocks, config.resolved_threads()):
+        target[block] = values
     return IsotropicVolume(values=target, grid=grid)
+
+
+def compute_blocks(function: Callable[[Block], np.ndarray], blocks: Iterable[Block], threads: int) -> Iterator[tuple[Block, np.ndarray]]:
+    """``(block, function(block))`` in the blocks' order, ``threads`` of them computed at once.
+
+    The caller writes each result: a sink need not accept concurrent writes. At most ``2 threads`` results wait, so
+    the memory stays a few blocks'. scipy's interpolation, filters and FFTs release the GIL (2 threads: 1.75x on
+    2 cores).
+    """
+    if threads <= 1:
+        for block in blocks:
+            yield block, function(block)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="isoview-blocks") as pool:
+        pending: deque = deque()
+        for block in blocks:
+            pending.append((block, pool.submit(function, block)))
+            if len(pending) >= 2 * threads:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def _fused_block(views: Sequence[PlacedView], grid: IsotropicGrid, block: Block, order: int, fusion: IsotropicFusionConfig) -> np.ndarray:
@@ -281,10 +311,10 @@ def _placed(volume: np.ndarray, voxel_um: Sequence[float], to_output: np.ndarray
     return PlacedView(volume, (float(voxel_um[0]), float(voxel_um[1]), float(voxel_um[2])), to_output)
 
 
-def _checked_out(out: np.ndarray | VolumeSink | None, grid: IsotropicGrid) -> np.ndarray | VolumeSink:
-    """``out``, or a new float32 array, of the grid's shape."""
-    if out is None:
+def grid_sized(array: np.ndarray | VolumeSink | None, grid: IsotropicGrid, name: str = "output") -> np.ndarray | VolumeSink:
+    """``array`` checked to have the grid's shape (a ``ValueError`` naming it otherwise), or a new float32 array."""
+    if array is None:
         return np.empty(grid.shape, dtype=np.float32)
-    if tuple(out.shape) != grid.shape:
-        raise ValueError(f"output of shape {tuple(out.shape)}: the isotropic grid of VW00 needs {grid.shape}")
-    return out
+    if tuple(array.shape) != grid.shape:
+        raise ValueError(f"{name} of shape {tuple(array.shape)}: the isotropic grid of VW00 needs {grid.shape}")
+    return array

@@ -27,10 +27,11 @@ from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import PARTIAL_MARKER, is_complete, write_text_atomically
 from isoview_core.formats.omezarr import ome_zarr_voxel_size, read_ome_zarr, write_ome_zarr
+from isoview_core.formats.scratch import ScratchVolume
 from isoview_core import diagnostics
-from isoview_core.isotropic import IsotropicGrid, nominal_vw90_to_vw00, register_views, resample_onto_grid, rotation_angle_deg, volume_centre_um
+from isoview_core.isotropic import nominal_vw90_to_vw00, register_views, resample_onto_grid, rotation_angle_deg, volume_centre_um
 from isoview_core.isotropic.deconvolution import deconvolve_views
-from isoview_core.isotropic.fusion import CONTENT_BIN, content_grid, fuse_views
+from isoview_core.isotropic.fusion import CONTENT_BIN, IsotropicVolume, block_region, content_grid, fuse_views
 from isoview_core.isotropic.geometry import isotropic_grid
 from isoview_core.isotropic.records import IsotropicRecord, RegistrationEstimate, load_isotropic_record, load_registration
 from isoview_core.layout import (
@@ -47,14 +48,16 @@ from isoview_core.layout import (
     output_timepoint_folder,
     transforms_over_time_figure,
 )
+from isoview_core.numerics.projections import MaxProjections
 from isoview_core.pipeline.parallel import submit_each, worker_count, worker_pool
 from isoview_core.pipeline.series import update_isotropic_series
 from isoview_core.temporal.transforms import applied_transform
 
 logger = logging.getLogger(__name__)
 
-VIEWS_PER_WORKER = 4.0
-"""Memory of one worker in fused views: both views, the float32 grid (about one view at the default voxel) and its blocks."""
+WORKER_BYTES = 2 << 30
+"""Memory of one worker: the registration's regions and the fusion's blocks in flight, not the views (scratch files);
+benchmarks/results/isotropic_command.json measures it."""
 
 APPLIED_TOLERANCE = 1e-6
 """Largest change of an applied transform's entries (rotation, um) that leaves a made volume as it is."""
@@ -124,12 +127,11 @@ def fused_timepoints(fused_root: Path, specimen: int) -> list[int]:
     return sorted({pair.timepoint for pair in map(fused_pair_of, output_files(fused_root, FUSED_VOLUME_SUFFIX, specimen)) if pair is not None})
 
 
-def _read_view(path: Path, *, lazy: bool = False) -> tuple[Any, tuple[float, float, float]]:
-    """A fused view (in memory, or `lazy`: its zarr array, read where sliced) and its voxel size; a one-line error
-    naming the file if it cannot be read."""
+def _read_view(path: Path) -> tuple[Any, tuple[float, float, float]]:
+    """A fused view as its zarr array (read where sliced) and its voxel size; a one-line error naming the file if it
+    cannot be opened."""
     try:
-        array = read_ome_zarr(path)
-        return (array if lazy else np.asarray(array[:])), ome_zarr_voxel_size(path)
+        return read_ome_zarr(path), ome_zarr_voxel_size(path)
     except (OSError, ValueError) as error:
         raise IsoviewError(f"{path}: cannot read the fused view: {error}") from error
 
@@ -150,7 +152,7 @@ def register_timepoint(config: ProcessingConfig, inputs: IsotropicInputs) -> Reg
         The estimate as written. Starting from the nominal transform at every timepoint (not the previous estimate)
         keeps each estimate independent of the others, so a live and a batch run register alike.
     """
-    (vw00, voxel00), (vw90, voxel90) = _read_view(inputs.view00, lazy=True), _read_view(inputs.view90, lazy=True)
+    (vw00, voxel00), (vw90, voxel90) = _read_view(inputs.view00), _read_view(inputs.view90)
     try:  # only the registration's regions are read (IsotropicConfig.region_voxels)
         registration = register_views(vw00, voxel00, vw90, voxel90, config=config.isotropic.registration)
     except (OSError, ValueError) as error:
@@ -276,28 +278,32 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
     -------
     IsotropicRecord
         The record written beside the volume (``isotropic.json``, last). The volume is uint16 (the views' unit,
-        rounded and clipped), on the isotropic grid of VW00's frame, with ``pyramid_levels`` extra levels. The
-        float32 grid is held in a temporary file beside the output, not in memory.
+        rounded and clipped), on the isotropic grid of VW00's frame, with ``pyramid_levels`` extra levels. The views
+        (decompressed), the float32 grid and the deconvolution's second estimate are held in scratch files beside the
+        output (:class:`~isoview_core.formats.scratch.ScratchVolume`), not in memory: the memory is that of the
+        blocks in flight and of one slab of the writer, whatever the volumes' size.
     """
     stage = config.isotropic
     paths = IsotropicPaths(config.resolved_isotropic_dir(), job.inputs.volume_id)
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-    (vw00, voxel00), (vw90, voxel90) = _read_view(job.inputs.view00), _read_view(job.inputs.view90)
-    timings["read"] = time.perf_counter() - clock
     transform = np.array(job.applied)
-    voxel = stage.registration.resolved_voxel_um(voxel00, voxel90)
     paths.folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".isotropic-grid{PARTIAL_MARKER}", dir=paths.folder) as scratch:  # a kill leaves it to the partials' clean-up
-        grid_shape = isotropic_grid(vw00.shape, voxel00, voxel).shape
-        grid = np.lib.format.open_memmap(Path(scratch) / "grid.npy", mode="w+", dtype=np.float32, shape=grid_shape)
+        folder = Path(scratch)
+        clock = time.perf_counter()
+        (zarr00, voxel00), (zarr90, voxel90) = _read_view(job.inputs.view00), _read_view(job.inputs.view90)
+        vw00, vw90 = (_scratch_copy(folder / name, array, path) for name, array, path in (("vw00.raw", zarr00, job.inputs.view00), ("vw90.raw", zarr90, job.inputs.view90)))
+        timings["read"] = time.perf_counter() - clock
+        grid_shape = isotropic_grid(vw00.shape, voxel00, stage.registration.resolved_voxel_um(voxel00, voxel90)).shape
+        grid = ScratchVolume.create(folder / "grid.raw", grid_shape, np.float32)
         tick = time.perf_counter()
         arguments = (vw00, voxel00, vw90, voxel90, transform)
         if stage.deconvolution_iterations:
             psf = stage.psf(voxel00, voxel90)
             deconvolution = stage.deconvolution.model_copy(update={"iterations": stage.deconvolution_iterations})
+            estimate = ScratchVolume.create(folder / "estimate.raw", grid_shape, np.float32)
             volume = deconvolve_views(
-                *arguments, psf00=psf, psf90=psf, config=stage.registration, fusion=stage.fusion, deconvolution=deconvolution, out=grid
+                *arguments, psf00=psf, psf90=psf, config=stage.registration, fusion=stage.fusion, deconvolution=deconvolution, out=grid, scratch=estimate
             )
         else:
             volume = fuse_views(*arguments, config=stage.registration, fusion=stage.fusion, out=grid)
@@ -313,39 +319,62 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
             overwrite=True,
         )
         timings["write"] = time.perf_counter() - tick
-        # on the figure's grid, 2x coarser: every CONTENT_BIN-th row and column of the full projections
-        fused_projections = [np.max(volume.values, axis=axis)[::CONTENT_BIN, ::CONTENT_BIN] for axis in range(3)] if config.save_diagnostics else []
-    estimate = load_registration(paths.registration) if paths.registration.is_file() else None
-    record = IsotropicRecord(
-        specimen=job.inputs.volume_id.specimen,
-        timepoint=job.inputs.volume_id.timepoint,
-        channels=job.inputs.volume_id.channels,
-        window=job.window,
-        source=job.source,
-        estimated=estimate.registration.vw90_to_vw00 if estimate else None,
-        quality=estimate.registration.quality if estimate else None,
-        applied=job.applied,
-        voxel_um=volume.voxel_um,
-        shape=grid_shape,
-        deconvolution_iterations=stage.deconvolution_iterations,
-        timings_s=timings,
-    )
-    write_text_atomically(paths.record, record.model_dump_json(indent=2))
-    update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
-    if config.save_diagnostics:  # after publishing: the figure never delays the volume
-        views = {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)}
-        projections = {name: _projections_on_grid(*view, content_grid(volume.grid), config) for name, view in views.items()}
-        diagnostics.plot_isotropic_projections(
-            paths.projections_figure, projections | {"isotropic": fused_projections}, title=f"{job.inputs.volume_id.stem}: views and isotropic volume"
+        estimate_on_disk = load_registration(paths.registration) if paths.registration.is_file() else None
+        record = IsotropicRecord(
+            specimen=job.inputs.volume_id.specimen,
+            timepoint=job.inputs.volume_id.timepoint,
+            channels=job.inputs.volume_id.channels,
+            window=job.window,
+            source=job.source,
+            estimated=estimate_on_disk.registration.vw90_to_vw00 if estimate_on_disk else None,
+            quality=estimate_on_disk.registration.quality if estimate_on_disk else None,
+            applied=job.applied,
+            voxel_um=volume.voxel_um,
+            shape=grid_shape,
+            deconvolution_iterations=stage.deconvolution_iterations,
+            timings_s=timings,
         )
+        write_text_atomically(paths.record, record.model_dump_json(indent=2))
+        update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
+        if config.save_diagnostics:  # after publishing: the figure never delays the volume
+            _draw_projections(config, job, paths, volume, {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)})
     return record
 
 
-def _projections_on_grid(view: np.ndarray, voxel_um: tuple[float, float, float], to_output: np.ndarray, grid: IsotropicGrid, config: ProcessingConfig) -> list[np.ndarray]:
-    """Maximum projections over z, y and x of a view resampled (linearly) onto `grid` (the figure's, 2x coarser than
-    the output: a figure needs no full-resolution copy of each view, which would cost as much as the fusion)."""
-    on_grid = resample_onto_grid(view, voxel_um, to_output, grid, order=1, block_size=config.isotropic.registration.block_size)
-    return [np.max(on_grid, axis=axis) for axis in range(3)]
+def _scratch_copy(path: Path, view: Any, source: Path) -> ScratchVolume:
+    """A fused view decompressed into a scratch file, a one-line error naming the volume if it cannot be read."""
+    try:
+        return ScratchVolume.copy_of(path, view)
+    except (OSError, ValueError) as error:
+        raise IsoviewError(f"{source}: cannot read the fused view: {error}") from error
+
+
+def _draw_projections(
+    config: ProcessingConfig, job: IsotropicJob, paths: IsotropicPaths, volume: IsotropicVolume, views: dict[str, tuple[ScratchVolume, tuple[float, float, float], np.ndarray]]
+) -> None:
+    """The projections figure: both views and the volume on the grid 2x coarser than the output (a figure needs no
+    full-resolution copy of each view, which would cost as much as the fusion), each computed slab by slab."""
+    coarse = content_grid(volume.grid)
+    block_size = config.isotropic.registration.block_size
+
+    def view_slab(view: tuple[ScratchVolume, tuple[float, float, float], np.ndarray]) -> Callable[[slice], np.ndarray]:
+        full = (slice(0, coarse.shape[1]), slice(0, coarse.shape[2]))
+        return lambda planes: resample_onto_grid(*view, block_region(coarse, (planes, *full), (0, 0, 0))[0], order=1, block_size=block_size)
+
+    projections = {name: _slab_projections(view_slab(view), coarse.shape) for name, view in views.items()}
+    # every CONTENT_BIN-th row and column of the volume's full projections
+    fused = [projection[::CONTENT_BIN, ::CONTENT_BIN] for projection in _slab_projections(lambda planes: volume.values[planes], volume.grid.shape)]
+    diagnostics.plot_isotropic_projections(
+        paths.projections_figure, projections | {"isotropic": fused}, title=f"{job.inputs.volume_id.stem}: views and isotropic volume"
+    )
+
+
+def _slab_projections(read_slab: Callable[[slice], np.ndarray], shape: tuple[int, int, int], slab_planes: int = 16) -> list[np.ndarray]:
+    """Maximum projections over z, y and x of a (z, y, x) volume read ``slab_planes`` planes at a time."""
+    projections = MaxProjections(shape, np.dtype(np.float32))
+    for start in range(0, shape[0], slab_planes):
+        projections.add(start, read_slab(slice(start, min(start + slab_planes, shape[0]))))
+    return [projections.xy, projections.yz.T, projections.xz.T]
 
 
 def draw_transforms_over_time(config: ProcessingConfig, volume_id: IsotropicId) -> Path | None:
@@ -401,7 +430,8 @@ def make_isotropic(
     last_timepoint : int, optional
         The acquisition's last timepoint; None: the last fused one is the end (a closed acquisition).
     workers : int or None
-        Timepoints registered and fused at once (1: in this process; None: as the cores and memory allow).
+        Timepoints registered and fused at once (1: in this process; None: as the cores and memory allow, at most one
+        per timepoint). Each computes its blocks in threads on its share of the CPUs (``registration.threads``).
     progress : callable, optional
         Called with a short description after each registration and each volume.
 
@@ -419,8 +449,8 @@ def make_isotropic(
     first, last = on_disk[0], on_disk[-1] if last_timepoint is None else last_timepoint
     views = [inputs for t in on_disk for inputs in timepoint_views(fused_root, specimen, t)]
     targets = [inputs for inputs in views if timepoints is None or inputs.volume_id.timepoint in timepoints]
-    view_bytes = max(read_ome_zarr(path).nbytes for inputs in views for path in (inputs.view00, inputs.view90))
-    count = worker_count(workers, stack_bytes=view_bytes, stacks_per_worker=VIEWS_PER_WORKER)
+    count = min(worker_count(workers, stack_bytes=WORKER_BYTES, stacks_per_worker=1.0), max(1, len(targets)))
+    config = _threads_per_worker(config, count)
 
     def collect(submitted: list, results: list, done: str) -> None:
         for inputs, future in submitted:
@@ -441,6 +471,16 @@ def make_isotropic(
     if config.save_diagnostics:
         draw_series_figures(config, [job.inputs.volume_id for job in plan.jobs])
     return report
+
+
+def _threads_per_worker(config: ProcessingConfig, workers: int) -> ProcessingConfig:
+    """``config`` with each of ``workers`` processes computing blocks on its share of the CPUs (unless threads are set)."""
+    registration = config.isotropic.registration
+    if registration.threads is not None or workers <= 1:
+        return config
+    threads = max(1, registration.resolved_threads() // workers)
+    stage = config.isotropic.model_copy(update={"registration": registration.model_copy(update={"threads": threads})})
+    return config.model_copy(update={"isotropic": stage})
 
 
 def draw_series_figures(config: ProcessingConfig, volume_ids: list[IsotropicId]) -> list[Path]:

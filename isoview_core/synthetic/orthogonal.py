@@ -52,6 +52,7 @@ measurement all rest on the one geometric convention above, and are read togethe
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,13 +386,7 @@ def simulate_orthogonal_views(config: OrthogonalViewsConfig) -> OrthogonalViews:
     """
     specimen = _specimen(config)
     truth = true_vw90_to_vw00(config)
-    views = [
-        _digitize(_render(specimen, shape, voxel, to_vw00, config.psf_sigma_um, profile=_point_profile), config, stream)
-        for shape, voxel, to_vw00, stream in (
-            (config.shape00, config.voxel00_um, np.eye(4), _VW00_NOISE_STREAM),
-            (config.shape90, config.voxel90_um, truth, _VW90_NOISE_STREAM),
-        )
-    ]
+    views = [_render_view(specimen, config, view) for view in (0, 90)]
     iso = config.resolved_iso_voxel_um
     return OrthogonalViews(
         config=config,
@@ -426,7 +421,9 @@ def write_orthogonal_views(root: Path, config: OrthogonalViewsConfig, *, timepoi
     Returns
     -------
     Path
-        The ground truth file (:class:`OrthogonalTruth`), written last, once both volumes are complete.
+        The ground truth file (:class:`OrthogonalTruth`), written last, once both volumes are complete. Each view
+        is rendered into memory-mapped scratch files beside it, so full-size views (4.6 GB each) need little memory;
+        the sharp specimen is not rendered.
 
     Raises
     ------
@@ -434,11 +431,15 @@ def write_orthogonal_views(root: Path, config: OrthogonalViewsConfig, *, timepoi
         If a volume exists already and ``overwrite`` is False.
     """
     root = Path(root)
-    views = simulate_orthogonal_views(config)
+    specimen = _specimen(config)
     truth = orthogonal_ground_truth(config)
-    for cameras, view, volume, voxel in (((0, 1), 0, views.vw00, views.voxel00), ((2, 3), 90, views.vw90, views.voxel90)):
+    for cameras, view, voxel in (((0, 1), 0, config.voxel00_um), ((2, 3), 90, config.voxel90_um)):
         paths = FusedPaths(root, PairId(specimen=0, timepoint=timepoint, cameras=cameras, view=view, channel=0))
-        write_ome_zarr(paths.volume, volume, voxel_size_um=voxel, overwrite=overwrite)
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".orthogonal-render-", dir=paths.folder) as scratch:  # full-size views exceed memory
+            volume = _render_view(specimen, config, view, scratch=Path(scratch))
+            write_ome_zarr(paths.volume, volume, voxel_size_um=voxel, overwrite=overwrite)
+            del volume
     truth.save(paths.folder / GROUND_TRUTH_NAME)
     if timepoint == 0:
         truth.save(root / GROUND_TRUTH_NAME)
@@ -588,19 +589,43 @@ def _voxel_mean_profile(offsets: np.ndarray, sigma: float) -> np.ndarray:
     return sigma * np.sqrt(np.pi / 2) * (special.erf((offsets + 0.5) / scale) - special.erf((offsets - 0.5) / scale))
 
 
+def _render_view(specimen: _Specimen, config: OrthogonalViewsConfig, view: int, *, scratch: Path | None = None) -> np.ndarray:
+    """View 0 or 90 of ``specimen`` with PSF and noise, uint16; in memory-mapped files in ``scratch`` if given."""
+    shape, voxel, to_vw00, stream = (
+        (config.shape00, config.voxel00_um, np.eye(4), _VW00_NOISE_STREAM)
+        if view == 0
+        else (config.shape90, config.voxel90_um, true_vw90_to_vw00(config), _VW90_NOISE_STREAM)
+    )
+
+    def array(name: str, dtype: type) -> np.ndarray:
+        if scratch is None:
+            return np.empty(shape, dtype=dtype)
+        return np.lib.format.open_memmap(scratch / name, mode="w+", dtype=dtype, shape=tuple(shape))
+
+    signal = _render(specimen, shape, voxel, to_vw00, config.psf_sigma_um, profile=_point_profile, out=array("signal.npy", np.float32))
+    return _digitize(signal, config, stream, out=array("view.npy", np.uint16))
+
+
 def _render(
-    specimen: _Specimen, shape: Sequence[int], voxel: Sequence[float], to_vw00: np.ndarray, psf_sigma: np.ndarray, *, profile: Profile
+    specimen: _Specimen,
+    shape: Sequence[int],
+    voxel: Sequence[float],
+    to_vw00: np.ndarray,
+    psf_sigma: np.ndarray,
+    *,
+    profile: Profile,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Noise-free image (z, y, x) float32 of ``specimen`` blurred by an axis-aligned Gaussian PSF, in a view's frame.
 
     ``to_vw00`` maps the view's µm to VW00's; ``psf_sigma`` (z, y, x) µm is along the view's axes (zeros: no PSF);
-    ``profile`` samples the blurred blobs (at voxel centres, or averaged over voxels).
+    ``profile`` samples the blurred blobs (at voxel centres, or averaged over voxels); ``out``: where (float32).
     """
     voxel = np.asarray(voxel, dtype=float)
     rotation, shift = to_vw00[:3, :3], to_vw00[:3, 3]
     covariance = rotation @ np.diag(psf_sigma**2) @ rotation.T
     rows, cols = (np.arange(size) * step for size, step in zip(shape[1:], voxel[1:]))
-    image = np.empty(tuple(shape), dtype=np.float32)
+    image = np.empty(tuple(shape), dtype=np.float32) if out is None else out
     for plane in range(shape[0]):
         points = [rotation[a, 0] * plane * voxel[0] + shift[a] + rotation[a, 1] * rows[:, None] + rotation[a, 2] * cols[None, :] for a in range(3)]
         image[plane] = _body(specimen, points, covariance)
@@ -640,11 +665,12 @@ def _add_blob(image: np.ndarray, center: np.ndarray, sigma: np.ndarray, peak: fl
     image[tuple(region)] += (peak * factors[0][:, None, None] * factors[1][None, :, None] * factors[2][None, None, :]).astype(np.float32)
 
 
-def _digitize(signal: np.ndarray, config: OrthogonalViewsConfig, stream: int) -> np.ndarray:
-    """``offset + Poisson(s e) / e + N(0, read_noise)``, rounded to uint16, plane by plane (``signal`` is overwritten)."""
+def _digitize(signal: np.ndarray, config: OrthogonalViewsConfig, stream: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """``offset + Poisson(s e) / e + N(0, read_noise)``, rounded to uint16 (into ``out`` if given), plane by plane
+    (``signal`` is overwritten)."""
     rng = np.random.default_rng([config.seed, stream])
     electrons = config.electrons_per_adu
-    out = np.empty(signal.shape, dtype=np.uint16)
+    out = np.empty(signal.shape, dtype=np.uint16) if out is None else out
     for plane, values in enumerate(signal):
         counts = rng.poisson(np.maximum(values, 0) * electrons) / electrons
         values[...] = counts + config.background_adu + config.read_noise_adu * rng.standard_normal(values.shape)
