@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from isoview_core.isotropic import (
@@ -134,6 +135,19 @@ def test_blockwise_resampling_equals_one_shot(order: int) -> None:
     whole = resample_onto_grid(view, VOXEL, transform, grid, origin_um=ORIGIN, order=order, block_size=64)
     assert np.count_nonzero(whole) > 0.5 * whole.size
     np.testing.assert_allclose(blocks, whole, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_smoothed_resampling_block_by_block_equals_resampling_the_smoothed_view(order: int) -> None:
+    transform = _turned()
+    view = np.random.default_rng(3).normal(size=(40, 90, 100)).astype(np.float32)
+    grid = IsotropicGrid(shape=(40, 41, 43), voxel_um=2.0)
+    sigmas_um = (0.0, 1.6, 2.1)
+    smoothed = ndimage.gaussian_filter(view, np.divide(sigmas_um, VOXEL), mode="reflect", truncate=4.0)
+    expected = resample_onto_grid(smoothed, VOXEL, transform, grid, origin_um=ORIGIN, order=order, block_size=64)
+    blocks = resample_onto_grid(view, VOXEL, transform, grid, origin_um=ORIGIN, order=order, block_size=9, smoothing_um=sigmas_um)
+    assert np.count_nonzero(expected) > 0.5 * expected.size
+    np.testing.assert_allclose(blocks, expected, rtol=0, atol=1e-5)
 
 
 def test_resampling_temporaries_are_bounded_by_the_block_not_the_volume() -> None:

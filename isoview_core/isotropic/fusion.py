@@ -54,6 +54,7 @@ __all__ = [
     "VolumeSink",
     "block_region",
     "compute_blocks",
+    "fuse_placed",
     "fuse_views",
     "grid_blocks",
     "grid_sized",
@@ -118,11 +119,13 @@ class PlacedView:
     volume: np.ndarray | VolumeSink
     voxel_um: tuple[float, float, float]
     to_output: np.ndarray
+    smoothing_um: tuple[float, float, float] | None = None
+    """Gaussian sigmas (its own z, y, x; um) it is blurred by before it is sampled (the deconvolution's data)."""
 
     def sampled(self, grid: IsotropicGrid, order: int) -> np.ndarray:
-        """The view resampled on ``grid`` (a region of the output grid), ``nan`` outside its volume."""
+        """The view (smoothed, if so) resampled on ``grid`` (a region of the output grid), ``nan`` outside its volume."""
         return resample_onto_grid(
-            self.volume, self.voxel_um, self.to_output, grid, order=order, block_size=max(grid.shape), outside=np.nan
+            self.volume, self.voxel_um, self.to_output, grid, order=order, block_size=max(grid.shape), outside=np.nan, smoothing_um=self.smoothing_um
         )
 
     def blending(self, grid: IsotropicGrid, width_um: float) -> np.ndarray:
@@ -232,9 +235,15 @@ def fuse_views(
        (content-based fusion of multi-view light-sheet data).
     """
     config = config or IsotropicConfig()
-    fusion = fusion or IsotropicFusionConfig()
     views = placed_views(vw00, voxel00, vw90, voxel90, vw90_to_vw00)
-    grid = output_grid(*views, config)
+    return fuse_placed(views, output_grid(*views, config), config=config, fusion=fusion, out=out)
+
+
+def fuse_placed(
+    views: Sequence[PlacedView], grid: IsotropicGrid, *, config: IsotropicConfig, fusion: IsotropicFusionConfig | None = None, out: np.ndarray | VolumeSink | None = None
+) -> IsotropicVolume:
+    """:func:`fuse_views` of views already placed (and possibly smoothed), onto ``grid``."""
+    fusion = fusion or IsotropicFusionConfig()
     target = grid_sized(out, grid)
     blocks = grid_blocks(grid.shape, config.block_size)
     for block, values in compute_blocks(lambda block: _fused_block(views, grid, block, config.interpolation_order, fusion), blocks, config.resolved_threads()):

@@ -35,6 +35,8 @@ NOMINAL_ROTATION = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
 _SPLINE_MARGIN = 12
 """Extra input voxels around a block's footprint for cubic splines: the prefilter's influence decays as
 0.268 ** distance, so the sub-volume's prefilter differs from the whole volume's by < 1e-6 of the signal."""
+_SMOOTHING_TRUNCATE = 4.0
+"""The smoothing's Gaussian reaches this many sigmas: a block reads as many extra input voxels."""
 _INSIDE_TOLERANCE = 1e-6
 """Voxels: a sample this close outside a volume's first or last voxel still counts as inside (rounding)."""
 
@@ -152,6 +154,7 @@ def resample_onto_grid(
     order: int = 1,
     block_size: int = 64,
     outside: float = 0.0,
+    smoothing_um: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Resample a view onto an isotropic grid of the output frame, block by block.
 
@@ -179,6 +182,10 @@ def resample_onto_grid(
         Edge of the output blocks.
     outside : float, optional
         Value of grid voxels whose source lies outside the view's volume (e.g. ``nan`` to mark the footprint).
+    smoothing_um : sequence of float, optional
+        Gaussian sigmas (z, y, x) of the view's own axes, um, by which it is blurred before it is sampled (mirrored at
+        its faces, as the interpolation); each block reads the margin the blur needs, so the result does not depend
+        on the block size.
 
     Returns
     -------
@@ -197,19 +204,20 @@ def resample_onto_grid(
     if block_size < 1:
         raise ValueError(f"block size {block_size}: expected a positive number of voxels")
     to_input = np.linalg.inv(index_to_physical(voxel_um, origin_um)) @ np.linalg.inv(view_to_output) @ grid.index_to_physical()
-    margin = 0 if order == 1 else _SPLINE_MARGIN
+    sigmas = np.zeros(3) if smoothing_um is None else np.asarray(smoothing_um, dtype=np.float64) / np.asarray(voxel_um, dtype=np.float64)
+    margins = [(0 if order == 1 else _SPLINE_MARGIN) + math.ceil(_SMOOTHING_TRUNCATE * sigma) for sigma in sigmas]
     out = np.empty(grid.shape, dtype=np.float32)
     starts = [range(0, n, block_size) for n in grid.shape]
     for corner in itertools.product(*starts):
         block = tuple(slice(c, min(c + block_size, n)) for c, n in zip(corner, grid.shape, strict=True))
-        out[block] = _resample_block(volume, to_input, block, order, margin, outside)
+        out[block] = _resample_block(volume, to_input, block, order, margins, outside, sigmas)
     return out
 
 
 def _resample_block(
-    volume: np.ndarray, to_input: np.ndarray, block: tuple[slice, ...], order: int, margin: int, outside: float
+    volume: np.ndarray, to_input: np.ndarray, block: tuple[slice, ...], order: int, margins: Sequence[int], outside: float, sigmas: np.ndarray
 ) -> np.ndarray:
-    """One output block: input voxel coordinates of its voxels, interpolated on the sub-volume they need."""
+    """One output block: input voxel coordinates of its voxels, interpolated on the (smoothed) sub-volume they need."""
     k, j, i = (np.arange(s.start, s.stop, dtype=np.float64) for s in block)
     coords = np.stack(
         [row[0] * k[:, None, None] + row[1] * j[None, :, None] + row[2] * i[None, None, :] + row[3] for row in to_input[:3]]
@@ -220,9 +228,12 @@ def _resample_block(
     if not inside.any():
         return values
     picked = coords[:, inside]
-    low = [max(0, math.floor(picked[a].min()) - margin) for a in range(3)]
-    high = [min(n, math.ceil(picked[a].max()) + 1 + margin) for a, n in enumerate(volume.shape)]
+    low = [max(0, math.floor(picked[a].min()) - margins[a]) for a in range(3)]
+    high = [min(n, math.ceil(picked[a].max()) + 1 + margins[a]) for a, n in enumerate(volume.shape)]
     sub = volume[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))]
+    if sigmas.any():  # mirrored at the sub-volume's faces: right at the volume's own, out of the samples' reach elsewhere
+        sub = ndimage.gaussian_filter(np.asarray(sub, dtype=np.float32), sigmas, mode="reflect", truncate=_SMOOTHING_TRUNCATE, output=np.float32)
     local = picked - np.asarray(low, dtype=np.float64)[:, None]
     values[inside] = ndimage.map_coordinates(sub, local, order=order, mode="reflect", prefilter=order > 1, output=np.float32)
     return values
+
