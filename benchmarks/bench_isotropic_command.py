@@ -7,7 +7,8 @@ full-size views need no memory; the simulator's defaults with the nuclei scaled 
 default, measured as ``bench_isotropic.py`` measures its steps: wall seconds, CPU seconds of the process tree,
 peak RSS of the tree (sampled every 0.05 s). Reported per run: the grid, CPU microseconds per output voxel, the
 record's time split (read = the views decompressed into scratch files, fuse, write), the registration's error
-against the simulator's truth, and the peak RSS, side by side across sizes (does memory grow with the volume?).
+against the simulator's truth, the peak RSS, side by side across sizes (does memory grow with the volume?), and for
+views small enough to simulate again in memory the volume's bead FWHM and NCC with the sharp specimen.
 
 Run: ``python benchmarks/bench_isotropic_command.py [--sizes 128x512x512 550x2048x2048] [--deconvolve 0 2]
 [--data DIR] [--output benchmarks/results/isotropic_command.json]``. ``--data`` keeps the simulated views between
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_isotropic import measure_child, registration_errors
+from bench_isotropic import bead_widths, correlations, measure_child, registration_errors
 from machine import machine_info, source_revision
 
 VOXEL_UM = (2.0, 0.40625, 0.40625)
@@ -36,6 +37,8 @@ VOXEL_UM = (2.0, 0.40625, 0.40625)
 REFERENCE_SHAPE = (128, 512, 512)
 REFERENCE_NUCLEI = 300
 """The simulator's default nuclei at the reference shape; other sizes get as many per voxel."""
+MAX_EVALUATED_VOXELS = 64 * 2**20
+"""Views up to this many voxels are simulated again in memory to measure the volume's beads and NCC (sharp specimen)."""
 
 
 def views_config(shape: tuple[int, int, int]):
@@ -84,8 +87,10 @@ def run_command(root: Path, deconvolve: int) -> dict:
         name: registration_errors(matrix, np.asarray(truth.vw90_to_vw00), (low + high) / 2, record.voxel_um)
         for name, matrix in (("estimated", estimate.matrix()), ("applied", record.applied_matrix()))
     }
+    quality = volume_quality(truth.config, next(output.glob("SPM*/TM*/*.ome.zarr"))) if np.prod(truth.config.shape00) <= MAX_EVALUATED_VOXELS else {}
     return {
         "command": command[1:],
+        "quality": quality,
         "grid_shape": list(record.shape),
         "grid_voxels": voxels,
         "iso_voxel_um": record.voxel_um,
@@ -96,6 +101,21 @@ def run_command(root: Path, deconvolve: int) -> dict:
         "cpu_us_per_output_voxel": cost["process_cpu_s"] / voxels * 1e6,
         **{key: value for key, value in cost.items() if key != "output_tail"},
     }
+
+
+def volume_quality(config, volume_path: Path) -> dict:
+    """Bead FWHM and NCC with the sharp specimen of the command's volume (level 0, uint16), and of each view alone,
+    measured as ``bench_isotropic.py`` measures them (inside the views' overlap)."""
+    from bench_isotropic import references
+    from isoview_core.formats.omezarr import read_ome_zarr
+    from isoview_core.synthetic import simulate_orthogonal_views
+
+    views = simulate_orthogonal_views(config)
+    context, overlap = references(views)
+    volume = np.asarray(read_ome_zarr(volume_path)[:], dtype=np.float32)
+    if volume.shape != views.specimen_iso.shape:
+        return {"error": f"volume {volume.shape} is not on the sharp specimen's grid {views.specimen_iso.shape}"}
+    return {"volume": {**bead_widths(volume, views.iso_voxel_um, views.beads_um), **correlations(volume, views.specimen_iso, overlap)}, **context}
 
 
 def main() -> None:
@@ -138,6 +158,8 @@ def main() -> None:
                 "timings_s": "the record's split: read (views decompressed into scratch files), fuse (or deconvolve), write",
                 "registration": "translation error at the overlap's centre (isotropic voxels) and rotation error (degrees) "
                 "of the estimate and of the transform applied, against the simulator's truth",
+                "quality": f"views up to {MAX_EVALUATED_VOXELS} voxels: median bead FWHM (z, y, x) and per-plane NCC with the sharp "
+                "specimen of the written volume (uint16) and of each view alone, as bench_isotropic.py",
             },
         },
         "runs": runs,
@@ -155,6 +177,9 @@ def main() -> None:
             f" {run['process_wall_s']:7.0f} {run['process_cpu_s']:7.0f} {run['cpu_us_per_output_voxel']:8.2f} {run['peak_rss_mib']:8.0f}"
             f" {applied['translation_error_voxels']:9.3f} {applied['rotation_error_deg']:8.3f}"
         )
+        for name, row in run["quality"].items():
+            if isinstance(row, dict) and row.get("bead_fwhm_um"):
+                print(f"{'':>16s} {name}: bead FWHM {' / '.join(f'{w:.2f}' for w in row['bead_fwhm_um'])} um, NCC {row['plane_ncc']:.3f} ({row['volume_ncc']:.3f})")
     print(f"results in {args.output}")
 
 
