@@ -25,10 +25,10 @@ class IsotropicStageConfig(BaseModel):
     fusion: IsotropicFusionConfig = Field(default_factory=IsotropicFusionConfig, description="Content weights and blending.")
     deconvolution_iterations: NonNegativeInt = Field(
         0,
-        description="Multi-view deconvolution iterations after the fusion (2 reach the isotropic target with the views' "
-        "true PSF, at about 3x the fusion's CPU time). 0 (default): the content-weighted fusion only, whose resolution is "
-        "not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, psf_axial_fwhm_um) when deconvolving: "
-        "with the default guess, on views blurred more than it says, the iterations amplify noise into bright speckles.",
+        description="Multi-view deconvolution iterations after the fusion: 2 reach the isotropic target (at least 1.6 "
+        "grid voxels) at about 3x the fusion's CPU time. 0 (default, for that cost): the content-weighted fusion only, "
+        "whose resolution is not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, psf_axial_fwhm_um) "
+        "where it is known; the default is a guess from the sampling.",
     )
     deconvolution: IsotropicDeconvolutionConfig = Field(
         default_factory=IsotropicDeconvolutionConfig, description="Target resolution and back projector of the deconvolution."
