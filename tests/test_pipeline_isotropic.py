@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import zarr
@@ -113,3 +116,38 @@ def test_a_rerun_makes_nothing_twice_and_a_changed_window_remakes_without_the_un
     for record in made:  # at w = 1 no robust fit rejects TM2's registration: its quality keeps it out of the smoothing
         translation, rotation = _errors(record.applied_matrix(), SERIES, record.voxel_um)
         assert translation <= 0.3 and rotation <= 0.1, (record.timepoint, translation, rotation)
+
+
+SMALL = SERIES.model_copy(update={"shape00": (24, 64, 64), "shape90": (24, 64, 64), "n_beads": 2, "bead_margin_um": 6.0, "translation_um": (1.0, 0.0, 1.0)})
+"""One small timepoint for the failure paths."""
+
+
+def test_the_scratch_a_killed_run_left_is_removed_by_the_next_run_once_untouched_for_an_hour(tmp_path) -> None:
+    write_orthogonal_views(tmp_path / "fused", SMALL)
+    config = _processing(tmp_path)
+    folder = IsotropicPaths(config.resolved_isotropic_dir(), IsotropicId(0, 0, (0, 0))).folder
+    killed, running = folder / ".isotropic-grid.partial-killed", folder / ".isotropic-grid.partial-running"
+    for scratch in (killed, running):
+        scratch.mkdir(parents=True)
+        (scratch / "grid.raw").write_bytes(b"\0" * 64)
+    hours_ago = time.time() - 2 * 3600
+    for path in (killed / "grid.raw", killed):
+        os.utime(path, (hours_ago, hours_ago))
+    report = make_isotropic(config, specimen=0)
+    assert len(report.made) == 1 and not killed.exists() and running.exists()
+
+
+def test_a_full_scratch_disk_is_one_error_naming_the_volume_and_leaves_nothing_behind(tmp_path, monkeypatch) -> None:
+    from isoview_core.formats.scratch import ScratchVolume
+
+    write_orthogonal_views(tmp_path / "fused", SMALL)
+    full = OSError(28, "No space left on device")
+
+    def no_space(cls, *args, **kwargs):
+        raise full
+
+    monkeypatch.setattr(ScratchVolume, "create", classmethod(no_space))
+    report = make_isotropic(_processing(tmp_path), specimen=0)
+    volume = IsotropicPaths(_processing(tmp_path).resolved_isotropic_dir(), IsotropicId(0, 0, (0, 0))).volume
+    assert report.made == [] and report.errors == [f"{volume}: cannot make the isotropic volume: {full}"]
+    assert [path.name for path in volume.parent.iterdir()] == [volume.name.replace(".ome.zarr", ".registration.json")]

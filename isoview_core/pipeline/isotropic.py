@@ -25,7 +25,7 @@ import numpy as np
 
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
-from isoview_core.formats.atomic import PARTIAL_MARKER, is_complete, write_text_atomically
+from isoview_core.formats.atomic import PARTIAL_MARKER, is_complete, remove_stale_partials, write_text_atomically
 from isoview_core.formats.omezarr import ome_zarr_voxel_size, read_ome_zarr, write_ome_zarr
 from isoview_core.formats.scratch import ScratchVolume
 from isoview_core import diagnostics
@@ -288,64 +288,69 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
     timings: dict[str, float] = {}
     transform = np.array(job.applied)
     paths.folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".isotropic-grid{PARTIAL_MARKER}", dir=paths.folder) as scratch:  # a kill leaves it to the partials' clean-up
-        folder = Path(scratch)
-        clock = time.perf_counter()
-        (zarr00, voxel00), (zarr90, voxel90) = _read_view(job.inputs.view00), _read_view(job.inputs.view90)
-        vw00, vw90 = (_scratch_copy(folder / name, array, path) for name, array, path in (("vw00.raw", zarr00, job.inputs.view00), ("vw90.raw", zarr90, job.inputs.view90)))
-        timings["read"] = time.perf_counter() - clock
-        grid_shape = isotropic_grid(vw00.shape, voxel00, stage.registration.resolved_voxel_um(voxel00, voxel90)).shape
-        grid = ScratchVolume.create(folder / "grid.raw", grid_shape, np.float32)
-        tick = time.perf_counter()
-        arguments = (vw00, voxel00, vw90, voxel90, transform)
-        if stage.deconvolution_iterations:
-            psf = stage.psf(voxel00, voxel90)
-            deconvolution = stage.deconvolution.model_copy(update={"iterations": stage.deconvolution_iterations})
-            estimate = ScratchVolume.create(folder / "estimate.raw", grid_shape, np.float32)
-            volume = deconvolve_views(
-                *arguments, psf00=psf, psf90=psf, config=stage.registration, fusion=stage.fusion, deconvolution=deconvolution, out=grid, scratch=estimate
+    remove_stale_partials(paths.folder)  # the scratch of a killed run (gigabytes), untouched for an hour
+    try:
+        with tempfile.TemporaryDirectory(prefix=f".isotropic-grid{PARTIAL_MARKER}", dir=paths.folder) as scratch:
+            folder = Path(scratch)
+            clock = time.perf_counter()
+            (zarr00, voxel00), (zarr90, voxel90) = _read_view(job.inputs.view00), _read_view(job.inputs.view90)
+            vw00, vw90 = (_scratch_copy(folder / name, array, path) for name, array, path in (("vw00.raw", zarr00, job.inputs.view00), ("vw90.raw", zarr90, job.inputs.view90)))
+            timings["read"] = time.perf_counter() - clock
+            grid_shape = isotropic_grid(vw00.shape, voxel00, stage.registration.resolved_voxel_um(voxel00, voxel90)).shape
+            grid = ScratchVolume.create(folder / "grid.raw", grid_shape, np.float32)
+            tick = time.perf_counter()
+            arguments = (vw00, voxel00, vw90, voxel90, transform)
+            if stage.deconvolution_iterations:
+                psf = stage.psf(voxel00, voxel90)
+                deconvolution = stage.deconvolution.model_copy(update={"iterations": stage.deconvolution_iterations})
+                estimate = ScratchVolume.create(folder / "estimate.raw", grid_shape, np.float32)
+                volume = deconvolve_views(
+                    *arguments, psf00=psf, psf90=psf, config=stage.registration, fusion=stage.fusion, deconvolution=deconvolution, out=grid, scratch=estimate
+                )
+            else:
+                volume = fuse_views(*arguments, config=stage.registration, fusion=stage.fusion, out=grid)
+            timings["fuse"] = time.perf_counter() - tick
+            tick = time.perf_counter()
+            write_ome_zarr(
+                paths.volume,
+                _Rounded(volume.values),
+                voxel_size_um=(volume.voxel_um,) * 3,
+                codec=config.output.codec,
+                pyramid_levels=stage.pyramid_levels,
+                attributes={"isotropic": {"window": list(job.window), "source": job.source, "vw90_to_vw00": [list(row) for row in job.applied]}},
+                overwrite=True,
             )
-        else:
-            volume = fuse_views(*arguments, config=stage.registration, fusion=stage.fusion, out=grid)
-        timings["fuse"] = time.perf_counter() - tick
-        tick = time.perf_counter()
-        write_ome_zarr(
-            paths.volume,
-            _Rounded(volume.values),
-            voxel_size_um=(volume.voxel_um,) * 3,
-            codec=config.output.codec,
-            pyramid_levels=stage.pyramid_levels,
-            attributes={"isotropic": {"window": list(job.window), "source": job.source, "vw90_to_vw00": [list(row) for row in job.applied]}},
-            overwrite=True,
-        )
-        timings["write"] = time.perf_counter() - tick
-        estimate_on_disk = load_registration(paths.registration) if paths.registration.is_file() else None
-        record = IsotropicRecord(
-            specimen=job.inputs.volume_id.specimen,
-            timepoint=job.inputs.volume_id.timepoint,
-            channels=job.inputs.volume_id.channels,
-            window=job.window,
-            source=job.source,
-            estimated=estimate_on_disk.registration.vw90_to_vw00 if estimate_on_disk else None,
-            quality=estimate_on_disk.registration.quality if estimate_on_disk else None,
-            applied=job.applied,
-            voxel_um=volume.voxel_um,
-            shape=grid_shape,
-            deconvolution_iterations=stage.deconvolution_iterations,
-            timings_s=timings,
-        )
-        write_text_atomically(paths.record, record.model_dump_json(indent=2))
-        update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
-        if config.save_diagnostics:  # after publishing: the figure never delays the volume
-            _draw_projections(config, job, paths, volume, {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)})
+            timings["write"] = time.perf_counter() - tick
+            estimate_on_disk = load_registration(paths.registration) if paths.registration.is_file() else None
+            record = IsotropicRecord(
+                specimen=job.inputs.volume_id.specimen,
+                timepoint=job.inputs.volume_id.timepoint,
+                channels=job.inputs.volume_id.channels,
+                window=job.window,
+                source=job.source,
+                estimated=estimate_on_disk.registration.vw90_to_vw00 if estimate_on_disk else None,
+                quality=estimate_on_disk.registration.quality if estimate_on_disk else None,
+                applied=job.applied,
+                voxel_um=volume.voxel_um,
+                shape=grid_shape,
+                deconvolution_iterations=stage.deconvolution_iterations,
+                timings_s=timings,
+            )
+            write_text_atomically(paths.record, record.model_dump_json(indent=2))
+            update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
+            if config.save_diagnostics:  # after publishing: the figure never delays the volume
+                _draw_projections(config, job, paths, volume, {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)})
+    except OSError as error:  # scratch space or the output folder (a disk filling up): one line naming the volume
+        raise IsoviewError(f"{paths.volume}: cannot make the isotropic volume: {error}") from error
     return record
 
 
 def _scratch_copy(path: Path, view: Any, source: Path) -> ScratchVolume:
-    """A fused view decompressed into a scratch file, a one-line error naming the volume if it cannot be read."""
+    """A fused view decompressed into a scratch file, a one-line error naming the view if it cannot be decoded (an
+    OSError, e.g. the scratch disk filling up, is the caller's to report)."""
     try:
         return ScratchVolume.copy_of(path, view)
-    except (OSError, ValueError) as error:
+    except ValueError as error:
         raise IsoviewError(f"{source}: cannot read the fused view: {error}") from error
 
 
