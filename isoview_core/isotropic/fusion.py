@@ -1,7 +1,8 @@
 """Content-weighted fusion of the two registered orthogonal views into one volume on an isotropic grid.
 
 Method (:func:`fuse_views`): the output is the isotropic grid of voxel ``config.voxel_um`` covering VW00's volume
-in VW00's frame. It is computed one block of ``config.block_size^3`` output voxels at a time. For a block, each
+in VW00's frame. It is computed in blocks of ``config.block_size^3`` output voxels (``config.threads`` at once,
+each independent of the others: the result does not depend on the order or the threads). For a block, each
 view is resampled (through its transform into VW00's frame, with ``config.interpolation_order``) onto the block,
 reading only the input sub-volume under it; its weight is the product of its border blending and its content
 weight (:mod:`~isoview_core.isotropic.weights`), and the block is ``sum(w_i v_i) / sum(w_i)``.
