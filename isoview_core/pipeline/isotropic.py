@@ -338,8 +338,11 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
             )
             write_text_atomically(paths.record, record.model_dump_json(indent=2))
             update_isotropic_series(config.resolved_isotropic_dir(), job.inputs.volume_id)
-            if config.save_diagnostics:  # after publishing: the figure never delays the volume
-                _draw_projections(config, job, paths, volume, {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)})
+            if config.save_diagnostics:  # after publishing: the figure never delays the volume, nor fails it
+                try:
+                    _draw_projections(config, job, paths, volume, {"VW00": (vw00, voxel00, np.eye(4)), "VW90": (vw90, voxel90, transform)})
+                except OSError as error:
+                    logger.warning("%s: not drawn: %s", paths.projections_figure, error)
     except OSError as error:  # scratch space or the output folder (a disk filling up): one line naming the volume
         raise IsoviewError(f"{paths.volume}: cannot make the isotropic volume: {error}") from error
     return record
