@@ -150,6 +150,23 @@ def test_smoothed_resampling_block_by_block_equals_resampling_the_smoothed_view(
     np.testing.assert_allclose(blocks, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("order", [1, 3])
+@pytest.mark.parametrize("sigmas_um", [None, (0.9, 1.6, 0.0)])
+def test_an_axis_aligned_view_is_resampled_by_separable_operators_to_the_general_paths_values(order: int, sigmas_um) -> None:
+    view = np.random.default_rng(4).normal(100.0, 10.0, size=(40, 90, 100)).astype(np.float32)
+    grid = IsotropicGrid(shape=(45, 41, 43), voxel_um=2.1, origin_um=(-3.0, 5.5, 2.0))  # beyond the view on two sides
+    scaled = rigid_transform(np.eye(3), (1.5, -2.0, 0.5))
+    # an off-diagonal term far below any interpolation's resolution takes the general (3-D) path
+    general = scaled.copy()
+    general[0, 1] = 1e-300
+    separable = resample_onto_grid(view, VOXEL, scaled, grid, order=order, block_size=16, outside=np.nan, smoothing_um=sigmas_um)
+    expected = resample_onto_grid(view, VOXEL, general, grid, order=order, block_size=16, outside=np.nan, smoothing_um=sigmas_um)
+    inside = np.isfinite(expected)
+    assert 0.3 < inside.mean() < 0.95
+    np.testing.assert_array_equal(np.isfinite(separable), inside)
+    np.testing.assert_allclose(separable[inside], expected[inside], rtol=0, atol=1e-3)
+
+
 def test_resampling_temporaries_are_bounded_by_the_block_not_the_volume() -> None:
     transform = _turned()
     grid = IsotropicGrid(shape=(48, 48, 48), voxel_um=1.5)

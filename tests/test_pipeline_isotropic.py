@@ -17,7 +17,7 @@ from isoview_core.isotropic.settings import IsotropicStageConfig
 from isoview_core.layout import IsotropicId, IsotropicPaths, isotropic_series_path
 from isoview_core.pipeline.isotropic import make_isotropic, timepoint_views
 from isoview_core.results.series import published_timepoints, record_fingerprint
-from isoview_core.synthetic import OrthogonalViewsConfig, simulate_orthogonal_views, true_vw90_to_vw00, write_orthogonal_views
+from isoview_core.synthetic import OrthogonalViewsConfig, measure_point_source, simulate_orthogonal_views, true_vw90_to_vw00, write_orthogonal_views
 from isoview_core.synthetic.orthogonal import overlap_box_um
 from isoview_core.temporal.config import TemporalConfig
 
@@ -39,7 +39,7 @@ def _processing(tmp_path, **temporal) -> ProcessingConfig:
     return ProcessingConfig(
         acquisition=tmp_path / "acquisition",
         fused_dir=tmp_path / "fused",
-        isotropic=IsotropicStageConfig(registration=IsotropicConfig(block_size=32), pyramid_levels=1),
+        isotropic=IsotropicStageConfig(registration=IsotropicConfig(block_size=32), pyramid_levels=1, psf_lateral_fwhm_um=1.0, psf_axial_fwhm_um=4.0),
         temporal=TemporalConfig(**({"window": 2} | temporal)),
     )
 
@@ -91,6 +91,11 @@ def test_the_volume_is_isotropic_ome_zarr_with_a_pyramid_and_matches_the_specime
     truth = views.specimen_iso[: record.shape[0], : record.shape[1], : record.shape[2]]
     fused = read_ome_zarr(paths.volume)[:].astype(np.float64)[: truth.shape[0], : truth.shape[1], : truth.shape[2]]
     assert np.corrcoef(fused.ravel(), truth.ravel())[0, 1] > 0.8
+    # deconvolved by default (with the PSF given, as the views' 1 um pixels undersample it): beads as wide along every
+    # axis, at the 2 um grid's 1.6-voxel limit; the fusion alone measured 2.66 / 1.84 / 3.19 um
+    assert record.deconvolution_iterations == 2
+    beads = np.median([measure_point_source(fused, bead, (2.0, 2.0, 2.0)).fwhm_um for bead in views.beads_um], axis=0)
+    assert beads.max() / beads.min() < 1.15 and beads.max() < 4.0, beads
 
 
 def test_every_volume_is_published_in_the_live_time_series(series) -> None:

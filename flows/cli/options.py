@@ -88,7 +88,7 @@ DaskAddress = Annotated[str | None, typer.Option(help="Dask scheduler tcp://host
 IsotropicOutput = Annotated[Path | None, typer.Option("--output", "-o", help=f"Isotropic root (default: <acquisition>{ISOTROPIC_ROOT_SUFFIX}).")]
 FusedRoot = Annotated[Path | None, typer.Option("--fused", help=f"Fused root (default: <acquisition>{FUSED_ROOT_SUFFIX}).")]
 IsotropicVoxel = Annotated[float | None, typer.Option("--voxel", help="Isotropic voxel in um (default: twice the finer lateral pixel).")]
-Deconvolve = Annotated[int | None, typer.Option("--deconvolve", help="Multi-view deconvolution iterations after the fusion (default 0; 2 reach the isotropic target given the views' PSF).")]
+Deconvolve = Annotated[int | None, typer.Option("--deconvolve", help="Multi-view deconvolution iterations after the fusion (default 2: the isotropic target; 0: the content-weighted fusion only, not isotropic).")]
 Isotropic = Annotated[bool, typer.Option("--isotropic", help="Also make the isotropic volume of each timepoint (VW90 registered onto VW00, fused).")]
 Shape = Annotated[tuple[int, int, int], typer.Option(help="Stack shape Z Y X of every camera.")]
 TimepointCount = Annotated[int, typer.Option("--timepoints", help="Timepoints the simulated microscope records.")]

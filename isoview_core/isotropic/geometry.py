@@ -219,6 +219,8 @@ def _resample_block(
 ) -> np.ndarray:
     """One output block: input voxel coordinates of its voxels, interpolated on the (smoothed) sub-volume they need."""
     k, j, i = (np.arange(s.start, s.stop, dtype=np.float64) for s in block)
+    if not np.any(to_input[:3, :3] - np.diag(np.diag(to_input[:3, :3]))):
+        return _resample_block_separable(volume, to_input, (k, j, i), order, margins, outside, sigmas)
     coords = np.stack(
         [row[0] * k[:, None, None] + row[1] * j[None, :, None] + row[2] * i[None, None, :] + row[3] for row in to_input[:3]]
     )
@@ -237,3 +239,42 @@ def _resample_block(
     values[inside] = ndimage.map_coordinates(sub, local, order=order, mode="reflect", prefilter=order > 1, output=np.float32)
     return values
 
+
+
+def _resample_block_separable(
+    volume: np.ndarray, to_input: np.ndarray, indices: Sequence[np.ndarray], order: int, margins: Sequence[int], outside: float, sigmas: np.ndarray
+) -> np.ndarray:
+    """:func:`_resample_block` where each grid axis maps onto the same axis of the view (VW00): three 1-D operators.
+
+    Smoothing, spline prefilter and interpolation are each separable, so along each axis they are one small matrix
+    (built by applying them to the identity, so it is the same operator as the 3-D path's), applied by three matrix
+    products: about 10x less work per voxel than interpolating every voxel with (order + 1)^3 taps.
+    """
+    coords = [row[a] * index + row[3] for a, (row, index) in enumerate(zip(to_input[:3], indices, strict=True))]
+    inside = [(c >= -_INSIDE_TOLERANCE) & (c <= n - 1 + _INSIDE_TOLERANCE) for c, n in zip(coords, volume.shape, strict=True)]
+    values = np.full(tuple(c.size for c in coords), outside, dtype=np.float32)
+    if not all(mask.any() for mask in inside):
+        return values
+    picked = [c[mask] for c, mask in zip(coords, inside, strict=True)]
+    low = [max(0, math.floor(c.min()) - m) for c, m in zip(picked, margins, strict=True)]
+    high = [min(n, math.ceil(c.max()) + 1 + m) for c, m, n in zip(picked, margins, volume.shape, strict=True)]
+    sub = np.asarray(volume[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))], dtype=np.float32)
+    operators = [_axis_operator(hi - lo, c - lo, order, sigma) for c, lo, hi, sigma in zip(picked, low, high, sigmas, strict=True)]
+    along_x = np.matmul(sub, operators[2].T)
+    along_y = np.matmul(operators[1], along_x)
+    along_z = np.tensordot(operators[0], along_y, axes=(1, 0))
+    values[np.ix_(*inside)] = along_z
+    return values
+
+
+def _axis_operator(size: int, coordinates: np.ndarray, order: int, sigma: float) -> np.ndarray:
+    """float32 matrix (len(coordinates), size): a signal of ``size`` samples smoothed by ``sigma`` (mirrored at its
+    ends), then interpolated at ``coordinates`` with a B-spline of ``order`` (prefiltered, mirrored), as the 3-D path."""
+    identity = np.eye(size)
+    if sigma > 0:
+        identity = ndimage.gaussian_filter1d(identity, sigma, axis=0, mode="reflect", truncate=_SMOOTHING_TRUNCATE)
+    if order > 1:  # along axis 1 too: a prefiltered spline sampled at the integer columns returns each column itself
+        identity = ndimage.spline_filter(identity, order=order, mode="reflect")
+    columns = np.arange(size, dtype=np.float64)
+    points = np.stack(np.broadcast_arrays(coordinates[:, None], columns[None, :]))
+    return ndimage.map_coordinates(identity, points, order=order, mode="reflect", prefilter=False).astype(np.float32)

@@ -24,11 +24,11 @@ class IsotropicStageConfig(BaseModel):
     registration: IsotropicConfig = Field(default_factory=IsotropicConfig, description="Grid and 3D rigid registration.")
     fusion: IsotropicFusionConfig = Field(default_factory=IsotropicFusionConfig, description="Content weights and blending.")
     deconvolution_iterations: NonNegativeInt = Field(
-        0,
-        description="Multi-view deconvolution iterations after the fusion: 2 reach the isotropic target (at least 1.6 "
-        "grid voxels) at about 3x the fusion's CPU time. 0 (default, for that cost): the content-weighted fusion only, "
-        "whose resolution is not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, psf_axial_fwhm_um) "
-        "where it is known; the default is a guess from the sampling.",
+        2,
+        description="Multi-view deconvolution iterations after the fusion: 2 (default) reach the isotropic target (at "
+        "least 1.6 grid voxels), for about 30 % more CPU time than the fusion alone on two 128 x 512 x 512 views. 0: the "
+        "content-weighted fusion only, cheaper but not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, "
+        "psf_axial_fwhm_um) where it is known; the default is a guess from the sampling.",
     )
     deconvolution: IsotropicDeconvolutionConfig = Field(
         default_factory=IsotropicDeconvolutionConfig, description="Target resolution and back projector of the deconvolution."

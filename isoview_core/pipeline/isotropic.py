@@ -279,8 +279,8 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
     IsotropicRecord
         The record written beside the volume (``isotropic.json``, last). The volume is uint16 (the views' unit,
         rounded and clipped), on the isotropic grid of VW00's frame, with ``pyramid_levels`` extra levels. The views
-        (decompressed), the float32 grid and the deconvolution's second estimate are held in scratch files beside the
-        output (:class:`~isoview_core.formats.scratch.ScratchVolume`), not in memory: the memory is that of the
+        (decompressed and resampled onto the grid), the float32 grid and the deconvolution's second estimate are held
+        in scratch files beside the output (:class:`~isoview_core.formats.scratch.ScratchVolume`), not in memory: the memory is that of the
         blocks in flight and of one slab of the writer, whatever the volumes' size.
     """
     stage = config.isotropic
@@ -297,7 +297,7 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
             vw00, vw90 = (_scratch_copy(folder / name, array, path) for name, array, path in (("vw00.raw", zarr00, job.inputs.view00), ("vw90.raw", zarr90, job.inputs.view90)))
             timings["read"] = time.perf_counter() - clock
             grid_shape = isotropic_grid(vw00.shape, voxel00, stage.registration.resolved_voxel_um(voxel00, voxel90)).shape
-            grid = ScratchVolume.create(folder / "grid.raw", grid_shape, np.float32)
+            grid, samples00, samples90 = (ScratchVolume.create(folder / name, grid_shape, np.float32) for name in ("grid.raw", "vw00-on-grid.raw", "vw90-on-grid.raw"))
             tick = time.perf_counter()
             arguments = (vw00, voxel00, vw90, voxel90, transform)
             if stage.deconvolution_iterations:
@@ -305,10 +305,18 @@ def make_isotropic_volume(config: ProcessingConfig, job: IsotropicJob) -> Isotro
                 deconvolution = stage.deconvolution.model_copy(update={"iterations": stage.deconvolution_iterations})
                 estimate = ScratchVolume.create(folder / "estimate.raw", grid_shape, np.float32)
                 volume = deconvolve_views(
-                    *arguments, psf00=psf, psf90=psf, config=stage.registration, fusion=stage.fusion, deconvolution=deconvolution, out=grid, scratch=estimate
+                    *arguments,
+                    psf00=psf,
+                    psf90=psf,
+                    config=stage.registration,
+                    fusion=stage.fusion,
+                    deconvolution=deconvolution,
+                    out=grid,
+                    scratch=estimate,
+                    samples=(samples00, samples90),
                 )
             else:
-                volume = fuse_views(*arguments, config=stage.registration, fusion=stage.fusion, out=grid)
+                volume = fuse_views(*arguments, config=stage.registration, fusion=stage.fusion, out=grid, samples=(samples00, samples90))
             timings["fuse"] = time.perf_counter() - tick
             tick = time.perf_counter()
             write_ome_zarr(
