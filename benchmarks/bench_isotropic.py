@@ -6,7 +6,8 @@ VW90 turned 90 degrees about y, then 1.5 degrees about an oblique axis and shift
 them to a scratch folder and runs every step of every method in a fresh child process of its own:
 
 * ``isoview``: ``register_views`` (3D rigid, coarse-to-fine, from the nominal transform), then ``fuse_views``
-  (border blending times content weights) through the registered transform;
+  (border blending times content weights) through the registered transform, the views resampled onto the grid
+  once first, as ``isoview isotropic`` does;
 * ``isoview + deconvolution``: the same registration (one run, shared), then ``deconvolve_views``: its
   content-weighted fusion as the start, 2 iterations with the simulator's true PSF as ``GaussianPsf``;
 * ``multiview-stitcher``: ``registration.register`` with ``phase_correlation_registration`` (a translation), then
@@ -150,10 +151,14 @@ def isoview_register(inputs: Inputs, _: np.ndarray | None) -> StepOutput:
 
 
 def isoview_fuse(inputs: Inputs, transform: np.ndarray | None) -> StepOutput:
-    """``fuse_views`` with its defaults (content-weighted) through the registered transform."""
-    from isoview_core.isotropic.fusion import IsotropicFusionConfig, fuse_views
+    """``fuse_views`` with its defaults (content-weighted) through the registered transform, each view resampled onto the
+    grid once first (in memory here; ``isoview isotropic`` keeps them in scratch files)."""
+    from isoview_core.isotropic import IsotropicConfig
+    from isoview_core.isotropic.fusion import IsotropicFusionConfig, fuse_views, output_grid, placed_views
 
-    volume = fuse_views(inputs.vw00, inputs.voxel00, inputs.vw90, inputs.voxel90, transform)
+    grid = output_grid(*placed_views(inputs.vw00, inputs.voxel00, inputs.vw90, inputs.voxel90, transform), IsotropicConfig())
+    samples = [np.empty(grid.shape, dtype=np.float32) for _ in range(2)]
+    volume = fuse_views(inputs.vw00, inputs.voxel00, inputs.vw90, inputs.voxel90, transform, samples=samples)
     return StepOutput(volume=np.asarray(volume.values), info={"fusion": IsotropicFusionConfig().model_dump(mode="json")})
 
 

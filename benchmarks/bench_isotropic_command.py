@@ -3,15 +3,16 @@
 For each size, the two views of one timepoint are written as a fused root's VW00 and VW90
 (:func:`isoview_core.synthetic.write_orthogonal_views`, rendered through memory-mapped scratch files so that
 full-size views need no memory; the simulator's defaults with the nuclei scaled to the volume), then
-``isoview isotropic ACQ --fused ROOT [--deconvolve N]`` runs in a child process with every other setting at its
-default, measured as ``bench_isotropic.py`` measures its steps: wall seconds, CPU seconds of the process tree,
+``isoview isotropic ACQ --fused ROOT --deconvolve N`` runs in a child process with every other setting at its
+default (N = 2 is the default; 0 the fusion alone), measured as ``bench_isotropic.py`` measures its steps: wall seconds, CPU seconds of the process tree,
 peak RSS of the tree (sampled every 0.05 s). Reported per run: the grid, CPU microseconds per output voxel, the
 record's time split (read = the views decompressed into scratch files, fuse, write), the registration's error
 against the simulator's truth, the peak RSS, side by side across sizes (does memory grow with the volume?), and for
 views small enough to simulate again in memory the volume's bead FWHM and NCC with the sharp specimen.
 
 Run: ``python benchmarks/bench_isotropic_command.py [--sizes 128x512x512 550x2048x2048] [--deconvolve 0 2]
-[--data DIR] [--output benchmarks/results/isotropic_command.json]``. ``--data`` keeps the simulated views between
+[--repeat N] [--data DIR] [--output benchmarks/results/isotropic_command.json]``. ``--repeat`` runs each command N
+times, interleaved, and reports the medians too (this VM is shared: single runs of the same command varied by 40 %). ``--data`` keeps the simulated views between
 runs (the full-size pair takes about 15 minutes to render and 2 x 4.6 GB uncompressed); ``--deconvolve`` lists the
 iteration counts to run at each size (``--deconvolve-sizes`` limits the deconvolution to some sizes).
 """
@@ -19,6 +20,7 @@ iteration counts to run at each size (``--deconvolve-sizes`` limits the deconvol
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -64,7 +66,7 @@ def simulated_root(data: Path, shape: tuple[int, int, int]) -> tuple[Path, float
     return root, time.perf_counter() - tic
 
 
-def run_command(root: Path, deconvolve: int) -> dict:
+def run_command(root: Path, deconvolve: int, *, evaluate: bool = True) -> dict:
     """``isoview isotropic`` on the root's views into a fresh output: its cost, record and registration error."""
     from isoview_core.isotropic.records import load_isotropic_record, load_registration
     from isoview_core.synthetic import OrthogonalTruth, overlap_box_um
@@ -72,8 +74,7 @@ def run_command(root: Path, deconvolve: int) -> dict:
     output = root.parent / f"isotropic-deconvolve{deconvolve}"
     shutil.rmtree(output, ignore_errors=True)
     command = [shutil.which("isoview") or "isoview", "isotropic", str(root.parent / "acquisition"), "--fused", str(root), "-o", str(output)]
-    if deconvolve:
-        command += ["--deconvolve", str(deconvolve)]
+    command += ["--deconvolve", str(deconvolve)]
     print(" ".join(command), file=sys.stderr, flush=True)
     cost = measure_child(command)
     if cost["returncode"] != 0:
@@ -87,7 +88,8 @@ def run_command(root: Path, deconvolve: int) -> dict:
         name: registration_errors(matrix, np.asarray(truth.vw90_to_vw00), (low + high) / 2, record.voxel_um)
         for name, matrix in (("estimated", estimate.matrix()), ("applied", record.applied_matrix()))
     }
-    quality = volume_quality(truth.config, next(output.glob("SPM*/TM*/*.ome.zarr"))) if np.prod(truth.config.shape00) <= MAX_EVALUATED_VOXELS else {}
+    small = np.prod(truth.config.shape00) <= MAX_EVALUATED_VOXELS
+    quality = volume_quality(truth.config, next(output.glob("SPM*/TM*/*.ome.zarr"))) if evaluate and small else {}
     return {
         "command": command[1:],
         "quality": quality,
@@ -118,12 +120,30 @@ def volume_quality(config, volume_path: Path) -> dict:
     return {"volume": {**bead_widths(volume, views.iso_voxel_um, views.beads_um), **correlations(volume, views.specimen_iso, overlap)}, **context}
 
 
+def medians(runs: list[dict]) -> list[dict]:
+    """Median wall, CPU and peak memory over the repeats of each (views, deconvolution) pair."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        if "error" not in run:
+            groups.setdefault((tuple(run["view_shape"]), run["deconvolution_iterations"]), []).append(run)
+    return [
+        {
+            "view_shape": list(shape),
+            "deconvolution_iterations": iterations,
+            "runs": len(group),
+            **{key: float(np.median([run[key] for run in group])) for key in ("process_wall_s", "process_cpu_s", "peak_rss_mib", "cpu_us_per_output_voxel")},
+        }
+        for (shape, iterations), group in groups.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["128x512x512", "550x2048x2048"], help="Each view's Z x Y x X.")
     parser.add_argument("--deconvolve", nargs="+", type=int, default=[0, 2], help="Deconvolution iterations to run (0: fusion only).")
     parser.add_argument("--deconvolve-sizes", nargs="*", default=None, help="Sizes the deconvolution runs at (default all).")
     parser.add_argument("--data", type=Path, default=None, help="Keep the simulated views here (default a temporary folder).")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs of each command, interleaved (the volume's quality is measured on the first).")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "isotropic_command.json")
     args = parser.parse_args()
     machine = machine_info()
@@ -134,10 +154,11 @@ def main() -> None:
             shape = tuple(int(n) for n in size.split("x"))
             root, render_s = simulated_root(data, shape)
             view_bytes = int(np.prod(shape)) * 2
-            for iterations in args.deconvolve:
+            for repeat, iterations in itertools.product(range(args.repeat), args.deconvolve):
                 if iterations and args.deconvolve_sizes is not None and size not in args.deconvolve_sizes:
                     continue
-                run = {"view_shape": list(shape), "view_voxel_um": list(VOXEL_UM), "view_bytes": view_bytes, "render_s": render_s, **run_command(root, iterations)}
+                measured = run_command(root, iterations, evaluate=repeat == 0)
+                run = {"view_shape": list(shape), "view_voxel_um": list(VOXEL_UM), "view_bytes": view_bytes, "render_s": render_s, "repeat": repeat, **measured}
                 runs.append(run)
                 print(
                     f"{size} deconvolve {iterations}: {run.get('process_wall_s', float('nan')):.0f} s wall, {run.get('process_cpu_s', float('nan')):.0f} CPU-s, "
@@ -148,7 +169,7 @@ def main() -> None:
     report = {
         "machine": {**machine, "after_run": source_revision()},
         "settings": {
-            "command": "isoview isotropic ACQ --fused ROOT -o OUT [--deconvolve N]; every other setting at its default",
+            "command": "isoview isotropic ACQ --fused ROOT -o OUT --deconvolve N (2 is the default, 0 the fusion alone); every other setting at its default",
             "views": "write_orthogonal_views with OrthogonalViewsConfig defaults at each shape (voxel 2 x 0.40625 x 0.40625 um, "
             f"VW90 turned 90 degrees about y, then 1.5 degrees, shifted (6, -4.5, 8) um), {REFERENCE_NUCLEI} nuclei per "
             f"{'x'.join(map(str, REFERENCE_SHAPE))} voxels",
@@ -163,6 +184,7 @@ def main() -> None:
             },
         },
         "runs": runs,
+        "medians": medians(runs),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
