@@ -26,7 +26,8 @@ class IsotropicStageConfig(BaseModel):
     deconvolution_iterations: NonNegativeInt = Field(
         2,
         description="Multi-view deconvolution iterations after the fusion: 2 (default) reach the isotropic target (at "
-        "least 1.6 grid voxels), for about 30 % more CPU time than the fusion alone on two 128 x 512 x 512 views. 0: the "
+        "least 1.6 grid voxels), for about 1.4x the CPU time of the fusion alone (isoview isotropic on two 128 x 512 x 512 "
+        "views, benchmarks/results/isotropic_command.json). 0: the "
         "content-weighted fusion only, cheaper but not isotropic (a point is a cross). Give the PSF (psf_lateral_fwhm_um, "
         "psf_axial_fwhm_um) where it is known; the default is a guess from the sampling.",
     )
