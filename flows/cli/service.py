@@ -355,7 +355,7 @@ def _print_demo_outputs(processing: ProcessingConfig, summary, seconds: float) -
         f"  corrected OME-Zarr : {output_timepoint_folder(corrected, 0, 0).parent}/  (a folder per timepoint, a volume per camera, with labels/segmentation)\n"
         f"  fused OME-Zarr     : {output_timepoint_folder(fused, 0, 0).parent}/  (a folder per timepoint; VW00 = cameras 0+1, VW90 = cameras 2+3)\n"
         f"  fused time series  : {', '.join(path.name for path in series) or 'none'} in {fused}/  (t, z, y, x; one movie per view)\n"
-        f"  isotropic OME-Zarr : {output_timepoint_folder(processing.resolved_isotropic_dir(), 0, 0).parent}/  (VW90 registered onto VW00 in 3D, both fused on an isotropic grid)\n"
+        f"  isotropic OME-Zarr : {output_timepoint_folder(processing.resolved_isotropic_dir(), 0, 0).parent}/  (VW90 registered onto VW00 in 3D, fused and deconvolved on an isotropic grid)\n"
         f"  diagnostics        : {diagnostics_dir(fused)}/  (per timepoint and pair)\n"
         f"  parameters over time: {parameters_over_time_figure(fused, (0, 1))}\n"
         f"  journal of the work: {journal_path(fused)}\n\n"
