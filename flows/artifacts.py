@@ -59,8 +59,8 @@ def publish_correction_table(specimen: int, timepoint: int, records: list[Correc
     )
 
 
-def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_root: Path) -> None:
-    """Estimated vs applied parameters of each fused pair, and links to its diagnostic figures."""
+def publish_fusion_parameters(specimen: int, records: list[FusionRecord]) -> None:
+    """Estimated vs applied parameters of each fused pair."""
     if not records:
         return
     rows = []
@@ -76,23 +76,29 @@ def publish_fusion_parameters(specimen: int, records: list[FusionRecord], fused_
         key=artifact_key("fusion-parameters", f"spm{specimen:02d}"),
         description=f"Fusion parameters of SPM{specimen:02d} TM{first:06d}..TM{last:06d}: estimated vs applied (smoothed)",
     )
-    lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{first:06d}..TM{last:06d}", ""]
+
+
+def publish_fusion_figures(specimen: int, pairs: list[PairId], fused_root: Path) -> None:
+    """Links to the diagnostic figures of each fused pair, and the latest pair's fusion result and the parameters
+    over time shown inline (published once the figures are drawn)."""
+    if not pairs:
+        return
+    pairs = sorted(pairs, key=lambda p: (p.timepoint, p.cameras))
+    lines = [f"# Fusion diagnostics, SPM{specimen:02d} TM{pairs[0].timepoint:06d}..TM{pairs[-1].timepoint:06d}", ""]
     fused_root = fused_root.resolve()  # links are file URIs, which need absolute paths
     over_time = parameters_over_time_figures(fused_root)
     for path in over_time:
         lines.append(f"- parameters over time: [{path.name}]({path.as_uri()})")
-    latest: dict[tuple[int, int], FusionRecord] = {}
-    for record in records:
-        pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
+    latest: dict[tuple[int, int], PairId] = {}
+    for pair in pairs:
         figures = ", ".join(f"[{png.stem}]({png.as_uri()})" for png in FusedPaths(fused_root, pair).figures())
-        lines.append(f"- TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {figures or 'no figures'}")
-        latest[record.cameras] = max(record, latest.get(record.cameras, record), key=lambda r: r.timepoint)
+        lines.append(f"- TM{pair.timepoint:06d} cameras {pair.cameras[0]}+{pair.cameras[1]}: {figures or 'no figures'}")
+        latest[pair.cameras] = pair  # sorted by timepoint: the last one seen is the latest
     # the pictures themselves, small: a browser does not follow file links from a web page
-    for record in sorted(latest.values(), key=lambda r: r.cameras):
-        pair = PairId(specimen, record.timepoint, record.cameras, record.view, record.channel)
+    for pair in sorted(latest.values(), key=lambda p: p.cameras):
         result = FusedPaths(fused_root, pair).figure(SHOWN_FIGURE)
         if result.is_file():
-            lines += ["", f"## TM{record.timepoint:06d} cameras {record.cameras[0]}+{record.cameras[1]}: {SHOWN_FIGURE}", "", _embedded(result)]
+            lines += ["", f"## TM{pair.timepoint:06d} cameras {pair.cameras[0]}+{pair.cameras[1]}: {SHOWN_FIGURE}", "", _embedded(result)]
     for path in over_time:
         lines += ["", f"## {path.stem.replace('_', ' ')}", "", _embedded(path)]
     create_markdown_artifact("\n".join(lines), key=artifact_key("fusion-diagnostics", f"spm{specimen:02d}"), description="The diagnostic PNGs: latest pictures and links")

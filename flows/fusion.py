@@ -8,15 +8,15 @@ from prefect import flow, tags
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from flows.artifacts import publish_fusion_parameters, publish_isotropic_transforms
+from flows.artifacts import publish_fusion_figures, publish_fusion_parameters, publish_isotropic_transforms
 from flows.inputs import flow_config
 from flows.outcomes import failure_message, settled_states
 from flows.runners import execution_from_environment, make_task_runner
-from isoview_core.acquisition import discover_acquisition
+from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.config import ProcessingConfig
 from isoview_core.errors import IsoviewError
 from isoview_core.fusion.records import FusionRecord
-from isoview_core.layout import IsotropicPaths, PairId
+from isoview_core.layout import FusedPaths, IsotropicPaths, PairId
 from isoview_core.pipeline.fusion import (
     estimation_timepoints,
     pairs_to_estimate,
@@ -36,6 +36,40 @@ def _run_name() -> str:
     """``fuse SPM00 TM000004..TM000007``: the flow run's name in the UI."""
     parameters = flow_run.parameters
     return f"fuse SPM{parameters['specimen']:02d} {_window_label(list(parameters['timepoints']))}"
+
+
+def _needed_timepoints(found: Acquisition, config: ProcessingConfig, specimen: int, timepoints: list[int]) -> list[int]:
+    """The timepoints on disk whose estimates the windows of `timepoints` need."""
+    on_disk = found.timepoints(specimen)
+    needed = estimation_timepoints(timepoints, first_timepoint=on_disk[0], last_timepoint=on_disk[-1], temporal=config.temporal)
+    return [t for t in needed if t in set(on_disk)]
+
+
+def _pairs(found: Acquisition, config: ProcessingConfig, specimen: int, timepoints: list[int], errors: list[str]) -> list[PairId]:
+    """The camera pairs of `timepoints`; a timepoint whose channel XML failed adds its error to `errors` instead."""
+    pairs = []
+    for t in timepoints:
+        try:
+            pairs += timepoint_pairs(found, config, specimen, t)
+        except IsoviewError as error:
+            errors.append(str(error))
+    return pairs
+
+
+def _draw_run_name() -> str:
+    """``draw figures SPM00 TM000004..TM000007``: the figure flow run's name in the UI."""
+    parameters = flow_run.parameters
+    return f"draw figures SPM{parameters['specimen']:02d} {_window_label(list(parameters['timepoints']))}"
+
+
+def _figures_step(config: ProcessingConfig, specimen: int, pairs: list[PairId], fused: list[PairId]) -> None:
+    """Draw the figures `pairs` left previews for (a failure is a warning: the volumes are fine), then show the
+    `fused` pairs' figures in the UI."""
+    drawing = draw_diagnostics_task.submit(config, specimen, pairs)
+    for state in settled_states([drawing]):
+        if not state.is_completed():
+            get_run_logger().warning("diagnostic figures not drawn: %s", failure_message(state))
+    publish_fusion_figures(specimen, fused, config.resolved_fused_dir())
 
 
 def _isotropic_step(config: ProcessingConfig, specimen: int, first: int, last: int | None) -> list[str]:
@@ -69,6 +103,7 @@ def fuse_window(
     timepoints: list[int],
     config: ProcessingConfig | None = None,
     acquisition_finished: bool = True,
+    draw_figures: bool = True,
 ) -> list[FusionRecord]:
     """Fuse the camera pairs of `timepoints` with temporally smoothed parameters (then, if enabled, the isotropic volumes).
 
@@ -77,6 +112,8 @@ def fuse_window(
     differ from its ``fusion.json`` is fused. ``acquisition_finished=False`` (a live acquisition):
     the last timepoint on disk is not the end, and pairs whose window is not complete wait; an
     estimate that failed (or whose channel XML did) counts as missing, imputed, not as awaited.
+    ``draw_figures=False`` (the watcher): the diagnostic figures are left as previews for :func:`draw_figures`,
+    so that the next fusion does not wait for them.
     """
     logger = get_run_logger()
     config = flow_config(acquisition, config)
@@ -84,24 +121,14 @@ def fuse_window(
     on_disk = found.timepoints(specimen)
     first, last = on_disk[0], on_disk[-1]
     errors: list[str] = []
-
-    def pairs_of(selection: list[int]) -> list[PairId]:
-        pairs = []
-        for t in selection:
-            try:
-                pairs += timepoint_pairs(found, config, specimen, t)
-            except IsoviewError as error:
-                errors.append(str(error))
-        return pairs
-
-    needed = [t for t in estimation_timepoints(timepoints, first_timepoint=first, last_timepoint=last, temporal=config.temporal) if t in set(on_disk)]
-    to_estimate = pairs_to_estimate(config.resolved_fused_dir(), pairs_of(needed), overwrite=config.overwrite)
+    needed = _needed_timepoints(found, config, specimen, timepoints)
+    to_estimate = pairs_to_estimate(config.resolved_fused_dir(), _pairs(found, config, specimen, needed, errors), overwrite=config.overwrite)
     with tags(f"SPM{specimen:02d}"):  # no per-timepoint tags (see flows/correction.py): the TM is in the task run names
         estimates = [estimate_pair_task.submit(config, pair) for pair in to_estimate]
         for state in settled_states(estimates):
             if not state.is_completed():  # a missing estimate is imputed by the smoothing
                 errors.append(failure_message(state))
-        targets = pairs_of(timepoints)
+        targets = _pairs(found, config, specimen, timepoints, errors)
         for t in sorted(set(timepoints) & set(on_disk)):  # their channel's XML failed the correction, which reported it
             for reason in unfusable_pairs(found, config, specimen, t):
                 logger.warning("%s", reason)
@@ -112,13 +139,31 @@ def fuse_window(
     errors += plan.errors + [failure_message(state) for state in states if not state.is_completed()]
     if config.isotropic.enabled:
         errors += _isotropic_step(config, specimen, first, last if acquisition_finished else None)
-    if config.save_diagnostics:  # the fused outputs are published: the figures may lag behind them
-        drawing = draw_diagnostics_task.submit(config, specimen, to_estimate + [job.pair for job in plan.jobs])
-        for state in settled_states([drawing]):
-            if not state.is_completed():  # the volumes are fine: a figure that failed is a warning
-                logger.warning("diagnostic figures not drawn: %s", failure_message(state))
-    publish_fusion_parameters(specimen, records, config.resolved_fused_dir())
+    if config.save_diagnostics and draw_figures:  # the fused outputs are published: the figures may lag behind them
+        fused = [job.pair for job, state in zip(plan.jobs, states) if state.is_completed()]
+        _figures_step(config, specimen, to_estimate + [job.pair for job in plan.jobs], fused)
+    publish_fusion_parameters(specimen, records)
     logger.info("fused %d pairs, %d unchanged, %d waiting for their window", len(records), len(plan.skipped), len(plan.waiting))
     if errors:
         raise IsoviewError(f"SPM{specimen:02d} {_window_label(timepoints)}: {len(errors)} error(s): " + " | ".join(errors))
     return records
+
+
+@flow(
+    name="draw-figures",
+    flow_run_name=_draw_run_name,
+    task_runner=make_task_runner(execution_from_environment()),
+)
+def draw_figures(acquisition: Path, specimen: int, timepoints: list[int], config: ProcessingConfig | None = None) -> list[Path]:
+    """Draw the diagnostic figures that the fusion of `timepoints` left as previews (``fuse_window(draw_figures=False)``).
+
+    The watcher runs it in a lane of its own, so figures may lag behind the fused volumes without delaying them.
+    The previews of the estimates those windows needed are drawn too; pairs without previews cost nothing.
+    """
+    config = flow_config(acquisition, config)
+    found = discover_acquisition(config.acquisition, config.layout)
+    unfusable: list[str] = []  # a channel whose XML failed: no fusion, no figures (the fusion reported it)
+    fused = [pair for pair in _pairs(found, config, specimen, timepoints, unfusable) if FusedPaths(config.resolved_fused_dir(), pair).record.is_file()]
+    with tags(f"SPM{specimen:02d}"):
+        _figures_step(config, specimen, _pairs(found, config, specimen, _needed_timepoints(found, config, specimen, timepoints), unfusable), fused)
+    return [figure for pair in fused for figure in FusedPaths(config.resolved_fused_dir(), pair).figures()]

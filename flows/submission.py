@@ -15,7 +15,7 @@ from isoview_core.errors import IsoviewError
 
 logger = logging.getLogger(__name__)
 
-FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "process": "process-acquisition"}
+FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "draw": "draw-figures", "process": "process-acquisition"}
 
 
 def acquisition_tag(acquisition: Path) -> str:
@@ -28,15 +28,19 @@ class ServerUnavailable(IsoviewError):
 
 
 class Submitter(Protocol):
-    """Runs one timepoint's correction or one set of fusions to the end; raises with the reason on failure.
+    """Runs one timepoint's correction, one set of fusions or the drawing of their figures to the end; raises with the
+    reason on failure.
 
-    The watcher calls them from two threads at once (its correction and fusion lanes). A submitter may also have a
-    ``start()`` method: the watcher calls it once, before its lanes start (see :meth:`InProcessSubmitter.start`).
+    The watcher calls them from three threads at once (its correction, fusion and figure lanes). ``fuse`` leaves the
+    diagnostic figures to ``draw``. A submitter may also have a ``start()`` method: the watcher calls it once, before
+    its lanes start (see :meth:`InProcessSubmitter.start`).
     """
 
     def correct(self, specimen: int, timepoint: int) -> None: ...
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None: ...
+
+    def draw(self, specimen: int, timepoints: list[int]) -> None: ...
 
 
 _LOCAL_SERVER_LOCK = threading.Lock()
@@ -70,7 +74,7 @@ class InProcessSubmitter:
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self._flows: tuple[Any, Any] | None = None
+        self._flows: tuple[Any, Any, Any] | None = None
         self._workers = config.execution.max_workers
         self._lock = threading.Lock()
 
@@ -78,16 +82,16 @@ class InProcessSubmitter:
         """Before the watcher's lanes run flows side by side: Prefect's temporary server, when it is the one used."""
         start_local_prefect_server()
 
-    def _runnable(self) -> tuple[Any, Any]:
-        """The two flows with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
+    def _runnable(self) -> tuple[Any, Any, Any]:
+        """The three flows with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
         with self._lock:  # the first correction and the first fusion may ask at once
             if self._flows is None:
                 self._flows = self._flows_with_task_runner()
         return self._flows
 
-    def _flows_with_task_runner(self) -> tuple[Any, Any]:
+    def _flows_with_task_runner(self) -> tuple[Any, Any, Any]:
         from flows.correction import correct_timepoint
-        from flows.fusion import fuse_window
+        from flows.fusion import draw_figures, fuse_window
         from flows.runners import make_task_runner, resolved_execution
         from isoview_core.acquisition import discover_acquisition
 
@@ -97,30 +101,32 @@ class InProcessSubmitter:
             execution = execution.model_copy(update={"max_workers": max(1, execution.max_workers // 2)})
         self._workers = execution.max_workers
         logger.info("%s: %d workers per flow", processing.acquisition, self._workers)
-        # one runner for both flows is only their template: Prefect's flow engine runs each flow run on a copy of
+        # one runner for the flows is only their template: Prefect's flow engine runs each flow run on a copy of
         # it (`task_runner.duplicate()`), so a correction and a fusion running at once have a pool each
         runner = make_task_runner(execution)
-        return correct_timepoint.with_options(task_runner=runner), fuse_window.with_options(task_runner=runner)
+        return tuple(flow.with_options(task_runner=runner) for flow in (correct_timepoint, fuse_window, draw_figures))
 
     def workers(self) -> int | None:
         """Workers per flow: as configured, or as resolved at the first job (None before it when automatic)."""
         return self._workers
 
     def correct(self, specimen: int, timepoint: int) -> None:
-        from prefect import tags
-
-        processing = self.config.processing
-        start_local_prefect_server()  # also when DeploymentSubmitter falls back to this process, from either lane
-        with tags(acquisition_tag(self.config.processing.acquisition)):
-            self._runnable()[0](processing.acquisition, specimen, timepoint, processing)
+        self._run(0, specimen, timepoint)
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        self._run(1, specimen, timepoints, acquisition_finished=acquisition_finished, draw_figures=False)
+
+    def draw(self, specimen: int, timepoints: list[int]) -> None:
+        self._run(2, specimen, timepoints)
+
+    def _run(self, flow: int, specimen: int, selection: int | list[int], **options: bool) -> None:
+        """Run flow number `flow` of :meth:`_runnable` on the acquisition, tagged with it."""
         from prefect import tags
 
         processing = self.config.processing
-        start_local_prefect_server()
-        with tags(acquisition_tag(self.config.processing.acquisition)):
-            self._runnable()[1](processing.acquisition, specimen, timepoints, processing, acquisition_finished=acquisition_finished)
+        start_local_prefect_server()  # also when DeploymentSubmitter falls back to this process, from any lane
+        with tags(acquisition_tag(processing.acquisition)):
+            self._runnable()[flow](processing.acquisition, specimen, selection, processing, **options)
 
 
 class DeploymentSubmitter:
@@ -144,8 +150,14 @@ class DeploymentSubmitter:
             "timepoints": timepoints,
             "config": processing.model_dump(mode="json"),
             "acquisition_finished": acquisition_finished,
+            "draw_figures": False,
         }
         self._run("fuse", parameters, lambda fallback: fallback.fuse(specimen, timepoints, acquisition_finished=acquisition_finished))
+
+    def draw(self, specimen: int, timepoints: list[int]) -> None:
+        processing = self.config.processing
+        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoints": timepoints, "config": processing.model_dump(mode="json")}
+        self._run("draw", parameters, lambda fallback: fallback.draw(specimen, timepoints))
 
     def _run(self, kind: str, parameters: dict, fallback: Callable[[InProcessSubmitter], None]) -> None:
         import httpx

@@ -5,11 +5,13 @@ truth is a reconciliation scan of the folder (stack sizes from the XML, modifica
 of the outputs (complete OME-Zarr + records), repeated every ``scan_interval_s``. So dropped
 events, duplicate or out-of-order events and restarts never cause missed or double processing.
 
-Work runs in two lanes, each a worker thread taking its jobs in timepoint order: the correction of
-``t``, and the fusion of a timepoint as soon as the correction of the last timepoint of its window is
-done. So the correction of a new timepoint does not wait for the fusion of an earlier one, and
-fusions never overlap each other (two windows would estimate the same pairs twice). The submitter
-is started before the lanes (Prefect's local server, which two threads must not start at once).
+Work runs in three lanes, each a worker thread taking its jobs in timepoint order: the correction of
+``t``; the fusion of a timepoint as soon as the correction of the last timepoint of its window is
+done; and the diagnostic figures of each fusion, drawn after it. So the correction of a new timepoint
+does not wait for the fusion of an earlier one, a fusion does not wait for the figures of the one
+before, and fusions never overlap each other (two windows would estimate the same pairs twice).
+Figures may lag: fusions that finish while figures wait are drawn by one job. The submitter is
+started before the lanes (Prefect's local server, which two threads must not start at once).
 After each correction that succeeded, and each fusion, its timepoints are checked for quality alerts (``isoview_core.quality``).
 """
 
@@ -21,6 +23,7 @@ import queue
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ from isoview_core.acquisition import Acquisition, discover_acquisition
 from isoview_core.errors import IsoviewError
 from isoview_core.formats.atomic import remove_stale_partials
 from isoview_core.layout import timepoint_output_folders, watcher_lock_path
+from isoview_core.pipeline.previews import pending_preview_timepoints
 from isoview_core.pipeline.series import update_all_corrected_series, update_all_fused_series, update_all_isotropic_series
 from isoview_core.quality.alerts import raise_alerts
 from isoview_core.service.journal import reconcile_journal, record_problem
@@ -58,7 +62,7 @@ def is_disk_full(message: str) -> bool:
     return any(marker in message for marker in DISK_FULL_MARKERS)
 
 
-LANES = ("correct", "fuse")
+LANES = ("correct", "fuse", "draw")
 """The watcher's job lanes, each worked through by a thread of its own."""
 
 EventKind = Literal["waiting_for_acquisition", "waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
@@ -80,7 +84,7 @@ class _Job:
     """One unit of work, ordered by the timepoint it waits for, corrections before fusions."""
 
     order: tuple[int, int, int]
-    kind: Literal["correct", "fuse"] = field(compare=False)
+    kind: Literal["correct", "fuse", "draw"] = field(compare=False)
     specimen: int = field(compare=False)
     timepoints: tuple[int, ...] = field(compare=False)
     acquisition_finished: bool = field(default=False, compare=False)
@@ -137,12 +141,14 @@ class AcquisitionWatcher:
         # a fusion only reads timepoints corrected before it was queued, so the lanes never wait for each other
         self._lanes: dict[str, queue.PriorityQueue[_Job]] = {kind: queue.PriorityQueue() for kind in LANES}
         self._sequence = itertools.count()
+        self._figures_waiting: dict[int, _Job] = {}  # per specimen, the figure job not started yet (later fusions join it)
+        self._figures_lock = threading.Lock()
         self._schedules: dict[int, FusionSchedule] = {}
         self._queued: set[tuple[int, int]] = set()
         self._waiting: dict[tuple[int, int], str] = {}
         self._cleaned: set[tuple[int, int]] = set()
         self._first_seen: dict[tuple[int, int], float] = {}
-        self._busy = 0
+        self._busy: Counter[str] = Counter()  # jobs queued or running, per lane
         self._retries: list[tuple[float, _Job]] = []  # (time.monotonic() when due, job)
         self._last_change = time.monotonic()  # intervals and timeouts on the monotonic clock; file times are wall-clock
         self._stop = threading.Event()
@@ -173,6 +179,7 @@ class AcquisitionWatcher:
                 logger.info("%s: journaled %d outputs a stopped run had finished", root, recovered)
             self._repair_series()
             self._start_submitter()
+            self._queue_leftover_figures(acquisition)
             observer = self._start_observer(root)
             workers = [threading.Thread(target=self._work, args=(kind,), name=f"isoview-{kind}", daemon=True) for kind in LANES]
             for worker in workers:
@@ -255,7 +262,8 @@ class AcquisitionWatcher:
             ended = self._ended.is_set()  # before the scan: a scan that follows the end has seen every file
             self._reconcile(acquisition, ended=ended)
             self._resubmit_due()
-            idle = self._busy == 0 and not self._retries  # and the scan found nothing to do (queued jobs count as busy)
+            # and the scan found nothing to do (queued jobs count as busy); figures do not hold up the tail
+            idle = self._busy["correct"] + self._busy["fuse"] == 0 and not self._retries
             timed_out = idle_timeout is not None and time.monotonic() - self._last_change > idle_timeout
             if idle and (ended or timed_out):
                 self._finish(acquisition)
@@ -280,10 +288,14 @@ class AcquisitionWatcher:
         if kind != "done":
             return
         job, error = payload
-        self._busy -= 1
+        self._busy[job.kind] -= 1
         self._last_change = time.monotonic()
         if error is not None and is_disk_full(error):
             self._retry_later(job, error)
+            return
+        if job.kind == "draw":  # the volumes are fine: a figure that failed is a warning
+            if error is not None:
+                logger.warning("SPM%02d %s: diagnostic figures not drawn: %s", job.specimen, job.timepoints, error)
             return
         if job.kind == "correct":
             [t] = job.timepoints
@@ -292,9 +304,11 @@ class AcquisitionWatcher:
             if error is None:
                 self.summary.corrected.append((job.specimen, t))
                 self._emit("corrected", job.specimen, job.timepoints)
-        elif error is None:
-            self.summary.fused += [(job.specimen, t) for t in job.timepoints]
-            self._emit("fused", job.specimen, job.timepoints)
+        else:
+            self._queue_figures(job.specimen, job.timepoints)  # a failed fusion may have published some of its pairs
+            if error is None:
+                self.summary.fused += [(job.specimen, t) for t in job.timepoints]
+                self._emit("fused", job.specimen, job.timepoints)
         if error is not None:
             self._problem(job.specimen, job.timepoints, error)
         if error is None or job.kind == "fuse":  # a failed correction is a problem already: its missing stacks raise no alert
@@ -382,7 +396,7 @@ class AcquisitionWatcher:
                     schedule.settle(t)
                     self._problem(specimen, (t,), f"incomplete when the acquisition ended: {self._waiting.pop((specimen, t), 'not written')}")
             self._queue_fusions(acquisition, specimen, schedule.ready(last_timepoint=timepoints[-1]), acquisition_finished=True)
-        while self._busy:
+        while self._busy.total():
             self._drain_inbox(timeout=1.0)
         self._emit("finished", -1, ())
 
@@ -412,8 +426,27 @@ class AcquisitionWatcher:
     # ---------------------------------------------------------------- working
 
     def _submit(self, job: _Job) -> None:
-        self._busy += 1
+        self._busy[job.kind] += 1
         self._lanes[job.kind].put(job)
+
+    def _queue_figures(self, specimen: int, timepoints: tuple[int, ...]) -> None:
+        """Queue the drawing of fused timepoints' figures, or add them to the figure job still waiting."""
+        if not self.processing.save_diagnostics or not timepoints:
+            return
+        with self._figures_lock:
+            waiting = self._figures_waiting.get(specimen)
+            if waiting is not None:
+                waiting.timepoints = tuple(sorted(set(waiting.timepoints) | set(timepoints)))
+                return
+            job = _Job((max(timepoints), 2, next(self._sequence)), "draw", specimen, tuple(sorted(timepoints)))
+            self._figures_waiting[specimen] = job
+        self._submit(job)
+
+    def _queue_leftover_figures(self, acquisition: Acquisition) -> None:
+        """Figures a stopped run left undrawn (their previews are on disk): queued before any new work."""
+        leftover = pending_preview_timepoints(self.processing.resolved_fused_dir())
+        for specimen in self._specimens(acquisition):
+            self._queue_figures(specimen, tuple(t for t in leftover if t in set(acquisition.timepoints(specimen))))
 
     def _work(self, kind: str) -> None:
         """Worker thread of one lane: run its jobs in order; a server outage keeps the job and retries."""
@@ -421,12 +454,18 @@ class AcquisitionWatcher:
             job = self._lanes[kind].get()
             if self._stop.is_set():
                 return
+            if job.kind == "draw":
+                with self._figures_lock:  # started: later fusions queue a job of their own
+                    if self._figures_waiting.get(job.specimen) is job:
+                        del self._figures_waiting[job.specimen]
             while True:
                 try:
                     if job.kind == "correct":
                         self.submitter.correct(job.specimen, job.timepoints[0])
-                    else:
+                    elif job.kind == "fuse":
                         self.submitter.fuse(job.specimen, list(job.timepoints), acquisition_finished=job.acquisition_finished)
+                    else:
+                        self.submitter.draw(job.specimen, list(job.timepoints))
                     error = None
                 except ServerUnavailable as unavailable:
                     logger.warning("%s; retrying in %.0f s", unavailable, self.config.watch.scan_interval_s * 5)

@@ -70,6 +70,8 @@ WATCHER_LOCK_NAME = "watcher.lock"
 FUSED_VOLUME_SUFFIX = VOLUME_SUFFIX["zarr"]
 ESTIMATE_SUFFIX = ".estimate.json"
 FUSION_RECORD_SUFFIX = ".fusion.json"
+PREVIEW_SUFFIX = ".preview.npz"
+"""A diagnostic figure's reduced data, kept until it is drawn (:meth:`FusedPaths.preview`)."""
 
 
 def default_corrected_root(acquisition: Path) -> Path:
@@ -280,7 +282,7 @@ class FusedPaths:
 
     def preview(self, name: str) -> Path:
         """``<diagnostics>/<name>.preview.npz``: the reduced data of figures not drawn yet (``estimate``, ``fusion``)."""
-        return self.diagnostics / f"{name}.preview.npz"
+        return self.diagnostics / f"{name}{PREVIEW_SUFFIX}"
 
     def figures(self) -> list[Path]:
         """Every diagnostic figure of the pair written so far, sorted."""

@@ -26,3 +26,24 @@ def test_fuse_window_draws_every_figure_after_its_pair_is_published(prefect_harn
         published = paths.record.stat().st_mtime_ns
         assert all(figure.stat().st_mtime_ns >= published for figure in figures), "a figure was drawn before its pair was published"
     assert parameters_over_time_figure(config.resolved_fused_dir(), (0, 1)).is_file()
+
+
+def test_figures_left_by_the_watcher_s_fusion_are_drawn_by_the_draw_figures_flow(prefect_harness, small_acquisition, tmp_path):
+    from prefect.artifacts import Artifact
+
+    from flows.fusion import draw_figures, fuse_window
+
+    config = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "corrected", fused_dir=tmp_path / "fused")
+    process_dataset(config)
+    records = fuse_window(config.acquisition, 0, [0], config, draw_figures=False)
+    pairs = [FusedPaths(config.resolved_fused_dir(), PairId(0, r.timepoint, r.cameras, r.view, r.channel)) for r in records]
+    assert len(pairs) == 2 and all(paths.record.is_file() and not paths.figures() for paths in pairs)
+    assert all({preview.name for preview in paths.diagnostics.glob("*.npz")} == {"estimate.preview.npz", "fusion.preview.npz"} for paths in pairs)
+
+    drawn = draw_figures(config.acquisition, 0, [0], config)
+
+    assert sorted(drawn) == sorted(figure for paths in pairs for figure in paths.figures())
+    for paths in pairs:
+        assert {figure.stem for figure in paths.figures()} == FIGURES and not list(paths.diagnostics.glob("*.npz"))
+    assert parameters_over_time_figure(config.resolved_fused_dir(), (0, 1)).is_file()
+    assert "TM000000 cameras 0+1: fusion_result" in Artifact.get("fusion-diagnostics-spm00").data

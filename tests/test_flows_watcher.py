@@ -34,7 +34,7 @@ from isoview_core.formats.atomic import PARTIAL_MARKER
 from isoview_core.isotropic import rotation_angle_deg
 from isoview_core.isotropic.records import load_isotropic_record
 from isoview_core.isotropic.settings import IsotropicStageConfig
-from isoview_core.layout import FUSION_RECORD_SUFFIX, ISOTROPIC_RECORD_SUFFIX, output_files, series_files
+from isoview_core.layout import FUSION_RECORD_SUFFIX, ISOTROPIC_RECORD_SUFFIX, FusedPaths, PairId, output_files, series_files
 from isoview_core.results.series import published_timepoints, record_fingerprint
 from isoview_core.service.journal import read_journal
 from isoview_core.synthetic import SimulationConfig, simulate_acquisition, view90_to_view0_um
@@ -301,6 +301,9 @@ class RecordingSubmitter:
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         self.calls.append(("fuse", tuple(timepoints), acquisition_finished))
 
+    def draw(self, specimen: int, timepoints: list[int]) -> None:
+        self.calls.append(("draw", tuple(timepoints)))
+
 
 def _write_flat_timepoints(root: Path, count: int, interval_s: float, flood: AcquisitionWatcher) -> None:
     """A flat-layout acquisition growing one timepoint per interval (the microscope's pace), stacks written in two
@@ -382,6 +385,57 @@ def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
     assert first_fusion[1] == (0, 1) and submitter.released  # timepoint 4 was corrected while the window of 0 and 1 was fused
     assert submitter.calls.index(("correct", 4)) < submitter.calls.index(first_fusion)
     assert [call[1] for call in submitter.calls if call[0] == "correct"] == list(range(5))
+    assert summary.problems == []
+
+
+class HeldFiguresSubmitter(RecordingSubmitter):
+    """Its first drawing of figures holds until the tail has been fused (at most 10 s)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tail_fused = threading.Event()
+        self.released: bool | None = None
+
+    def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
+        super().fuse(specimen, timepoints, acquisition_finished=acquisition_finished)
+        if acquisition_finished:
+            self.tail_fused.set()
+
+    def draw(self, specimen: int, timepoints: list[int]) -> None:
+        if self.released is None:
+            self.released = self.tail_fused.wait(10)
+        super().draw(specimen, timepoints)
+
+
+def test_figures_lag_behind_the_fusions_without_delaying_them_and_each_timepoint_is_drawn_once(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
+    submitter = HeldFiguresSubmitter()
+    watcher = AcquisitionWatcher(config, submitter)
+    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
+
+    fusions = [call[1] for call in submitter.calls if call[0] == "fuse"]
+    drawings = [call[1] for call in submitter.calls if call[0] == "draw"]
+    assert submitter.released  # every fusion, the tail's included, ran while the first figures were held
+    assert drawings[0] == fusions[0]
+    assert sorted(t for drawn in drawings for t in drawn) == list(range(6))  # every fused timepoint drawn, once
+    assert len(fusions) >= 4 and len(drawings) <= 3  # the fusions that ended while figures were held: one drawing
+    assert summary.problems == []
+
+
+def test_figures_a_stopped_run_left_undrawn_are_drawn_first(tmp_path):
+    root, config = _flat_acquisition_config(tmp_path)
+    _write_flat_timepoints(root, 3, 0.0, AcquisitionWatcher(config, RecordingSubmitter()))
+    preview = FusedPaths(config.processing.resolved_fused_dir(), PairId(0, 1, (0, 1), 0, 0)).preview("fusion")
+    preview.parent.mkdir(parents=True)
+    preview.write_bytes(b"")
+    submitter = RecordingSubmitter()
+    watcher = AcquisitionWatcher(config, submitter)
+    watcher.end_acquisition()
+
+    summary = watcher.run()
+
+    drawings = [call[1] for call in submitter.calls if call[0] == "draw"]
+    assert 1 in drawings[0] and sorted(t for drawn in drawings for t in drawn) == [0, 1, 1, 2]
     assert summary.problems == []
 
 

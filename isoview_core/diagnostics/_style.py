@@ -68,10 +68,19 @@ def _save(figure: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
         for text in (axes.title, axes.xaxis.label, axes.yaxis.label, axes.xaxis.offsetText, axes.yaxis.offsetText):
             text.set_color(FOREGROUND)
     final = Path(path)
+    _fix_layout(figure)
     with atomic_output(final, overwrite=True) as temporary:
         # zlib level 1: a quarter of the encoding time of the default 6, files ~15 % larger
         figure.savefig(temporary, format="png", dpi=dpi, facecolor=figure.get_facecolor(), pil_kwargs={"compress_level": 1})
     return final
+
+
+def _fix_layout(figure: Figure) -> None:
+    """Run the constrained layout once and freeze it: ``savefig`` would otherwise draw the figure twice."""
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+        figure._layout_engine = None  # savefig would run a second, layout-only draw for any engine
 
 
 def _legend(axes: Axes, **placement: object) -> None:

@@ -19,7 +19,7 @@ from isoview_core.fusion.blending import blending_weights
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
 from isoview_core.fusion.records import load_estimate
-from isoview_core.layout import FusedPaths, PairId
+from isoview_core.layout import PREVIEW_SUFFIX, FusedPaths, PairId, diagnostics_dir
 
 ESTIMATE = "estimate"
 """Preview of an estimate: ``registration.png`` and ``intensity_correction.png``."""
@@ -123,6 +123,12 @@ def pending_previews(output_root: Path, pair: PairId) -> list[Path]:
     """The previews of `pair` not drawn yet."""
     paths = FusedPaths(output_root, pair)
     return [path for path in (paths.preview(ESTIMATE), paths.preview(FUSION)) if path.is_file()]
+
+
+def pending_preview_timepoints(output_root: Path) -> list[int]:
+    """The timepoints that have previews not drawn yet (left by a stopped run), sorted."""
+    previews = diagnostics_dir(output_root).glob(f"TM*/*/*{PREVIEW_SUFFIX}")
+    return sorted({int(path.parent.parent.name.removeprefix("TM")) for path in previews})
 
 
 def draw_pair_diagnostics(output_root: Path, pair: PairId, config: FusionConfig) -> list[Path]:
