@@ -63,7 +63,7 @@ def test_appended_timepoints_read_back_exactly_with_time_axis_scale_and_contrast
     assert published_timepoints(series) == {0: "f0", 1: "f1", 2: "f2"}
 
 
-def test_series_is_valid_ngff_05_and_ome_zarr_py_reads_its_axes(tmp_path):
+def test_series_is_valid_ngff_05_and_ome_zarr_py_reads_its_axes_scale_and_time_unit(tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Multiscales, Reader
 
@@ -73,7 +73,11 @@ def test_series_is_valid_ngff_05_and_ome_zarr_py_reads_its_axes(tmp_path):
     Image.from_zarr(zarr.open_group(series, mode="r"))  # raises on anything the NGFF 0.5 models reject
     nodes = list(Reader(parse_url(str(series)))())
     image = next(node for node in nodes if node.specs and isinstance(node.specs[0], Multiscales))
-    assert [axis["name"] for axis in image.metadata["axes"]] == ["t", "z", "y", "x"]
+    assert [(axis["name"], axis.get("unit")) for axis in image.metadata["axes"]] == [
+        ("t", "second"), ("z", "micrometer"), ("y", "micrometer"), ("x", "micrometer")
+    ]
+    scale = next(transform["scale"] for transform in image.metadata["coordinateTransformations"][0] if transform["type"] == "scale")
+    assert scale == pytest.approx([30.0, *VOXEL])  # one XML timestamp every 30 s
     assert image.data[0].shape == (2, *SHAPE)
 
 
