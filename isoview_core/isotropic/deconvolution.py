@@ -56,7 +56,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
-from scipy.signal import fftconvolve
 
 from isoview_core.isotropic.config import IsotropicConfig
 from isoview_core.isotropic.fusion import (
@@ -362,6 +361,10 @@ class _Passes:
 
     def _updated_block(self, source: np.ndarray | VolumeSink, view: ViewOnGrid, kernels: ViewKernels, block: tuple[slice, ...]) -> np.ndarray:
         """``psi (1 + b ((phi / (psi * P)) * B - 1))`` on one block, floored at ``min_value``."""
+        # Imported here: scipy.signal (and the scipy.stats it loads) is 0.4 CPU-s of every command's start-up
+        # (config imports this module for its settings), and only the deconvolution needs it.
+        from scipy.signal import fftconvolve
+
         grid, radius = self.grid, kernels.radius
         estimate = _padded(source, grid, block, [2 * r for r in radius])
         blurred = fftconvolve(estimate, kernels.forward, mode="valid")
