@@ -99,6 +99,10 @@ class TimedSubmitter:
         with self._timed("correct", [timepoint]):
             self.inner.correct(specimen, timepoint)
 
+    def estimate(self, specimen: int, timepoint: int) -> None:
+        with self._timed("estimate", [timepoint]):
+            self.inner.estimate(specimen, timepoint)
+
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         with self._timed("fuse", list(timepoints)):
             self.inner.fuse(specimen, timepoints, acquisition_finished=acquisition_finished)
@@ -273,6 +277,8 @@ def rate_mb_s(raw_bytes: int, times: list[tuple[int, float]]) -> float | None:
 def summarize(rows: list[dict], jobs: list[Job], raw_bytes: int, interval_s: float, wall_s: float) -> dict:
     """Latencies of the live timepoints (all, and the second half once the start-up backlog has drained), backlog growth,
     throughputs and which targets are met."""
+    from flows.watcher import LANE_OF  # estimates run in the fusion lane
+
     live = [row for row in rows if not row["tail"]]
     steady = live[len(live) // 2 :]
     latencies = {
@@ -286,7 +292,7 @@ def summarize(rows: list[dict], jobs: list[Job], raw_bytes: int, interval_s: flo
     # the other lanes shows in their latencies)
     service = rate_mb_s(raw_bytes, [(row["timepoint"], row["corrected_s"]) for row in rows if row["corrected_s"] is not None])
     acquisition = rate_mb_s(raw_bytes, [(row["timepoint"], row["written_s"]) for row in rows])
-    lane_busy_s = {kind: sum(job.end - job.start for job in jobs if job.kind == kind) for kind in sorted({job.kind for job in jobs})}
+    lane_busy_s = {lane: sum(job.end - job.start for job in jobs if LANE_OF[job.kind] == lane) for lane in sorted({LANE_OF[job.kind] for job in jobs})}
     busy_s = max(lane_busy_s.values(), default=0.0)  # the lanes run side by side: the busiest one bounds the service
 
     def below_interval(key: str) -> bool:

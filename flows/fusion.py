@@ -1,4 +1,5 @@
-"""Prefect flow: windowed fusion of a set of timepoints (estimate what the windows need, smooth, fuse)."""
+"""Prefect flows: windowed fusion of a set of timepoints (estimate what the windows need, smooth, fuse), the estimates
+of one timepoint ahead of its windows, and the fusions' figures."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def _pairs(found: Acquisition, config: ProcessingConfig, specimen: int, timepoin
         except IsoviewError as error:
             errors.append(str(error))
     return pairs
+
+
+def _estimate_run_name() -> str:
+    """``estimate SPM00 TM000003``: the estimation flow run's name in the UI."""
+    parameters = flow_run.parameters
+    return f"estimate SPM{parameters['specimen']:02d} TM{parameters['timepoint']:06d}"
 
 
 def _draw_run_name() -> str:
@@ -147,6 +154,30 @@ def fuse_window(
     if errors:
         raise IsoviewError(f"SPM{specimen:02d} {_window_label(timepoints)}: {len(errors)} error(s): " + " | ".join(errors))
     return records
+
+
+@flow(
+    name="estimate-timepoint",
+    flow_run_name=_estimate_run_name,
+    task_runner=make_task_runner(execution_from_environment()),
+)
+def estimate_timepoint(acquisition: Path, specimen: int, timepoint: int, config: ProcessingConfig | None = None) -> list[Path]:
+    """Estimate the fusion parameters of one corrected timepoint's pairs before any window that needs them is filled.
+
+    The watcher runs it in its fusion lane while the first windows of an acquisition fill (and after a gap), so that
+    the fusion, once the window is filled, finds its estimates made and only smooths and fuses. Estimates already on
+    disk are kept. A pair that cannot be estimated is left to the fusion, which tries again and reports it.
+    """
+    config = flow_config(acquisition, config)
+    found = discover_acquisition(config.acquisition, config.layout)
+    errors: list[str] = []
+    to_estimate = pairs_to_estimate(config.resolved_fused_dir(), _pairs(found, config, specimen, [timepoint], errors), overwrite=config.overwrite)
+    with tags(f"SPM{specimen:02d}"):
+        states = settled_states([estimate_pair_task.submit(config, pair) for pair in to_estimate])
+    errors += [failure_message(state) for state in states if not state.is_completed()]
+    if errors:
+        raise IsoviewError(f"SPM{specimen:02d} TM{timepoint:06d}: {len(errors)} estimate(s) failed: " + " | ".join(errors))
+    return [FusedPaths(config.resolved_fused_dir(), pair).estimate for pair in to_estimate]
 
 
 @flow(

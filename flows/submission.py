@@ -15,7 +15,13 @@ from isoview_core.errors import IsoviewError
 
 logger = logging.getLogger(__name__)
 
-FLOW_NAMES = {"correct": "correct-timepoint", "fuse": "fuse-window", "draw": "draw-figures", "process": "process-acquisition"}
+FLOW_NAMES = {
+    "correct": "correct-timepoint",
+    "estimate": "estimate-timepoint",
+    "fuse": "fuse-window",
+    "draw": "draw-figures",
+    "process": "process-acquisition",
+}
 
 
 def acquisition_tag(acquisition: Path) -> str:
@@ -28,15 +34,17 @@ class ServerUnavailable(IsoviewError):
 
 
 class Submitter(Protocol):
-    """Runs one timepoint's correction, one set of fusions or the drawing of their figures to the end; raises with the
-    reason on failure.
+    """Runs one timepoint's correction, the estimates of one timepoint, one set of fusions or the drawing of their
+    figures to the end; raises with the reason on failure.
 
-    The watcher calls them from three threads at once (its correction, fusion and figure lanes). ``fuse`` leaves the
-    diagnostic figures to ``draw``. A submitter may also have a ``start()`` method: the watcher calls it once, before
+    The watcher calls them from three threads at once (its correction, fusion and figure lanes; ``estimate`` runs in
+    the fusion lane). ``fuse`` leaves the diagnostic figures to ``draw``. A submitter may also have a ``start()`` method: the watcher calls it once, before
     its lanes start (see :meth:`InProcessSubmitter.start`).
     """
 
     def correct(self, specimen: int, timepoint: int) -> None: ...
+
+    def estimate(self, specimen: int, timepoint: int) -> None: ...
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None: ...
 
@@ -74,7 +82,7 @@ class InProcessSubmitter:
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
-        self._flows: tuple[Any, Any, Any] | None = None
+        self._flows: tuple[Any, ...] | None = None
         self._workers = config.execution.max_workers
         self._lock = threading.Lock()
 
@@ -82,16 +90,16 @@ class InProcessSubmitter:
         """Before the watcher's lanes run flows side by side: Prefect's temporary server, when it is the one used."""
         start_local_prefect_server()
 
-    def _runnable(self) -> tuple[Any, Any, Any]:
-        """The three flows with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
+    def _runnable(self) -> tuple[Any, ...]:
+        """The watcher's flows (correct, fuse, draw, estimate) with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
         with self._lock:  # the first correction and the first fusion may ask at once
             if self._flows is None:
                 self._flows = self._flows_with_task_runner()
         return self._flows
 
-    def _flows_with_task_runner(self) -> tuple[Any, Any, Any]:
+    def _flows_with_task_runner(self) -> tuple[Any, ...]:
         from flows.correction import correct_timepoint
-        from flows.fusion import draw_figures, fuse_window
+        from flows.fusion import draw_figures, estimate_timepoint, fuse_window
         from flows.runners import make_task_runner, resolved_execution
         from isoview_core.acquisition import discover_acquisition
 
@@ -104,7 +112,7 @@ class InProcessSubmitter:
         # one runner for the flows is only their template: Prefect's flow engine runs each flow run on a copy of
         # it (`task_runner.duplicate()`), so a correction and a fusion running at once have a pool each
         runner = make_task_runner(execution)
-        return tuple(flow.with_options(task_runner=runner) for flow in (correct_timepoint, fuse_window, draw_figures))
+        return tuple(flow.with_options(task_runner=runner) for flow in (correct_timepoint, fuse_window, draw_figures, estimate_timepoint))
 
     def workers(self) -> int | None:
         """Workers per flow: as configured, or as resolved at the first job (None before it when automatic)."""
@@ -118,6 +126,9 @@ class InProcessSubmitter:
 
     def draw(self, specimen: int, timepoints: list[int]) -> None:
         self._run(2, specimen, timepoints)
+
+    def estimate(self, specimen: int, timepoint: int) -> None:
+        self._run(3, specimen, timepoint)
 
     def _run(self, flow: int, specimen: int, selection: int | list[int], **options: bool) -> None:
         """Run flow number `flow` of :meth:`_runnable` on the acquisition, tagged with it."""
@@ -141,6 +152,11 @@ class DeploymentSubmitter:
         processing = self.config.processing
         parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoint": timepoint, "config": processing.model_dump(mode="json")}
         self._run("correct", parameters, lambda fallback: fallback.correct(specimen, timepoint))
+
+    def estimate(self, specimen: int, timepoint: int) -> None:
+        processing = self.config.processing
+        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoint": timepoint, "config": processing.model_dump(mode="json")}
+        self._run("estimate", parameters, lambda fallback: fallback.estimate(specimen, timepoint))
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         processing = self.config.processing

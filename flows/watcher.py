@@ -7,7 +7,9 @@ events, duplicate or out-of-order events and restarts never cause missed or doub
 
 Work runs in three lanes, each a worker thread taking its jobs in timepoint order: the correction of
 ``t``; the fusion of a timepoint as soon as the correction of the last timepoint of its window is
-done; and the diagnostic figures of each fusion, drawn after it. So the correction of a new timepoint
+done; and the diagnostic figures of each fusion, drawn after it. A corrected timepoint that fills no
+window (the first ones of an acquisition, or after a gap) has its fusion parameters estimated at once,
+in the fusion lane, so that the first fusions find their estimates made. So the correction of a new timepoint
 does not wait for the fusion of an earlier one, a fusion does not wait for the figures of the one
 before, and fusions never overlap each other (two windows would estimate the same pairs twice).
 Figures may lag: fusions that finish while figures wait are drawn by one job. The submitter is
@@ -65,6 +67,11 @@ def is_disk_full(message: str) -> bool:
 LANES = ("correct", "fuse", "draw")
 """The watcher's job lanes, each worked through by a thread of its own."""
 
+JobKind = Literal["correct", "estimate", "fuse", "draw"]
+
+LANE_OF: dict[JobKind, str] = {"correct": "correct", "estimate": "fuse", "fuse": "fuse", "draw": "draw"}
+"""The lane of each kind of job: estimates go before the fusions that need them, never beside one."""
+
 EventKind = Literal["waiting_for_acquisition", "waiting", "queued", "corrected", "fused", "problem", "skipped", "finished"]
 
 
@@ -81,10 +88,10 @@ class WatchEvent:
 
 @dataclass(order=True)
 class _Job:
-    """One unit of work, ordered by the timepoint it waits for, corrections before fusions."""
+    """One unit of work, ordered by the timepoint it waits for, corrections and estimates before fusions."""
 
     order: tuple[int, int, int]
-    kind: Literal["correct", "fuse", "draw"] = field(compare=False)
+    kind: JobKind = field(compare=False)
     specimen: int = field(compare=False)
     timepoints: tuple[int, ...] = field(compare=False)
     acquisition_finished: bool = field(default=False, compare=False)
@@ -288,7 +295,7 @@ class AcquisitionWatcher:
         if kind != "done":
             return
         job, error = payload
-        self._busy[job.kind] -= 1
+        self._busy[LANE_OF[job.kind]] -= 1
         self._last_change = time.monotonic()
         if error is not None and is_disk_full(error):
             self._retry_later(job, error)
@@ -297,6 +304,10 @@ class AcquisitionWatcher:
             if error is not None:
                 logger.warning("SPM%02d %s: diagnostic figures not drawn: %s", job.specimen, job.timepoints, error)
             return
+        if job.kind == "estimate":  # the fusion that needs it estimates again what failed, and reports it
+            if error is not None:
+                logger.warning("SPM%02d %s: estimated with the fusion instead: %s", job.specimen, job.timepoints, error)
+            return
         if job.kind == "correct":
             [t] = job.timepoints
             self._queued.discard((job.specimen, t))
@@ -304,6 +315,7 @@ class AcquisitionWatcher:
             if error is None:
                 self.summary.corrected.append((job.specimen, t))
                 self._emit("corrected", job.specimen, job.timepoints)
+                self._queue_estimate(job.specimen, t)
         else:
             self._queue_figures(job.specimen, job.timepoints)  # a failed fusion may have published some of its pairs
             if error is None:
@@ -426,8 +438,14 @@ class AcquisitionWatcher:
     # ---------------------------------------------------------------- working
 
     def _submit(self, job: _Job) -> None:
-        self._busy[job.kind] += 1
-        self._lanes[job.kind].put(job)
+        self._busy[LANE_OF[job.kind]] += 1
+        self._lanes[LANE_OF[job.kind]].put(job)
+
+    def _queue_estimate(self, specimen: int, t: int) -> None:
+        """Estimate corrected timepoint `t` now when its correction fills no window: no fusion is about to estimate it."""
+        if not self.config.watch.fusion or self.processing.overwrite or self._schedules[specimen].ready():
+            return
+        self._submit(_Job((t, 0, next(self._sequence)), "estimate", specimen, (t,)))
 
     def _queue_figures(self, specimen: int, timepoints: tuple[int, ...]) -> None:
         """Queue the drawing of fused timepoints' figures, or add them to the figure job still waiting."""
@@ -462,6 +480,8 @@ class AcquisitionWatcher:
                 try:
                     if job.kind == "correct":
                         self.submitter.correct(job.specimen, job.timepoints[0])
+                    elif job.kind == "estimate":
+                        self.submitter.estimate(job.specimen, job.timepoints[0])
                     elif job.kind == "fuse":
                         self.submitter.fuse(job.specimen, list(job.timepoints), acquisition_finished=job.acquisition_finished)
                     else:

@@ -1,8 +1,10 @@
-"""The fuse-window flow: figures drawn by a task of their own, after the fused outputs are published."""
+"""The fusion flows: fuse-window (figures drawn after the fused outputs are published), estimate-timepoint ahead of
+the windows, draw-figures."""
 
 from __future__ import annotations
 
 from isoview_core.config import ProcessingConfig
+from isoview_core.fusion.records import load_estimate
 from isoview_core.layout import FusedPaths, PairId, parameters_over_time_figure
 from isoview_core.pipeline.correction import process_dataset
 
@@ -47,3 +49,25 @@ def test_figures_left_by_the_watcher_s_fusion_are_drawn_by_the_draw_figures_flow
         assert {figure.stem for figure in paths.figures()} == FIGURES and not list(paths.diagnostics.glob("*.npz"))
     assert parameters_over_time_figure(config.resolved_fused_dir(), (0, 1)).is_file()
     assert "TM000000 cameras 0+1: fusion_result" in Artifact.get("fusion-diagnostics-spm00").data
+
+
+def test_estimates_made_ahead_by_estimate_timepoint_are_the_fusion_s_own_and_not_made_again(prefect_harness, small_acquisition, tmp_path):
+    from flows.fusion import estimate_timepoint, fuse_window
+
+    ahead = ProcessingConfig(acquisition=small_acquisition, corrected_dir=tmp_path / "corrected", fused_dir=tmp_path / "ahead", save_diagnostics=False)
+    process_dataset(ahead)
+    together = ahead.model_copy(update={"fused_dir": tmp_path / "together"})
+    reference = fuse_window(together.acquisition, 0, [0, 1], together)
+
+    estimated = [path for t in (0, 1) for path in estimate_timepoint(ahead.acquisition, 0, t, ahead)]
+    assert len(estimated) == 4 and not list(ahead.resolved_fused_dir().rglob("*.ome.zarr"))  # estimates only
+    made = {path: path.stat().st_mtime_ns for path in estimated}
+    records = fuse_window(ahead.acquisition, 0, [0, 1], ahead)
+
+    assert {path: path.stat().st_mtime_ns for path in estimated} == made  # the fusion found them and made none again
+    for path in estimated:
+        same = together.resolved_fused_dir() / path.relative_to(ahead.resolved_fused_dir())
+        assert load_estimate(path).model_dump(exclude={"timings_s"}) == load_estimate(same).model_dump(exclude={"timings_s"})
+    key = lambda record: (record.timepoint, record.cameras)  # noqa: E731
+    assert [r.model_dump(exclude={"timings_s"}) for r in sorted(records, key=key)] == [r.model_dump(exclude={"timings_s"}) for r in sorted(reference, key=key)]
+    assert estimate_timepoint(ahead.acquisition, 0, 0, ahead) == []  # nothing left to estimate

@@ -21,7 +21,7 @@ PREFECT_FILE = REPOSITORY / "deployments" / "prefect.yaml"
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 CLI_TIMEOUT_S = 120  # a loaded 2-core machine imports Prefect and the flows slowly; only a failing command waits that long
 FLOW_TIMEOUT_S = 300
-FLOW_NAMES = ("correct-timepoint", "draw-figures", "fuse-window", "process-acquisition")
+FLOW_NAMES = ("correct-timepoint", "draw-figures", "estimate-timepoint", "fuse-window", "process-acquisition")
 """The flows that ``prefect.yaml`` deploys, one deployment each."""
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
 

@@ -298,6 +298,9 @@ class RecordingSubmitter:
     def correct(self, specimen: int, timepoint: int) -> None:
         self.calls.append(("correct", timepoint))
 
+    def estimate(self, specimen: int, timepoint: int) -> None:
+        self.calls.append(("estimate", timepoint))
+
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
         self.calls.append(("fuse", tuple(timepoints), acquisition_finished))
 
@@ -352,6 +355,12 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
     for call in fusions[:-1]:  # a live fusion comes after the correction of the last timepoint of its windows
         last_in_window = min(max(call[1]) + 1, 5)
         assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
+    # timepoints 0 and 1, corrected before the first window (0..2) filled, are estimated at once, before the first
+    # fusion; a later timepoint is estimated by the fusion its correction makes ready
+    estimates = [call for call in submitter.calls if call[0] == "estimate"]
+    assert [call[1] for call in estimates] == [0, 1]
+    for call in estimates:
+        assert submitter.calls.index(("correct", call[1])) < submitter.calls.index(call) < submitter.calls.index(fusions[0])
     assert summary.problems == []
 
 

@@ -274,7 +274,7 @@ def serve(
     name: Annotated[str, typer.Option(help="Deployment name: <flow>/<name>, e.g. correct-timepoint/isoview.")] = "isoview",
     limit: Annotated[int | None, typer.Option(help="Most flow runs at once (default: unlimited).")] = None,
 ) -> None:
-    """Serve the four flows as deployments of the Prefect server (start it with `prefect server start`); --config's execution section picks the task runner."""
+    """Serve the five flows as deployments of the Prefect server (start it with `prefect server start`); --config's execution section picks the task runner."""
     try:
         execution = load_service_config(config_file).execution if config_file else ExecutionConfig()
     except IsoviewError as error:
@@ -288,9 +288,9 @@ def serve(
 
     from flows.acquisition import process_acquisition
     from flows.correction import correct_timepoint
-    from flows.fusion import draw_figures, fuse_window
+    from flows.fusion import draw_figures, estimate_timepoint, fuse_window
 
-    flows = (correct_timepoint, fuse_window, draw_figures, process_acquisition)
+    flows = (correct_timepoint, estimate_timepoint, fuse_window, draw_figures, process_acquisition)
     deployments = [flow.to_deployment(name=name, tags=["isoview"]) for flow in flows]
     prefect_serve(*deployments, limit=limit, pause_on_shutdown=False)
 
