@@ -295,6 +295,10 @@ class RecordingSubmitter:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
+    def of(self, kind: str) -> list[tuple]:
+        """The calls of one kind ("correct", "estimate", "fuse", "draw"), in order."""
+        return [call for call in self.calls if call[0] == kind]
+
     def correct(self, specimen: int, timepoint: int) -> None:
         self.calls.append(("correct", timepoint))
 
@@ -346,9 +350,9 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
 
-    corrections = [call[1] for call in submitter.calls if call[0] == "correct"]
+    corrections = [call[1] for call in submitter.of("correct")]
     assert corrections == list(range(6))
-    fusions = [call for call in submitter.calls if call[0] == "fuse"]
+    fusions = submitter.of("fuse")
     fused = [t for call in fusions for t in call[1]]
     assert sorted(fused) == list(range(6))  # every timepoint fused exactly once
     assert [call[2] for call in fusions].count(True) == 1 and fusions[-1][1] == (5,)  # only the tail waits for the end
@@ -357,7 +361,7 @@ def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquis
         assert submitter.calls.index(call) > submitter.calls.index(("correct", last_in_window))
     # timepoints 0 and 1, corrected before the first window (0..2) filled, are estimated at once, before the first
     # fusion; a later timepoint is estimated by the fusion its correction makes ready
-    estimates = [call for call in submitter.calls if call[0] == "estimate"]
+    estimates = submitter.of("estimate")
     assert [call[1] for call in estimates] == [0, 1]
     for call in estimates:
         assert submitter.calls.index(("correct", call[1])) < submitter.calls.index(call) < submitter.calls.index(fusions[0])
@@ -390,10 +394,10 @@ def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 5, 0.4, watcher), limit_s=60)
 
-    first_fusion = next(call for call in submitter.calls if call[0] == "fuse")
+    first_fusion = submitter.of("fuse")[0]
     assert first_fusion[1] == (0, 1) and submitter.released  # timepoint 4 was corrected while the window of 0 and 1 was fused
     assert submitter.calls.index(("correct", 4)) < submitter.calls.index(first_fusion)
-    assert [call[1] for call in submitter.calls if call[0] == "correct"] == list(range(5))
+    assert [call[1] for call in submitter.of("correct")] == list(range(5))
     assert summary.problems == []
 
 
@@ -422,8 +426,8 @@ def test_figures_lag_behind_the_fusions_without_delaying_them_and_each_timepoint
     watcher = AcquisitionWatcher(config, submitter)
     summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
 
-    fusions = [call[1] for call in submitter.calls if call[0] == "fuse"]
-    drawings = [call[1] for call in submitter.calls if call[0] == "draw"]
+    fusions = [call[1] for call in submitter.of("fuse")]
+    drawings = [call[1] for call in submitter.of("draw")]
     assert submitter.released  # every fusion, the tail's included, ran while the first figures were held
     assert drawings[0] == fusions[0]
     assert sorted(t for drawn in drawings for t in drawn) == list(range(6))  # every fused timepoint drawn, once
@@ -443,7 +447,7 @@ def test_figures_a_stopped_run_left_undrawn_are_drawn_first(tmp_path):
 
     summary = watcher.run()
 
-    drawings = [call[1] for call in submitter.calls if call[0] == "draw"]
+    drawings = [call[1] for call in submitter.of("draw")]
     assert 1 in drawings[0] and sorted(t for drawn in drawings for t in drawn) == [0, 1, 1, 2]
     assert summary.problems == []
 
@@ -549,5 +553,5 @@ def test_a_watcher_started_before_the_microscope_processes_the_acquisition_once_
         _write_flat_timepoints(root, 2, 0.2, watcher)
 
     summary = _run_with_microscope(watcher, start_later, limit_s=60)
-    assert [call for call in submitter.calls if call[0] == "correct"] == [("correct", 0), ("correct", 1)]
+    assert submitter.of("correct") == [("correct", 0), ("correct", 1)]
     assert summary.problems == [] and not (tmp_path / "later.fused" / "service" / "watcher.lock").exists()
