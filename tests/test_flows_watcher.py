@@ -344,11 +344,16 @@ def _flat_acquisition_config(tmp_path: Path) -> tuple[Path, ServiceConfig]:
     return root, config
 
 
-def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+def _watch_growing_flat_acquisition(tmp_path: Path, submitter: RecordingSubmitter, timepoints: int, interval_s: float) -> WatchSummary:
+    """A watcher with `submitter` following a flat acquisition written one timepoint per `interval_s`, to its end."""
     root, config = _flat_acquisition_config(tmp_path)
-    submitter = RecordingSubmitter()
     watcher = AcquisitionWatcher(config, submitter)
-    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
+    return _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, timepoints, interval_s, watcher), limit_s=60)
+
+
+def test_watcher_schedules_each_timepoint_once_in_order_on_a_growing_flat_acquisition(tmp_path):
+    submitter = RecordingSubmitter()
+    summary = _watch_growing_flat_acquisition(tmp_path, submitter, 6, 0.4)
 
     corrections = [call[1] for call in submitter.of("correct")]
     assert corrections == list(range(6))
@@ -389,10 +394,8 @@ class HeldFusionSubmitter(RecordingSubmitter):
 
 
 def test_a_new_timepoint_is_corrected_while_an_earlier_one_is_fused(tmp_path):
-    root, config = _flat_acquisition_config(tmp_path)
     submitter = HeldFusionSubmitter(later=4)
-    watcher = AcquisitionWatcher(config, submitter)
-    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 5, 0.4, watcher), limit_s=60)
+    summary = _watch_growing_flat_acquisition(tmp_path, submitter, 5, 0.4)
 
     first_fusion = submitter.of("fuse")[0]
     assert first_fusion[1] == (0, 1) and submitter.released  # timepoint 4 was corrected while the window of 0 and 1 was fused
@@ -421,10 +424,8 @@ class HeldFiguresSubmitter(RecordingSubmitter):
 
 
 def test_figures_lag_behind_the_fusions_without_delaying_them_and_each_timepoint_is_drawn_once(tmp_path):
-    root, config = _flat_acquisition_config(tmp_path)
     submitter = HeldFiguresSubmitter()
-    watcher = AcquisitionWatcher(config, submitter)
-    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 6, 0.4, watcher), limit_s=60)
+    summary = _watch_growing_flat_acquisition(tmp_path, submitter, 6, 0.4)
 
     fusions = [call[1] for call in submitter.of("fuse")]
     drawings = [call[1] for call in submitter.of("draw")]
@@ -468,10 +469,8 @@ class StartedSubmitter(RecordingSubmitter):
 
 
 def test_the_watcher_starts_its_submitter_before_its_lanes_run_a_job(tmp_path):
-    root, config = _flat_acquisition_config(tmp_path)
     submitter = StartedSubmitter()
-    watcher = AcquisitionWatcher(config, submitter)
-    summary = _run_with_microscope(watcher, lambda: _write_flat_timepoints(root, 2, 0.2, watcher), limit_s=60)
+    summary = _watch_growing_flat_acquisition(tmp_path, submitter, 2, 0.2)
     assert submitter.calls[0] == ("start",) and submitter.calls.count(("start",)) == 1
     assert submitter.threads == {"isoview-correct"} and summary.problems == []
 
