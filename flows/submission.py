@@ -38,8 +38,8 @@ class Submitter(Protocol):
     figures to the end; raises with the reason on failure.
 
     The watcher calls them from three threads at once (its correction, fusion and figure lanes; ``estimate`` runs in
-    the fusion lane). ``fuse`` leaves the diagnostic figures to ``draw``. A submitter may also have a ``start()`` method: the watcher calls it once, before
-    its lanes start (see :meth:`InProcessSubmitter.start`).
+    the fusion lane). ``fuse`` leaves the diagnostic figures to ``draw``. A submitter may also have a ``start()``
+    method: the watcher calls it once, before its lanes start (see :meth:`InProcessSubmitter.start`).
     """
 
     def correct(self, specimen: int, timepoint: int) -> None: ...
@@ -91,7 +91,8 @@ class InProcessSubmitter:
         start_local_prefect_server()
 
     def _runnable(self) -> tuple[Any, ...]:
-        """The watcher's flows (correct, fuse, draw, estimate) with the task runner, sized at the first job (the acquisition's stacks exist by then)."""
+        """The watcher's flows (correct, fuse, draw, estimate) with the task runner, sized at the first job (the
+        acquisition's stacks exist by then)."""
         with self._lock:  # the first correction and the first fusion may ask at once
             if self._flows is None:
                 self._flows = self._flows_with_task_runner()
@@ -149,31 +150,22 @@ class DeploymentSubmitter:
         self._fallback = InProcessSubmitter(config) if config.execution.fallback_in_process else None
 
     def correct(self, specimen: int, timepoint: int) -> None:
-        processing = self.config.processing
-        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoint": timepoint, "config": processing.model_dump(mode="json")}
-        self._run("correct", parameters, lambda fallback: fallback.correct(specimen, timepoint))
+        self._run("correct", self._parameters(specimen, timepoint=timepoint), lambda fallback: fallback.correct(specimen, timepoint))
 
     def estimate(self, specimen: int, timepoint: int) -> None:
-        processing = self.config.processing
-        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoint": timepoint, "config": processing.model_dump(mode="json")}
-        self._run("estimate", parameters, lambda fallback: fallback.estimate(specimen, timepoint))
+        self._run("estimate", self._parameters(specimen, timepoint=timepoint), lambda fallback: fallback.estimate(specimen, timepoint))
 
     def fuse(self, specimen: int, timepoints: list[int], *, acquisition_finished: bool) -> None:
-        processing = self.config.processing
-        parameters = {
-            "acquisition": str(processing.acquisition),
-            "specimen": specimen,
-            "timepoints": timepoints,
-            "config": processing.model_dump(mode="json"),
-            "acquisition_finished": acquisition_finished,
-            "draw_figures": False,
-        }
+        parameters = self._parameters(specimen, timepoints=timepoints, acquisition_finished=acquisition_finished, draw_figures=False)
         self._run("fuse", parameters, lambda fallback: fallback.fuse(specimen, timepoints, acquisition_finished=acquisition_finished))
 
     def draw(self, specimen: int, timepoints: list[int]) -> None:
+        self._run("draw", self._parameters(specimen, timepoints=timepoints), lambda fallback: fallback.draw(specimen, timepoints))
+
+    def _parameters(self, specimen: int, **selection: object) -> dict:
+        """A flow run's parameters: the acquisition, the specimen, what to process and the config as JSON."""
         processing = self.config.processing
-        parameters = {"acquisition": str(processing.acquisition), "specimen": specimen, "timepoints": timepoints, "config": processing.model_dump(mode="json")}
-        self._run("draw", parameters, lambda fallback: fallback.draw(specimen, timepoints))
+        return {"acquisition": str(processing.acquisition), "specimen": specimen, **selection, "config": processing.model_dump(mode="json")}
 
     def _run(self, kind: str, parameters: dict, fallback: Callable[[InProcessSubmitter], None]) -> None:
         import httpx

@@ -7,11 +7,11 @@ events, duplicate or out-of-order events and restarts never cause missed or doub
 
 Work runs in three lanes, each a worker thread taking its jobs in timepoint order: the correction of
 ``t``; the fusion of a timepoint as soon as the correction of the last timepoint of its window is
-done; and the diagnostic figures of each fusion, drawn after it. A corrected timepoint that fills no
-window (the first ones of an acquisition, or after a gap) has its fusion parameters estimated at once,
-in the fusion lane, so that the first fusions find their estimates made. So the correction of a new timepoint
+done; and the diagnostic figures of each fusion, drawn after it. So the correction of a new timepoint
 does not wait for the fusion of an earlier one, a fusion does not wait for the figures of the one
 before, and fusions never overlap each other (two windows would estimate the same pairs twice).
+A corrected timepoint that fills no window (the first ones of an acquisition, or after a gap) has its
+fusion parameters estimated at once, in the fusion lane, so that the first fusions find them made.
 Figures may lag: fusions that finish while figures wait are drawn by one job. The submitter is
 started before the lanes (Prefect's local server, which two threads must not start at once).
 After each correction that succeeded, and each fusion, its timepoints are checked for quality alerts (``isoview_core.quality``).
