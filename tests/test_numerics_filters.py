@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from isoview_core.numerics.filters import anisotropic_gaussian, gaussian_taps
+from scipy import ndimage
+
+from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels, filter_separable, gaussian_taps
 
 SCALING = 2.0 / (6.5 / 16)
 
@@ -16,3 +18,20 @@ def test_row_slabs_do_not_change_the_filtered_stack():
     volume = np.random.default_rng(0).integers(0, 3000, (6, 47, 31)).astype(np.uint16)
     whole = anisotropic_gaussian(volume, scaling=SCALING, splitting=1)
     assert np.array_equal(anisotropic_gaussian(volume, scaling=SCALING, splitting=10), whole)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7, 9), (3, 11, 1), (1, 1, 1), (9, 600, 3), (4, 2, 700)])
+def test_separable_filter_equals_scipy_correlate1d_bit_for_bit(shape, dtype):
+    volume = (np.random.default_rng(0).random(shape) * 65535).astype(dtype)
+    volume.flat[::5] = 0
+    volume.flat[1::7] = 65535
+    for axial, lateral in [anisotropic_kernels(5, 2.0, 4.9), (gaussian_taps(3, 1.2), gaussian_taps(9, 1.5)), (np.ones(1), np.ones(1))]:
+        expected = ndimage.correlate1d(volume, lateral.astype(dtype), axis=1, mode="nearest")
+        ndimage.correlate1d(expected, lateral.astype(dtype), axis=2, mode="nearest", output=expected)
+        if shape[0] >= 4:
+            ndimage.correlate1d(expected, axial.astype(dtype), axis=0, mode="nearest", output=expected)
+        assert np.array_equal(filter_separable(volume, axial, lateral, dtype), expected)
+        in_place = volume.copy()
+        filter_separable(in_place, axial, lateral, dtype, in_place=True)
+        assert np.array_equal(in_place, expected)

@@ -4,7 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isoview_core.numerics.percentiles import (
+    _sorted,
     hazen_percentile,
+    hazen_percentile_of_counts,
     knee_threshold,
     matlab_subsample,
 )
@@ -53,3 +55,24 @@ def test_knee_threshold_subsamples_long_inputs_with_matlab_step():
     flat = np.arange(150_008, dtype=float)
     values = np.concatenate([flat, flat[-1] + 1000.0 * np.arange(1, 225_000 - flat.size + 1)])
     assert knee_threshold(np.random.default_rng(0).permutation(values)) == 150_005
+
+
+@pytest.mark.parametrize("signs", [False, True])
+def test_knee_sort_equals_numpy_sort(signs):
+    values = np.random.default_rng(0).standard_exponential(10_001) * 10.0 ** np.random.default_rng(1).integers(-300, 300, 10_001)
+    values[::9] = 0.0
+    values[1::13] = np.inf
+    values[2::17] = np.nan
+    values[3::19] = np.finfo(np.float64).max
+    if signs:
+        values[4::5] *= -1.0
+    assert np.array_equal(_sorted(values), np.sort(values), equal_nan=True)
+
+
+def test_hazen_percentile_of_counts_equals_that_of_the_samples():
+    samples = np.random.default_rng(0).integers(0, 65536, 1001).astype(np.uint16)
+    samples[::3] = 65535
+    counts = np.bincount(samples, minlength=65536)
+    for percent in (0.0, 5.0, 50.0, 99.9, 100.0):
+        assert hazen_percentile_of_counts(counts, percent) == float(np.percentile(samples.astype(float), percent, method="hazen"))
+    assert hazen_percentile_of_counts(np.zeros(65536, dtype=np.int64), 5.0) == 0.0

@@ -9,7 +9,6 @@ import tifffile
 
 from isoview_core.errors import IsoviewError
 from isoview_core.numerics.percentiles import hazen_percentile
-from isoview_core.numerics.rounding import round_half_away
 
 
 def read_background_frame(path: Path) -> np.ndarray:
@@ -43,13 +42,3 @@ def check_frame_shape(frame: np.ndarray, plane_shape: tuple[int, int], path: Pat
             f"{path or 'background frame'}: shape {frame.shape[0]}x{frame.shape[1]} does not match "
             f"the camera planes {plane_shape[0]}x{plane_shape[1]}"
         )
-
-
-def subtract_background(slab: np.ndarray, background: np.ndarray | float) -> None:
-    """Subtract a dark frame (or scalar) from every plane of a uint16 slab, in place, clipping at 0."""
-    if np.isscalar(background):
-        level = int(round_half_away(float(background)))
-        np.subtract(slab, np.minimum(slab, level), out=slab)
-        return
-    for plane in slab:
-        np.subtract(plane, np.minimum(plane, background), out=plane)

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
+from isoview_core.correction.kernels import accumulate_z_sums
 from isoview_core.numerics.percentiles import knee_threshold
 
 #: Guard against division by a zero median of the mean map (the original divides unguarded).
@@ -33,21 +34,11 @@ class ZStatistics:
         """Accumulate a (Z, R, X) uint16 block of rows ``[first_row, first_row + R)`` of the next planes.
 
         Every row must be fed the same planes, block by block, before ``count`` is advanced with
-        :meth:`advance`. Sums are exact (uint32 per block: fewer than 65537 planes; uint64 squares).
+        :meth:`advance`. Sums are exact (uint64). Whole C-contiguous slabs are the fast case: the compiled
+        loop vectorises along their rows.
         """
         rows = slice(first_row, first_row + slab.shape[1])
-        # Each plane is cast to uint32 once, into a reused buffer, then summed and squared in place there: a uint16
-        # square fits uint32. A third of the CPU of a uint32 reduce plus a uint32 product with casting inputs
-        # (0.08 against 0.26 CPU-s per 16 x 2048 x 2048 slab), exact sums unchanged.
-        values = np.empty(slab.shape[1:], dtype=np.uint32)
-        block_sum = np.zeros(slab.shape[1:], dtype=np.uint32)
-        sum_squares = self._sum_squares[rows]
-        for plane in slab:
-            np.copyto(values, plane)
-            block_sum += values
-            np.multiply(values, values, out=values)
-            sum_squares += values
-        self._sum[rows] += block_sum
+        accumulate_z_sums(np.asarray(slab), self._sum[rows], self._sum_squares[rows])
 
     def advance(self, planes: int) -> None:
         """Count ``planes`` more planes once all of their rows have been added."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isoview_core.correction.kernels import block_means
 from isoview_core.numerics.filters import (
     anisotropic_gaussian,
     anisotropic_kernels,
@@ -106,17 +107,9 @@ class ReducedSegmentation:
         ``first_row`` must be a multiple of f; a block may end at the last row whatever its height.
         """
         f = self.factor
-        missing_rows = -slab.shape[1] % f if first_row + slab.shape[1] >= self.shape[1] else 0
-        if missing_rows or slab.shape[2] != self._cols_padded:
-            slab = np.pad(slab, ((0, 0), (0, missing_rows), (0, self._cols_padded - slab.shape[2])), mode="edge")
-        rows = np.add(slab[:, 0::f], slab[:, 1::f], dtype=np.uint32)  # rows first: contiguous, cheap
-        for dr in range(2, f):
-            rows += slab[:, dr::f]
-        block_sum = rows[:, :, 0::f].astype(np.float32)
-        for dc in range(1, f):
-            block_sum += rows[:, :, dc::f]
-        target = self.reduced[first_plane : first_plane + slab.shape[0], first_row // f : first_row // f + block_sum.shape[1]]
-        np.multiply(block_sum, 1.0 / (f * f), out=target)
+        first = first_row // f
+        target = self.reduced[first_plane : first_plane + slab.shape[0], first : first + -(-slab.shape[1] // f)]
+        block_means(np.asarray(slab), target, f, np.float32(1.0 / (f * f)))
 
     def correct_defects(self, rows: np.ndarray, cols: np.ndarray, raw_values: np.ndarray) -> None:
         """Make each block the mean of its good pixels: drop defective pixels (raw values (Z, n)) from it."""

@@ -25,9 +25,9 @@ import numpy as np
 from isoview_core.correction.background import (
     check_frame_shape,
     scalar_background,
-    subtract_background,
 )
 from isoview_core.correction.config import CorrectionConfig
+from isoview_core.correction.kernels import correct_and_project
 from isoview_core.correction.dead_pixels import (
     DefectivePixels,
     ZStatistics,
@@ -44,8 +44,8 @@ from isoview_core.correction.segmentation import (
 from isoview_core.errors import StackContentError
 from isoview_core.numerics.percentiles import (
     hazen_percentile,
+    hazen_percentile_of_counts,
     matlab_subsample,
-    matlab_subsample_indices,
 )
 from isoview_core.numerics.projections import MaxProjections
 from isoview_core.numerics.rounding import round_half_away
@@ -120,20 +120,9 @@ class StackCorrection:
         return [self.threshold.mask_min, self.min_intensity]
 
 
-#: Rows processed together inside a slab, so that the several operations of a pass run on data
-#: that is still in the CPU cache (16 planes x 32 rows x 2048 columns = 2 MB).
-ROW_BLOCK = 32
-
-
 def _slab_starts(planes: int, slab_planes: int) -> Iterator[tuple[int, int]]:
     for start in range(0, planes, slab_planes):
         yield start, min(planes, start + slab_planes)
-
-
-def _row_blocks(slab: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, view) of consecutive blocks of ``rows`` rows of a (Z, Y, X) slab."""
-    for first_row in range(0, slab.shape[1], rows):
-        yield first_row, slab[:, first_row : first_row + rows]
 
 
 def correction_passes(config: CorrectionConfig) -> int:
@@ -188,7 +177,6 @@ def correct_stack(
     if planes == 0:
         raise ValueError("stack has no planes to correct")
     kernel = config.median_kernel
-    row_block = -(-ROW_BLOCK // config.segmentation_downsample) * config.segmentation_downsample
 
     # One read buffer for every slab of every pass: a fresh 100+ MB array per slab costs more in
     # page faults than the arithmetic done on it. Consumers must not keep references to slabs.
@@ -219,10 +207,9 @@ def correct_stack(
     reduced = ReducedSegmentation(shape, config.segmentation_downsample) if config.segment and config.segmentation_downsample > 1 else None
     raw_samples = []
     for start, slab in oriented_slabs(writable=False):
-        for first_row, block in _row_blocks(slab, row_block):
-            statistics.add(block, first_row)
-            if reduced is not None:
-                reduced.add(start, block, first_row)
+        statistics.add(slab)
+        if reduced is not None:
+            reduced.add(start, slab)
         statistics.advance(slab.shape[0])
         if background_frame is None:
             samples = matlab_subsample(slab, config.subsample_factor, start)
@@ -252,13 +239,12 @@ def correct_stack(
     del statistics
     timings["statistics"] = time.perf_counter() - tic
 
-    subtraction: np.ndarray | float | None
     if config.background_subtraction == "none":
-        subtraction = None
+        subtraction = np.zeros(shape[1:], dtype=np.uint16)
     elif frame is not None:
-        subtraction = frame
+        subtraction = frame.astype(np.uint16, copy=False)
     else:
-        subtraction = background_value
+        subtraction = np.full(shape[1:], round_half_away(background_value), dtype=np.uint16)
 
     def corrected_slabs() -> Iterator[tuple[int, np.ndarray]]:
         """Dead-pixel corrected slabs, not yet background-subtracted (what the original segments)."""
@@ -297,30 +283,21 @@ def correct_stack(
     tic = time.perf_counter()
     projections = MaxProjections(shape)
     label_buffer = np.empty((min(config.slab_planes, planes), *shape[1:]), dtype=np.uint8)
-    corrected_samples = []
+    sample_counts = np.zeros(np.iinfo(np.uint16).max + 1, dtype=np.int64)
     for start, slab in corrected_slabs():
-        plane, row, col = matlab_subsample_indices(slab.shape, config.subsample_factor, start)
-        samples = slab[plane, row, col]
-        if subtraction is not None:  # subtract at the sampled voxels only: same values, far less work
-            samples = samples - np.minimum(samples, subtraction[row, col] if frame is not None else np.uint16(round_half_away(subtraction)))
-        corrected_samples.append(samples[samples > 0])
-        labels = label_buffer[: slab.shape[0]] if threshold is not None else None
-        for first_row, block in _row_blocks(slab, row_block):
-            rows = slice(first_row, first_row + block.shape[1])
-            if subtraction is not None:
-                subtract_background(block, subtraction[rows] if frame is not None else subtraction)
-            if labels is not None:
-                block_labels = labels[:, rows]
-                if reduced is not None:
-                    reduced.fill_labels(start, block_labels, first_row)
-                else:
-                    block_labels[...] = full_mask[start : start + block.shape[0], rows]
-                if config.apply_segmentation_mask:
-                    np.multiply(block, block_labels, out=block)
-            projections.add(start, block, first_row)
+        labels = label_buffer[: slab.shape[0]]
+        if threshold is not None:
+            if reduced is not None:
+                reduced.fill_labels(start, labels)
+            else:
+                labels[...] = full_mask[start : start + slab.shape[0]]
+        apply_mask = threshold is not None and config.apply_segmentation_mask
+        correct_and_project(
+            slab, subtraction, labels, apply_mask, (projections.xy, projections.xz, projections.yz), start, config.subsample_factor, sample_counts
+        )
         if sink is not None:
-            sink.write(start, slab, labels)
-    min_intensity = hazen_percentile(np.concatenate(corrected_samples), config.background_percentile)
+            sink.write(start, slab, labels if threshold is not None else None)
+    min_intensity = hazen_percentile_of_counts(sample_counts, config.background_percentile)
 
     mask_projections: dict[str, np.ndarray] = {}
     coordinate_masks: dict[str, np.ndarray] = {}

@@ -29,12 +29,21 @@ def hazen_percentile(samples: np.ndarray, percent: float) -> float:
         Percentile in [0, 100].
     """
     samples = np.asarray(samples).ravel()
+    if samples.dtype in (np.uint8, np.uint16):
+        return hazen_percentile_of_counts(_value_counts(samples), percent)
     if samples.size == 0:
         logger.warning("percentile of an empty sample requested; returning 0.0")
         return 0.0
-    if samples.dtype in (np.uint8, np.uint16):
-        return _hazen_from_histogram(_value_counts(samples), samples.size, percent)
     return float(np.percentile(samples.astype(np.float64, copy=False), percent, method="hazen"))
+
+
+def hazen_percentile_of_counts(counts: np.ndarray, percent: float) -> float:
+    """:func:`hazen_percentile` of integer samples given as value counts (``counts[v]``: how often ``v`` occurs)."""
+    n = int(counts.sum())
+    if n == 0:
+        logger.warning("percentile of an empty sample requested; returning 0.0")
+        return 0.0
+    return _hazen_from_histogram(counts, n, percent)
 
 
 HISTOGRAM_CHUNK = 1 << 20
@@ -61,25 +70,22 @@ def _hazen_from_histogram(counts: np.ndarray, n: int, percent: float) -> float:
     return float(low + fraction * (high - low))
 
 
-def matlab_subsample_indices(shape: tuple[int, int, int], step: int, first_plane: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(plane, row, col) of every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's (y, x, z) order.
+def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
+    """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order (§2.2).
 
     ``first_plane`` is the slab's index in the whole stack, so that slabs of one stack together
     select exactly the voxels that ``stack(1:step:end)`` selects in MATLAB.
     """
-    planes, rows, cols = shape
-    patterns = [_plane_pattern(rows, cols, step, _plane_start(first_plane + z, rows * cols, step)) for z in range(planes)]
-    plane = np.repeat(np.arange(planes), [len(row) for row, _ in patterns])
-    if not patterns:
-        return plane, plane.copy(), plane.copy()
-    return plane, np.concatenate([row for row, _ in patterns]), np.concatenate([col for _, col in patterns])
-
-
-def matlab_subsample(slab: np.ndarray, step: int, first_plane: int = 0) -> np.ndarray:
-    """Every ``step``-th voxel of a (Z, Y, X) slab in MATLAB's column-major (y, x, z) order (§2.2)."""
     planes, rows, cols = slab.shape
-    parts = [slab[z][_plane_pattern(rows, cols, step, _plane_start(first_plane + z, rows * cols, step))] for z in range(planes)]
+    parts = [_plane_samples(slab[z], _plane_pattern(rows, cols, step, _plane_start(first_plane + z, rows * cols, step))) for z in range(planes)]
     return np.concatenate(parts) if parts else slab.reshape(-1)[:0]
+
+
+def _plane_samples(plane: np.ndarray, pattern: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """The voxels of one (Y, X) plane at a pattern's (rows, cols, row-major indices): a flat take where the plane is
+    contiguous, half the CPU of a 2-D fancy index (8 against 17 ms for 16 x 2048 x 2048 at step 100)."""
+    rows, cols, flat = pattern
+    return np.take(plane, flat) if plane.flags.c_contiguous else plane[rows, cols]
 
 
 def _plane_start(plane: int, plane_size: int, step: int) -> int:
@@ -88,16 +94,17 @@ def _plane_start(plane: int, plane_size: int, step: int) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _plane_pattern(rows: int, cols: int, step: int, start: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of column-major indices ``start, start + step, ...`` of a plane.
+def _plane_pattern(rows: int, cols: int, step: int, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, row-major indices) of column-major indices ``start, start + step, ...`` of a plane.
 
     A stack's planes share a few such patterns (``start`` cycles with the plane), so they are computed
     once: the divisions cost 20x more than gathering the voxels (0.57 s for a 512 x 512 x 512 volume at
     step 6 without the cache).
     """
     col, row = np.divmod(np.arange(start, rows * cols, step, dtype=np.intp), rows)
-    row.flags.writeable = col.flags.writeable = False
-    return row, col
+    flat = row * cols + col
+    row.flags.writeable = col.flags.writeable = flat.flags.writeable = False
+    return row, col, flat
 
 
 def knee_threshold(values: np.ndarray) -> float:
@@ -117,7 +124,7 @@ def knee_threshold(values: np.ndarray) -> float:
     float
         The value at the knee.
     """
-    ordered = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    ordered = _sorted(np.asarray(values, dtype=np.float64).ravel())
     if ordered.size == 0:
         raise ValueError("knee_threshold needs at least one value")
     if ordered.size > KNEE_MAX_SAMPLES:
@@ -133,3 +140,15 @@ def knee_threshold(values: np.ndarray) -> float:
     projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
     distance = np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)
     return float(ordered[int(np.argmax(distance))])
+
+
+def _sorted(values: np.ndarray) -> np.ndarray:
+    """``np.sort`` of 1-D float64 ``values``, sorting their bit patterns when no sign bit is set (the knee's distances).
+
+    Without sign bits, the order of float64 bit patterns read as uint64 is the order of the values (NaNs last), and
+    equal values have equal bits: the same sorted array, 30 % faster (0.19 against 0.27 s for 2048 x 2048 values).
+    """
+    bits = values.view(np.uint64)
+    if bits.size and bits.max() < np.uint64(1 << 63):
+        return np.sort(bits).view(np.float64)
+    return np.sort(values)
