@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from isoview_core.fusion.blending import blend, blending_weights
+from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
 from isoview_core.numerics.rounding import to_u16
 
 # --- the §3.10 weight table ---------------------------------------------------------------------------
@@ -179,3 +180,47 @@ def test_wavelet_fusion_keeps_identical_views_and_the_sharper_details():
     smooth = np.round(ndimage.gaussian_filter(sharp.astype(float), (0, 3, 3))).astype(np.uint16)
     fused = blend(smooth, sharp, fusion_type="wavelet").astype(float)
     assert np.abs(fused - sharp).mean() < np.abs(fused - smooth).mean()
+
+
+# --- the compiled blend against an independent numpy computation --------------------------------------
+
+
+def _numpy_blend(reference, second, transition, blending_range, front_flag, fill, first_plane):
+    """Front / back by the §3.10 table, the blend zone in float32 from blending_weights, the empty fill."""
+    planes = first_plane + reference.shape[0]
+    weights = blending_weights(transition, planes, blending_range)[first_plane:]
+    front, back = (reference, second) if front_flag == 1 else (second, reference)
+    fused = front.astype(np.float32) * np.nan_to_num(weights) + back.astype(np.float32) * (np.float32(1) - np.nan_to_num(weights))
+    result = np.clip(np.floor(fused + np.float32(0.5)), 0, 65535).astype(np.uint16)
+    empty = {"zero": np.zeros_like(reference), "reference": reference, "max": np.maximum(reference, second)}[fill]
+    return np.where(transition == 0, empty, result)
+
+
+@pytest.mark.parametrize("blending_range", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("front_flag", [1, 2])
+@pytest.mark.parametrize("fill", ["zero", "reference", "max"])
+def test_compiled_blend_with_intensity_correction_equals_the_numpy_computation(random_pair, blending_range, front_flag, fill):
+    reference, second, transition = random_pair
+    reference[0, 0, :3], second[0, 0, :3] = (0, 65535, 65534), (65535, 65535, 0)
+    for intensity in (None, IntensityCorrection.from_ratio(1.37, method="fixed", background_reference=100.4, background_second=0.6)):
+        r, s = reference[4:17].copy(), second[4:17].copy()
+        fused = blend(r, s, transition, blending_range=blending_range, front_flag=front_flag, empty_mask_fill=fill, first_plane=4, intensity=intensity)
+        r_expected, s_expected = reference[4:17], second[4:17]
+        if intensity is not None:
+            r_expected = apply_intensity_correction(r_expected, intensity, camera=1)
+            s_expected = apply_intensity_correction(s_expected, intensity, camera=2)
+        assert np.array_equal(r, r_expected) and np.array_equal(s, s_expected)  # corrected in place
+        assert np.array_equal(fused, _numpy_blend(r_expected, s_expected, transition, blending_range, front_flag, fill, 4))
+
+
+def test_blend_corrects_every_uint16_value_as_apply_intensity_correction():
+    values = np.arange(65536, dtype=np.uint16).reshape(1, 256, 256)
+    empty = np.zeros((256, 256), dtype=np.uint16)  # map 0 everywhere: "max" fill shows both corrected cameras
+    for ratio, backgrounds in ((2.5, (0.0, 3.5)), (0.37, (1.0, 1.0)), (1.0, (-2.0, 70000.0))):
+        intensity = IntensityCorrection(
+            background_reference=max(backgrounds[0], 0), background_second=backgrounds[1], factor=max(ratio, 1 / ratio), flag=2 if ratio > 1 else 1
+        )
+        reference, second = values.copy(), values[:, ::-1, ::-1].copy()
+        blend(reference, second, empty, empty_mask_fill="max", intensity=intensity)
+        assert np.array_equal(reference, apply_intensity_correction(values, intensity, camera=1))
+        assert np.array_equal(second, apply_intensity_correction(values[:, ::-1, ::-1], intensity, camera=2))

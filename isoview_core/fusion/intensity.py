@@ -325,8 +325,7 @@ def apply_intensity_correction(
     elif out.shape != volume.shape or out.dtype != np.uint16:
         raise ValueError(f"out must be uint16 of shape {volume.shape}, got {out.dtype} {out.shape}")
     background = correction.background_reference if camera == 1 else correction.background_second
-    factor = correction.factor if correction.flag == camera else 1.0
-    shift = int(np.floor(0.5 - background))
+    shift, factor = camera_correction(correction, camera)
     if factor == 1.0 and shift <= 0:  # the background alone, as _subtract_background: max(v, bg) - bg in place, no lookup
         amount = np.uint16(min(-shift, 65535))
         np.maximum(volume, amount, out=out)
@@ -340,6 +339,28 @@ def apply_intensity_correction(
             # mode="clip" never clips (uint16 indices) but lets numpy skip buffering the output
             np.take(table, volume[block], out=out[block], mode="clip")
     return out
+
+
+def camera_correction(correction: IntensityCorrection, camera: Literal[1, 2]) -> tuple[int, float]:
+    """The correction of one camera as ``v -> to_u16(to_u16(v + shift) * factor)``, the form the compiled blend applies.
+
+    Parameters
+    ----------
+    correction : IntensityCorrection
+        Backgrounds, factor and flag.
+    camera : {1, 2}
+        1 = reference camera, 2 = second camera.
+
+    Returns
+    -------
+    tuple of int and float
+        ``shift = ⌊0.5 - background⌋`` (for an integer ``v``, ``round_half_away(v - bg) = v + shift``,
+        see :func:`_subtract_background`) and the multiplier (1 unless the flag names the camera).
+    """
+    if camera not in (1, 2):
+        raise ValueError(f"camera must be 1 (reference) or 2 (second), got {camera}")
+    background = correction.background_reference if camera == 1 else correction.background_second
+    return int(np.floor(0.5 - background)), correction.factor if correction.flag == camera else 1.0
 
 
 def _correction_table(background: float, factor: float) -> np.ndarray:

@@ -10,10 +10,7 @@ import numpy as np
 
 from isoview_core.fusion.blending import blend
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.intensity import (
-    IntensityCorrection,
-    apply_intensity_correction,
-)
+from isoview_core.fusion.intensity import IntensityCorrection
 from isoview_core.fusion.registration import RegistrationResult
 from isoview_core.fusion.transform import transform_plane, transform_volume
 from isoview_core.fusion.transition import centre_plane, transition_map
@@ -127,7 +124,7 @@ def fuse_slab(
     registered: np.ndarray,
     out: np.ndarray,
 ) -> np.ndarray:
-    """Fuse one slab of planes: register the second camera, correct both cameras' intensity, blend (§4.5).
+    """Fuse one slab of planes: register the second camera, correct both cameras' intensity and blend in one pass (§4.5).
 
     Parameters
     ----------
@@ -156,8 +153,6 @@ def fuse_slab(
         ``out``, the fused planes.
     """
     transform_volume(second, applied.offset_y_px, applied.offset_x_px, applied.rotation_deg, out=registered)
-    apply_intensity_correction(reference, intensity, camera=1, out=reference)
-    apply_intensity_correction(registered, intensity, camera=2, out=registered)
     return blend(
         reference,
         registered,
@@ -170,5 +165,6 @@ def fuse_slab(
         wavelet_name=config.wavelet_name,
         wavelet_level=config.wavelet_level,
         first_plane=first_plane,
+        intensity=intensity,
         out=out,
     )
