@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from matplotlib.image import imread
 
 from isoview_core import diagnostics
-from isoview_core.diagnostics._style import _contrast_limits
+from isoview_core.diagnostics._style import _contrast_limits, _png_bytes
 
 SHAPE = (12, 40, 32)
 
@@ -188,3 +189,25 @@ def test_figures_drawn_concurrently_equal_those_drawn_alone(tmp_path):
         together = {name: imread(future.result()) for name, future in futures.items()}
     for name, image in together.items():
         np.testing.assert_array_equal(image, alone[name], err_msg=name)
+
+
+def test_png_encoder_round_trips_and_figures_have_their_size_in_pixels(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    (tmp_path / "noise.png").write_bytes(_png_bytes(rgb))
+    with Image.open(tmp_path / "noise.png") as decoded:
+        assert decoded.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(decoded), rgb)
+    path = _figures(SPECIMEN)["registration"](tmp_path / "registration.png")
+    with Image.open(path) as figure:
+        assert figure.size == (round(11.5 * diagnostics.DPI), round(8.5 * diagnostics.DPI))
+
+
+def test_histogram_samples_of_a_correction_equal_those_of_the_corrected_volume():
+    volume = SPECIMEN[1][::4]  # a strided slab, as the estimate's preview samples it
+
+    def correct(voxels: np.ndarray) -> np.ndarray:
+        return np.clip(voxels.astype(np.int32) - 400, 0, None).astype(np.uint16)
+
+    expected = diagnostics.histogram_samples(correct(volume))
+    assert expected.size > 0 and expected.min() > 0
+    np.testing.assert_array_equal(diagnostics.histogram_samples(volume, correct), expected)

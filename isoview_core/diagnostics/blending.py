@@ -18,11 +18,13 @@ from isoview_core.diagnostics._style import (
     FOREGROUND,
     REFERENCE_COLOUR,
     SECOND_COLOUR,
+    Margins,
     _contrast_limits,
     _legend,
     _new_figure,
     _save,
     _show,
+    _title,
     _views_row,
 )
 
@@ -72,14 +74,15 @@ def plot_blending_weights(
     if transition_map.ndim != 2:
         raise ValueError(f"transition map must be 2-D (Y, X), got shape {transition_map.shape}")
     panels = 2 if front_weights_profile is None else 3
-    figure = _new_figure("Blending weights", (5.5 * panels, 5))
-    axes = figure.subplots(1, panels, width_ratios=(1, 1.2, 0.9)[:panels])
+    margins = Margins(left=0.75, right=0.2, bottom=0.6, top=0.75, wspace=0.85)
+    figure, grid = _new_figure("Blending weights", (5.5 * panels, 5), (1, panels), dpi, margins, width_ratios=(1, 1.2, 0.9)[:panels])
+    axes = grid[0]
     row = transition_map.shape[0] // 2
     _transition_map(figure, axes[0], transition_map, planes, row)
     _transition_profile(axes[1], transition_map[row], planes, blending_range, row)
     if front_weights_profile is not None:
         _front_weights(axes[2], np.asarray(front_weights_profile, dtype=np.float64))
-    return _save(figure, path, dpi)
+    return _save(figure, path)
 
 
 def plot_fusion_result(
@@ -123,8 +126,7 @@ def plot_fusion_result(
     for images, form in ((planes, "(Y, X) planes"), (projections, "(Y, Z) projections")):
         if len(images) != 3 or any(image.ndim != 2 for image in images) or len({image.shape for image in images}) != 1:
             raise ValueError(f"expected three {form} of one shape, got {[image.shape for image in images]}")
-    figure = _new_figure("Fusion result", (17, 8.5))
-    axes = figure.subplots(2, 4)
+    figure, axes = _new_figure("Fusion result", (17, 8.5), (2, 4), dpi, Margins(left=0.35, bottom=0.6))
     _views_row(axes[0], planes, f"plane {plane_index}")
     _views_row(axes[1], projections, "xz max projection")
     for projection_axes in axes[1]:
@@ -132,7 +134,7 @@ def plot_fusion_result(
         projection_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         projection_axes.set_xlabel("z (plane)")
     axes[1, 0].set_ylabel("y (row)")
-    return _save(figure, path, dpi)
+    return _save(figure, path)
 
 
 def overview_plane_indices(depth: int) -> list[int]:
@@ -173,13 +175,12 @@ def plot_fused_overview(path: str | os.PathLike[str], planes: Mapping[int, np.nd
     rows, cols = shown[0].shape
     limits = _contrast_limits(*shown)
     height = float(np.clip(11 * rows / cols, 5, 16))
-    figure = _new_figure(f"Fused volume: {depth} planes, {len(indices)} shown", (11, height + 0.8))
-    axes = figure.subplots(3, 3)
+    figure, axes = _new_figure(f"Fused volume: {depth} planes, {len(indices)} shown", (11, height + 0.8), (3, 3), dpi, Margins(top=0.65, hspace=0.35))
     for plane_axes, z, plane in zip(axes.flat, indices, shown):
         _show(plane_axes, plane, f"plane {z}", limits)
     for unused in axes.flat[len(shown) :]:
         unused.set_visible(False)
-    return _save(figure, path, dpi)
+    return _save(figure, path)
 
 
 def _transition_map(figure: Figure, axes: Axes, transition_map: np.ndarray, planes: int, row: int) -> None:
@@ -193,7 +194,7 @@ def _transition_map(figure: Figure, axes: Axes, transition_map: np.ndarray, plan
     axes.axhline(row, color=FOREGROUND, linewidth=0.8, linestyle="--")
     colour_bar = figure.colorbar(image, ax=axes, shrink=0.9)
     colour_bar.set_label("transition plane (1-based)")
-    axes.set_title("transition map (black = excluded)")
+    _title(axes, "transition map (black = excluded)")
     axes.set_xlabel("x (column)")
     axes.set_ylabel("y (row)")
 
@@ -217,7 +218,7 @@ def _transition_profile(axes: Axes, profile: np.ndarray, planes: int, blending_r
     axes.text(0.02, 0.97, "back view", transform=axes.transAxes, color=FOREGROUND, fontsize=9, va="top")
     axes.set_xlim(-0.5, max(profile.size - 0.5, 0.5))
     axes.set_ylim(0.5, planes + 0.5)
-    axes.set_title(f"profile through row {row}")
+    _title(axes, f"profile through row {row}")
     axes.set_xlabel("x (column)")
     axes.set_ylabel("plane (1-based)")
     _legend(axes, loc="upper right")
@@ -229,7 +230,7 @@ def _front_weights(axes: Axes, front: np.ndarray) -> None:
     axes.plot(planes, front, color=REFERENCE_COLOUR, linewidth=1.5, label="front view")
     axes.plot(planes, 1.0 - front, color=SECOND_COLOUR, linewidth=1.5, label="back view")
     axes.set_ylim(-0.05, 1.05)
-    axes.set_title("weights along the centre ray")
+    _title(axes, "weights along the centre ray")
     axes.set_xlabel("plane (1-based)")
     axes.set_ylabel("weight")
     _legend(axes, loc="center right")

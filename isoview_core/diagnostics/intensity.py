@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,15 @@ from isoview_core.diagnostics._style import (
     FOREGROUND,
     REFERENCE_COLOUR,
     SECOND_COLOUR,
+    Margins,
+    _every,
     _legend,
+    _log_scale,
     _new_figure,
     _nonzero_values,
     _save,
     _text_panel,
+    _title,
 )
 
 HISTOGRAM_STEP = 100
@@ -30,20 +34,26 @@ HISTOGRAM_UPPER_PERCENTILE = 99.5
 HISTOGRAM_BINS = 120
 
 
-def histogram_samples(volume: np.ndarray) -> np.ndarray:
+def histogram_samples(volume: np.ndarray, correct: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Every :data:`HISTOGRAM_STEP`-th voxel of `volume` (flattened), zeros left out: what the histograms count.
 
     Parameters
     ----------
     volume : ndarray
         A camera's voxels, any shape.
+    correct : callable, optional
+        Voxel-wise correction, given the samples as a (1, N) array of `volume`'s dtype: the samples
+        of the corrected volume, at a hundredth of the cost of correcting `volume` first.
 
     Returns
     -------
     ndarray
         1-D float32 samples, about 1 % of the voxels: kept until the figure is drawn.
     """
-    return _nonzero_values(volume, HISTOGRAM_STEP).astype(np.float32)
+    samples = _every(volume, HISTOGRAM_STEP)
+    if correct is not None:
+        samples = correct(samples[np.newaxis])
+    return _nonzero_values(samples).astype(np.float32)
 
 
 def plot_intensity_correction(
@@ -90,8 +100,9 @@ def plot_intensity_correction(
     reference_values, before_values, after_values = (np.ravel(samples) for samples in (reference, second_before, second_after))
     upper = float(np.percentile(reference_values, HISTOGRAM_UPPER_PERCENTILE)) if reference_values.size else 0.0
     bins = np.linspace(0.0, max(upper, 1.0), HISTOGRAM_BINS + 1)
-    figure = _new_figure("Intensity correction between the cameras", (15, 5))
-    axes = figure.subplots(1, 3, width_ratios=(1, 1, 0.7))
+    margins = Margins(left=0.75, bottom=0.6, top=0.75, wspace=0.85)
+    figure, grid = _new_figure("Intensity correction between the cameras", (15, 5), (1, 3), dpi, margins, width_ratios=(1, 1, 0.7))
+    axes = grid[0]
     _histograms(axes[0], bins, {"reference": reference_values, "second, before": before_values}, "before correction")
     _histograms(axes[1], bins, {"reference": reference_values, "second, after": after_values}, "after correction")
     _text_panel(
@@ -103,7 +114,7 @@ def plot_intensity_correction(
             "method": method,
         },
     )
-    return _save(figure, path, dpi)
+    return _save(figure, path)
 
 
 def _histograms(axes: Axes, bins: np.ndarray, samples: Mapping[str, np.ndarray], title: str) -> None:
@@ -114,11 +125,11 @@ def _histograms(axes: Axes, bins: np.ndarray, samples: Mapping[str, np.ndarray],
         axes.stairs(counts, bins, color=colour, linewidth=1.3, label=f"{name} (n = {values.size:,})")
         counted |= bool(counts.any())
     if counted:
-        axes.set_yscale("log")
+        _log_scale(axes)
     else:
         axes.text(0.5, 0.5, "no non-zero voxels", transform=axes.transAxes, ha="center", color=FOREGROUND)
     axes.set_xlim(bins[0], bins[-1])
-    axes.set_title(title)
+    _title(axes, title)
     axes.set_xlabel("intensity (ADU)")
     axes.set_ylabel(f"voxels (every {HISTOGRAM_STEP}th)")
     _legend(axes, loc="upper right")

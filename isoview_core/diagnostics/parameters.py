@@ -14,6 +14,7 @@ from isoview_core.diagnostics._style import (
     DPI,
     EDGE,
     SECOND_COLOUR,
+    Margins,
     _legend,
     _new_figure,
     _save,
@@ -77,8 +78,9 @@ def plot_parameters_over_time(
     if not names:
         raise ValueError("no parameter to plot: `estimated` and `applied` are both empty")
     times = np.asarray(timepoints, dtype=np.float64)
-    figure = _new_figure(title, (12, 1.3 + 2.1 * len(names)))
-    axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    margins = Margins(left=1.0, right=1.35, bottom=0.6, top=0.5, hspace=0.12)
+    figure, grid = _new_figure(title, (12, 1.3 + 2.1 * len(names)), (len(names), 1), dpi, margins, sharex=True)
+    axes = grid[:, 0]
     marker_size = float(np.clip(40 / np.sqrt(max(times.size, 1)), 1.0, 5.0))
     for parameter_axes, name in zip(axes, names):
         if name in applied:
@@ -95,7 +97,7 @@ def plot_parameters_over_time(
         _legend(parameter_axes, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=5.0 / marker_size)
     axes[-1].set_xlabel("timepoint")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _save(figure, path, dpi)
+    return _save(figure, path)
 
 
 def _series(values: Sequence[float | None], times: np.ndarray, name: str) -> np.ndarray:

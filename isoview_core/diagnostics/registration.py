@@ -68,8 +68,7 @@ def plot_registration(
     different shapes are overlaid on their common top-left extent.
     """
     reference, before, after = (_as_plane(image) for image in (reference, moving_before, moving_after))
-    figure = _new_figure("Camera-pair registration", (11.5, 8.5))
-    axes = figure.subplots(2, 3)
+    figure, axes = _new_figure("Camera-pair registration", (11.5, 8.5), (2, 3), dpi)
     moving_limits = _contrast_limits(before, after)
     _show(axes[0, 0], reference, "reference", _contrast_limits(reference))
     _show(axes[0, 1], before, "moving, before", moving_limits)
@@ -86,4 +85,4 @@ def plot_registration(
             "method": method,
         },
     )
-    return _save(figure, path, dpi)
+    return _save(figure, path)

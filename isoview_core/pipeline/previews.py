@@ -9,6 +9,7 @@ service) and removes them; a preview left by an interrupted run is drawn by the 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,9 @@ def save_estimate_preview(
         reference_plane=diagnostics.display_plane(reference[middle]),
         before_plane=diagnostics.display_plane(moving_before),
         after_plane=diagnostics.display_plane(registered[middle]),
-        reference_samples=diagnostics.histogram_samples(apply_intensity_correction(reference[::step], intensity, camera=1)),
+        reference_samples=diagnostics.histogram_samples(reference[::step], partial(apply_intensity_correction, correction=intensity, camera=1)),
         before_samples=diagnostics.histogram_samples(registered[::step]),
-        after_samples=diagnostics.histogram_samples(apply_intensity_correction(registered[::step], intensity, camera=2)),
+        after_samples=diagnostics.histogram_samples(registered[::step], partial(apply_intensity_correction, correction=intensity, camera=2)),
     )
 
 
