@@ -44,7 +44,7 @@ def test_two_workers_write_what_one_writes(small_acquisition, tmp_path):
         report = fuse(config, workers=workers)
         assert report.errors == [] and len(report.fused) == 4
         outputs[workers] = config
-    assert sum(planes) == 2 * 2 * 4 * 48  # two passes over the 48 planes of 4 stacks of 2 timepoints, one stack at a time
+    assert sum(planes) == 2 * 2 * 4 * 48  # two passes over the 48 planes of 4 stacks of 2 timepoints, streamed by the worker threads
     for root in ("corrected_dir", "fused_dir"):
         one, two = (output_files(getattr(outputs[w], root)) for w in (1, 2))
         assert [path.name for path in one] == [path.name for path in two] and len(one) >= 4

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
+from flows.interpreter import tune_interpreter
 
-from flows.cli import export, library, service, view
-from flows.cli.common import log_to_terminal
+tune_interpreter()  # before the commands import numpy: OpenBLAS reads its thread count once
+
+import typer  # noqa: E402
+
+from flows.cli import export, library, service, view  # noqa: E402
+from flows.cli.common import log_to_terminal  # noqa: E402
 
 __all__ = ["app"]
 

@@ -69,7 +69,7 @@ Workers = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="Stacks or pairs processed at once, in worker processes (default: every core, as far as the memory allows).",
+        help="Stacks or pairs processed at once, in worker threads (default: every core, as far as the memory allows).",
     ),
 ]
 NoDiagnostics = Annotated[bool, typer.Option("--no-diagnostics", help="Skip the fusion diagnostic PNGs.")]

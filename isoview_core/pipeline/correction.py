@@ -13,7 +13,6 @@ import shutil
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -234,8 +233,7 @@ class _SubmittedTimepoint:
     """A timepoint whose stacks are submitted: its report so far and one future per stack to correct."""
 
     report: TimepointReport
-    jobs: list[tuple[int, Future]]
-    """(planes streamed, future) per stack."""
+    jobs: list[Future]
 
 
 def _submit_timepoint(
@@ -249,8 +247,7 @@ def _submit_timepoint(
 ) -> _SubmittedTimepoint:
     """Report the timepoint's file errors and finished stacks, and submit its other stacks to `pool`.
 
-    In this process (an :class:`InlineExecutor`) a stack streams its planes to `progress`; in a worker
-    process it rediscovers the acquisition and `progress` hears of it when it is done (:func:`_collect`).
+    Each stack streams its planes to `progress`, from the thread that corrects it.
     """
     files = acquisition.timepoint(specimen, timepoint)
     report = TimepointReport(specimen=specimen, timepoint=timepoint, errors=timepoint_file_errors(files))
@@ -265,38 +262,21 @@ def _submit_timepoint(
             report.skipped.append(paths.stem)
             if progress is not None:
                 progress(planes)
-        elif isinstance(pool, InlineExecutor):
-            jobs.append((0, pool.submit(correct_camera_stack, acquisition, stack, config, progress=progress)))
         else:
-            jobs.append((planes, pool.submit(_correct_in_worker, config, stack.specimen, stack.timepoint, stack.camera, stack.channel)))
+            jobs.append(pool.submit(correct_camera_stack, acquisition, stack, config, progress=progress))
     return _SubmittedTimepoint(report, jobs)
 
 
-def _collect(submitted: _SubmittedTimepoint, progress: Callable[[int], None] | None = None) -> TimepointReport:
+def _collect(submitted: _SubmittedTimepoint) -> TimepointReport:
     """Wait for a submitted timepoint's stacks: records in order, a bad stack one line of ``errors``."""
     report = submitted.report
-    for planes, future in submitted.jobs:
+    for future in submitted.jobs:
         try:
             report.records.append(future.result())
         except IsoviewError as error:
             logger.error("%s", error)
             report.errors.append(str(error))
-        if planes and progress is not None:
-            progress(planes)
     return report
-
-
-@lru_cache(maxsize=4)
-def _worker_acquisition(root: Path, layout: str) -> Acquisition:
-    """The acquisition as a worker process discovers it, once per process."""
-    return discover_acquisition(root, layout)
-
-
-def _correct_in_worker(config: ProcessingConfig, specimen: int, timepoint: int, camera: int, channel: int) -> CorrectedStackRecord:
-    """Correct one stack in a worker process, which finds it by its identity (the acquisition is not sent)."""
-    acquisition = _worker_acquisition(config.acquisition, config.layout)
-    stack = next(s for s in acquisition.timepoint(specimen, timepoint).stacks if (s.camera, s.channel) == (camera, channel))
-    return correct_camera_stack(acquisition, stack, config)
 
 
 def timepoint_file_errors(files: TimepointFiles) -> list[str]:
@@ -358,7 +338,7 @@ def process_dataset(
     config : ProcessingConfig
         Acquisition, selection, correction and output settings.
     workers : int or None
-        Stacks corrected at once, in worker processes (1: in this process; None: as many as the
+        Stacks corrected at once, in worker threads (1: in this process; None: as many as the
         cores and the memory allow, :func:`~isoview_core.pipeline.parallel.worker_count`).
     progress : callable, optional
         Called with numbers of raw planes processed (a stack's at once when it ran in a worker).
@@ -377,7 +357,7 @@ def process_dataset(
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=CORRECTION_STACKS_PER_WORKER)
     logger.info("correcting %d timepoints with %d workers", len(selection), count)
     reports = []
-    with worker_pool(count, preload=[__name__]) as pool:
+    with worker_pool(count) as pool:
         submitted = []
         for specimen, timepoint in selection:
             try:
@@ -386,7 +366,7 @@ def process_dataset(
                 logger.error("%s", error)
                 submitted.append(_SubmittedTimepoint(TimepointReport(specimen=specimen, timepoint=timepoint, errors=[str(error)]), []))
         for timepoint in submitted:
-            reports.append(_collect(timepoint, progress))
+            reports.append(_collect(timepoint))
             if on_timepoint is not None:
                 on_timepoint(reports[-1])
     return reports

@@ -248,7 +248,7 @@ def fuse(
     apply_fusion : bool
         Fuse every selected timepoint with its applied (windowed, smoothed) parameters.
     workers : int or None
-        Pairs estimated, fused and drawn at once, in worker processes (1: in this process; None: as
+        Pairs estimated, fused and drawn at once, in worker threads (1: in this process; None: as
         many as the cores and the memory allow, :func:`~isoview_core.pipeline.parallel.worker_count`).
     progress : callable, optional
         Called with a short description after each estimate, each fusion and each pair's figures.
@@ -284,7 +284,7 @@ def fuse(
 
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
     logger.info("estimating and fusing %d pairs with %d workers", len(pairs), count)
-    with worker_pool(count, preload=[__name__]) as pool:
+    with worker_pool(count) as pool:
         if estimate_params:
             outcomes(submit_each(pool, estimate_pair, pairs_to_estimate(output_root, pairs, overwrite=config.overwrite), config), "estimated", report.estimated)
         for specimen in sorted({pair.specimen for pair in pairs}) if apply_fusion else []:

@@ -479,7 +479,7 @@ def make_isotropic(
                 item = inputs.inputs if isinstance(inputs, IsotropicJob) else inputs
                 progress(f"{done} {item.volume_id.stem}")
 
-    with worker_pool(count, preload=[__name__]) as pool:
+    with worker_pool(count, "processes", preload=[__name__]) as pool:
         collect(submit_each(pool, register_timepoint, registrations_to_make(config, views), config), report.registered, "registered")
         plan = plan_isotropic(config, targets, first_timepoint=first, last_timepoint=last)
         report.skipped, report.waiting, report.errors = plan.skipped, plan.waiting, report.errors + plan.errors
