@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pair_helpers import align_second, corrected_camera, pair_simulation
 
+from isoview_core.fusion import intensity as intensity_module
 from isoview_core.fusion.background import fusion_backgrounds
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import (
@@ -202,3 +203,47 @@ def test_mask_overlap_variant_on_the_synthetic_pair(synthetic_pairs, ratio):
     result = estimate_intensity_correction(**synthetic_pairs[ratio], region="mask_overlap")
     assert result.intensity_ratio == pytest.approx(ratio, rel=0.015)
     assert 0.5 < result.correlation < 1
+
+
+# --- compiled slab sums and foreground planes against numpy ------------------------------------------------
+
+
+@pytest.mark.parametrize("backgrounds", [(0.0, 0.0), (3.4, 120.6), (-2.0, 70000.0)])
+def test_slab_profile_equals_per_plane_bincounts(backgrounds):
+    rng = np.random.default_rng(1)
+    reference = rng.integers(0, 200, (12, 9, 11), dtype=np.uint16)
+    second = rng.integers(0, 200, (12, 9, 11), dtype=np.uint16)[:, :, ::-1]  # a flipped view, as the pair estimation passes
+    transition = rng.integers(0, 10, (9, 11)).astype(np.uint16)
+    profile = intensity_module._slab_profile(reference, second, transition, 3, *backgrounds)
+    lower, upper = min(3, int(transition[transition > 0].min()) - 1), min(3, 12 - int(transition.max()))
+    size = lower + upper + 1
+    expected = np.zeros((4, size))
+    shifts = [int(np.floor(0.5 - background)) for background in backgrounds]
+    for plane in range(12):
+        index = plane - (transition.astype(np.int64) - 1) + lower
+        take = (transition > 0) & (index >= 0) & (index < size)
+        a, b = (np.clip(volume[plane][take].astype(np.int64) + shift, 0, 65535) for volume, shift in zip((reference, second), shifts))
+        both = (a > 0) & (b > 0)
+        bins = index[take]
+        for row, (where, values) in enumerate([(bins, a), (bins, b), (bins[both], a[both]), (bins[both], b[both])]):
+            expected[row] += np.bincount(where, weights=values, minlength=size)
+    got = np.stack([profile.all_1, profile.all_2, profile.both_1, profile.both_2])
+    np.testing.assert_array_equal(got, expected)
+    assert profile.offsets.tolist() == list(range(-lower, upper + 1))
+
+
+@pytest.mark.parametrize("as_masks", [False, True])
+def test_foreground_planes_count_and_sum_the_planes_of_each_column(as_masks):
+    rng = np.random.default_rng(2)
+    volumes = [np.where(rng.random((7, 5, 6)) < 0.4, rng.integers(1, 9, (7, 5, 6)), 0).astype(np.uint16) for _ in range(2)]
+    volumes[1] = volumes[1][:, ::-1]
+    inputs = [volume > 0 for volume in volumes] if as_masks else volumes
+    count = np.zeros((2, 5, 6), dtype=np.int32)
+    total = np.zeros((2, 5, 6), dtype=np.int64)
+    cut = np.zeros((5, 6), dtype=bool)
+    intensity_module._foreground_planes(*(np.asarray(v).view(np.uint8) if v.dtype == bool else v for v in inputs), count, total, cut)
+    planes = np.arange(7)[:, None, None]
+    for camera, volume in enumerate(volumes):
+        np.testing.assert_array_equal(count[camera], (volume > 0).sum(axis=0))
+        np.testing.assert_array_equal(total[camera], ((volume > 0) * planes).sum(axis=0))
+    np.testing.assert_array_equal(cut, (volumes[0][[0, -1]] > 0).any(axis=0) | (volumes[1][[0, -1]] > 0).any(axis=0))

@@ -68,3 +68,36 @@ def test_full_depth_option_needs_no_transition_map():
     result = estimate_registration(reference, second, scaling=SCALING, config=config)
     assert_close(result, *OFFSETS[0], TOLERANCE_PX)
     assert abs(result.rotation_deg) <= MAX_ROTATION_DEG
+
+
+# --- compiled block means and band-pass against numpy / SciPy ------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.bool_, np.float32, np.float64])
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_block_means_equal_numpy_block_sums_bit_for_bit(dtype, factor):
+    rng = np.random.default_rng(factor)
+    image = (rng.random((3, 37, 41)) * (2 if dtype == np.bool_ else 65535)).astype(dtype)[:, ::-1, ::-1]  # flipped view
+    rows, cols = 37 // factor * factor, 41 // factor * factor
+    blocks = image[:, :rows, :cols].reshape(3, rows // factor, factor, cols // factor, factor)
+    expected = blocks.sum(axis=-1, dtype=np.float32).sum(axis=-2) / np.float32(factor * factor)
+    np.testing.assert_array_equal(fast._block_mean(image, factor), expected, strict=True)
+    np.testing.assert_array_equal(fast._block_mean(image[1], factor), expected[1], strict=True)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_bandpass_equals_scipy_gaussian_filters_bit_for_bit(factor):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(factor)
+    stack = rng.integers(0, 4000, (5, 64, 80), dtype=np.uint16)[:, :, ::-1]
+    planes = [0, 3, 4]
+    means = fast._block_mean(stack[planes], factor)
+    expected = np.stack(
+        [
+            ndimage.gaussian_filter(plane, fast.LOWPASS_SIGMA_PX / factor, mode="nearest")
+            - ndimage.gaussian_filter(plane, fast.HIGHPASS_SIGMA_PX / factor, mode="nearest")
+            for plane in means
+        ]
+    )
+    np.testing.assert_array_equal(fast._bandpassed_planes(stack, planes, factor), expected, strict=True)

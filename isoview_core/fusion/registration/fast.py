@@ -55,12 +55,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft, ndimage
+from scipy import fft
 
 from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.registration.model import RegistrationResult, search_offsets
 from isoview_core.fusion.registration.slabs import slab_half_widths
 from isoview_core.fusion.transform import transform_volume
+from isoview_core.numerics.compiled import compiled
+from isoview_core.numerics.filters import correlate_middle_axis
 
 __all__ = ["estimate_fast"]
 
@@ -94,29 +96,75 @@ def _working_factor(shape: tuple[int, int]) -> int:
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """float32 means of ``factor x factor`` blocks over the last two axes (incomplete blocks dropped)."""
-    if factor == 1:
-        return image.astype(np.float32)
-    rows, cols = (image.shape[-2] // factor) * factor, (image.shape[-1] // factor) * factor
-    image = image[..., :rows, :cols]
-    if image.dtype.kind in "bu" and image.dtype.itemsize <= 2:
-        # Exact integer sums, rows first (contiguous adds): the same float32 values as the generic path below
-        # (block sums of 16-bit values stay below 2**24 up to 16 x 16 blocks), 7x cheaper on a 2048 x 2048 plane.
-        row_sums = image[..., 0::factor, :].astype(np.uint32)
-        for row in range(1, factor):
-            row_sums += image[..., row::factor, :]
-        means = row_sums[..., 0::factor].astype(np.float32)
-        for col in range(1, factor):
-            means += row_sums[..., col::factor]
-        means /= np.float32(factor * factor)
-        return means
-    blocks = image.reshape(*image.shape[:-2], rows // factor, factor, cols // factor, factor)
-    return blocks.sum(axis=-1, dtype=np.float32).sum(axis=-2) / np.float32(factor * factor)
+    stack = image.reshape(-1, *image.shape[-2:])
+    means = np.empty((stack.shape[0], stack.shape[1] // factor, stack.shape[2] // factor), dtype=np.float32)
+    _block_means(stack, factor, means)
+    return means.reshape(*image.shape[:-2], *means.shape[1:])
 
 
-def _bandpass(image: np.ndarray, factor: int) -> np.ndarray:
-    """Difference of Gaussians (σ :data:`LOWPASS_SIGMA_PX`, :data:`HIGHPASS_SIGMA_PX` full-resolution px)."""
-    smooth = ndimage.gaussian_filter(image, LOWPASS_SIGMA_PX / factor, mode="nearest")
-    return smooth - ndimage.gaussian_filter(image, HIGHPASS_SIGMA_PX / factor, mode="nearest")
+@compiled
+def _block_means(stack: np.ndarray, factor: int, out: np.ndarray) -> None:
+    """``out[p, i, j]``: float32 mean of block ``(i, j)`` of plane ``p`` of a (P, H, W) stack of any dtype and strides.
+
+    The values are cast to float32 and summed along each block row, then the row sums from the first row down,
+    then divided by ``factor²`` in float32: numpy's ``reshape(...).sum(-1, dtype=float32).sum(-2) / f²`` bit for
+    bit (and exact for 16-bit and bool values, whose block sums stay below 2**24). One pass, any strides: 5 ms per
+    flipped 2048 x 2048 uint16 plane against 8 ms for numpy's strided integer sums, 0.6 ms per 1024 x 1024 float32
+    plane against 8.5 ms for the reshaped sums (the coarse Gauss-Newton level).
+    """
+    planes, rows, cols = out.shape
+    area = np.float32(factor * factor)
+    line = np.empty(cols, dtype=np.float32)
+    total = np.empty(cols, dtype=np.float32)
+    for plane in range(planes):
+        for row in range(rows):
+            for dr in range(factor):
+                source = stack[plane, row * factor + dr]
+                for col in range(cols):
+                    line[col] = np.float32(source[col * factor])
+                for dc in range(1, factor):
+                    for col in range(cols):
+                        line[col] += np.float32(source[col * factor + dc])
+                if dr == 0:
+                    total[:] = line
+                else:
+                    total += line
+            for col in range(cols):
+                out[plane, row, col] = total[col] / area
+
+
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """SciPy's ``gaussian_filter`` taps for ``sigma`` (truncated at 4 sigma), as its ``correlate1d`` uses them."""
+    taps = np.arange(-int(4.0 * sigma + 0.5), int(4.0 * sigma + 0.5) + 1)
+    weights = np.exp(-0.5 / (sigma * sigma) * taps**2)
+    return weights / weights.sum()
+
+
+def _gaussian_planes(planes: np.ndarray, sigma: float) -> None:
+    """``ndimage.gaussian_filter(plane, sigma, mode="nearest")`` of each plane of a (P, h, w) float32 stack, in place.
+
+    Bit for bit (rows, then columns, float32 between the passes; the compiled correlation is SciPy's symmetric
+    ``correlate1d``). The band-pass of 16 planes of 1024 x 1024 takes 0.59 CPU-s instead of SciPy's 0.85.
+    """
+    weights = _gaussian_weights(sigma)
+    correlate_middle_axis(planes, weights)
+    correlate_middle_axis(planes.reshape(-1, planes.shape[-1]).T[None], weights)
+
+
+def _bandpass(planes: np.ndarray, factor: int) -> np.ndarray:
+    """Difference of Gaussians (σ :data:`LOWPASS_SIGMA_PX`, :data:`HIGHPASS_SIGMA_PX` full-resolution px) of a (P, h, w) float32 stack, in place."""
+    smooth = planes.copy()
+    _gaussian_planes(smooth, LOWPASS_SIGMA_PX / factor)
+    _gaussian_planes(planes, HIGHPASS_SIGMA_PX / factor)
+    return np.subtract(smooth, planes, out=planes)
+
+
+def _bandpassed_planes(volume: np.ndarray, planes: list[int], factor: int) -> np.ndarray:
+    """Band-passed block means of the planes ``planes`` of a (Z, Y, X) stack (any strides), (P, h, w) float32."""
+    means = np.empty((len(planes), volume.shape[1] // factor, volume.shape[2] // factor), dtype=np.float32)
+    for index, z in enumerate(planes):
+        _block_means(volume[z : z + 1], factor, means[index : index + 1])
+    return _bandpass(means, factor)
 
 
 @dataclass(frozen=True)
@@ -141,7 +189,7 @@ class _PlanePairs:
         f = _working_factor(reference.shape[1:])
         if transition_map is None:  # every plane (evenly spaced), every pixel
             planes = np.linspace(0, reference.shape[0] - 1, min(MAX_PLANES, reference.shape[0])).round().astype(int)
-            bandpassed = [np.stack([_bandpass(_block_mean(volume[z], f), f) for z in planes]) for volume in (reference, second)]
+            bandpassed = [_bandpassed_planes(volume, list(planes), f) for volume in (reference, second)]
             return cls(bandpassed[0], bandpassed[1], np.ones(bandpassed[0].shape, dtype=bool), f, reference.shape[1:])
         lower, upper = slab_half_widths(transition_map, reference.shape[0], slab_half_width)
         covered = _block_mean(transition_map > 0, f)
@@ -159,8 +207,8 @@ class _PlanePairs:
         if not planes:
             raise ValueError("the transition map covers no block of the working grid: nothing to register on")
         return cls(
-            np.stack([_bandpass(_block_mean(reference[z], f), f) for z in planes]),
-            np.stack([_bandpass(_block_mean(second[z], f), f) for z in planes]),
+            _bandpassed_planes(reference, planes, f),
+            _bandpassed_planes(second, planes, f),
             np.stack(weights),
             f,
             reference.shape[1:],
