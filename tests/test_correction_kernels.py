@@ -3,7 +3,18 @@
 import numpy as np
 import pytest
 
-from isoview_core.correction.kernels import accumulate_z_sums, block_means, correct_and_project
+from scipy import ndimage
+
+from isoview_core.correction.kernels import (
+    accumulate_z_sums,
+    block_means,
+    correct_and_project,
+    expand_mask,
+    mask_sums,
+    median_filter_3x3,
+    relative_deviations,
+    z_deviations,
+)
 from isoview_core.numerics.percentiles import matlab_subsample
 
 
@@ -15,15 +26,109 @@ def _raw(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return values
 
 
+@pytest.mark.parametrize("reset", [False, True])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 9), (17, 13, 33)])
-def test_z_sums_equal_numpy(shape):
+def test_z_sums_equal_numpy(shape, reset):
     block = _raw(shape, 0)
     sums = np.full(shape[1:], 3, dtype=np.uint64)
     sum_squares = np.full(shape[1:], 5, dtype=np.uint64)
-    accumulate_z_sums(block, sums, sum_squares)
+    accumulate_z_sums(block, sums, sum_squares, reset)
     wide = block.astype(np.uint64)
-    assert np.array_equal(sums, 3 + wide.sum(axis=0))
-    assert np.array_equal(sum_squares, 5 + (wide * wide).sum(axis=0))
+    assert np.array_equal(sums, (0 if reset else 3) + wide.sum(axis=0))
+    assert np.array_equal(sum_squares, (0 if reset else 5) + (wide * wide).sum(axis=0))
+
+
+@pytest.mark.parametrize("planes", [2, 3, 64])
+def test_z_deviations_equal_the_numpy_formula(planes):
+    block = _raw((planes, 9, 11), 6)
+    block[:, 0, :] = 65535  # constant pixels: a variance that rounds to 0 or below
+    block[:, 1, :] = 0
+    sums, sum_squares = np.zeros((2, 9, 11), dtype=np.uint64)
+    accumulate_z_sums(block, sums, sum_squares, True)
+    variance = sums.astype(np.float64)
+    np.multiply(variance, variance, out=variance)
+    variance /= -planes
+    variance += sum_squares
+    variance /= planes - 1
+    np.maximum(variance, 0.0, out=variance)
+    deviations = np.full((9, 11), np.nan, dtype=np.float32)
+    z_deviations(sums, sum_squares, planes, deviations)
+    assert np.array_equal(deviations, np.sqrt(variance, dtype=np.float32))
+    assert np.array_equal(deviations[:2], np.zeros((2, 11), dtype=np.float32))
+
+
+def _median_network(image: np.ndarray) -> np.ndarray:
+    """The 3 x 3 median by numpy's minimum / maximum on the symmetrically padded image (NaNs propagate)."""
+    padded = np.pad(image, 1, mode="symmetric")
+    rows, cols = image.shape
+    window = [padded[r : r + rows, c : c + cols] for r in range(3) for c in range(3)]
+    for _ in range(len(window)):  # bubble passes of a min / max network: a full sort of the nine
+        for i in range(len(window) - 1):
+            window[i], window[i + 1] = np.minimum(window[i], window[i + 1]), np.maximum(window[i], window[i + 1])
+    return window[4]
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (7, 1), (2, 2), (13, 29)])
+def test_median_filter_3x3_equals_scipy(shape, dtype):
+    image = _raw(shape, 7).astype(dtype) // 4096  # few values: many ties
+    image.flat[::5] = 0
+    image.flat[1::6] = 65535
+    out = np.empty_like(image)
+    median_filter_3x3(image, out)
+    assert np.array_equal(out, ndimage.median_filter(image, size=3, mode="reflect"))
+
+
+def test_median_filter_3x3_propagates_nans_as_numpy():
+    image = np.random.default_rng(8).random((11, 12))
+    image[3, 4] = image[0, 0] = image[10, 7] = np.nan
+    out = np.empty_like(image)
+    median_filter_3x3(image, out)
+    assert np.array_equal(out, _median_network(image), equal_nan=True)
+    assert np.isnan(out).sum() == np.isnan(_median_network(image)).sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relative_deviations_equal_numpy(dtype):
+    rng = np.random.default_rng(9)
+    values = (rng.random((10, 13)) * 100 - 20).astype(dtype)
+    medians = (rng.random((10, 13)) * 100 - 20).astype(dtype)
+    values[0], medians[0] = 0.0, 0.0
+    medians[1, :3] = values[1, :3]
+    epsilon = dtype(1e-10)
+    expected = np.abs((values - medians) / (medians + 1e-10))
+    out = np.empty_like(values)
+    relative_deviations(values, medians, epsilon, out)
+    assert out.dtype == expected.dtype and np.array_equal(out, expected)
+    relative_deviations(values, medians, epsilon, medians)  # in place of the medians
+    assert np.array_equal(medians, expected)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4, 5])
+@pytest.mark.parametrize("first_plane, first_row, rows", [(0, 0, 17), (2, 5, 9), (1, 10, 1)])
+def test_expand_mask_equals_numpy_repeat(factor, first_plane, first_row, rows):
+    first_row = first_row // factor * factor
+    mask = np.random.default_rng(10).random((5, 12, 4)) < 0.5
+    cols = 4 * factor - factor // 2
+    full = np.repeat(np.repeat(mask, factor, axis=1), factor, axis=2)
+    rows = min(rows, full.shape[1] - first_row)
+    labels = np.full((3, rows, cols), 7, dtype=np.uint8)
+    expand_mask(mask, first_plane, first_row, factor, labels)
+    assert np.array_equal(labels, full[first_plane : first_plane + 3, first_row : first_row + rows, :cols])
+
+
+def test_mask_sums_equal_einsum():
+    mask = np.random.default_rng(11).random((6, 5, 7)) < 0.4
+    mask[:, 0] = False
+    mask[2] = True
+    indices = np.arange(1, 8) * 9.0
+    widths = np.array([3, 3, 3, 3, 3, 3, 2], dtype=np.float64)
+    sums = np.full((5, 7), -1, dtype=np.int64), np.full((5, 7), np.nan), np.full((5, 6), np.nan), np.full((5, 6), np.nan)
+    mask_sums(mask, indices, widths, *sums)
+    assert np.array_equal(sums[0], mask.sum(axis=0))
+    assert np.array_equal(sums[1], np.einsum("zyx,z->yx", mask, np.arange(1, 7, dtype=np.float64)))
+    assert np.array_equal(sums[2], np.einsum("zyx,x->yz", mask, indices))
+    assert np.array_equal(sums[3], np.einsum("zyx,x->yz", mask, widths))
 
 
 @pytest.mark.parametrize("factor", [2, 3, 4, 17])

@@ -3,8 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from isoview_core.numerics import percentiles
 from isoview_core.numerics.percentiles import (
-    _sorted,
+    KNEE_MAX_SAMPLES,
+    _knee_candidates,
     hazen_percentile,
     hazen_percentile_of_counts,
     knee_threshold,
@@ -57,16 +59,67 @@ def test_knee_threshold_subsamples_long_inputs_with_matlab_step():
     assert knee_threshold(np.random.default_rng(0).permutation(values)) == 150_005
 
 
-@pytest.mark.parametrize("signs", [False, True])
-def test_knee_sort_equals_numpy_sort(signs):
-    values = np.random.default_rng(0).standard_exponential(10_001) * 10.0 ** np.random.default_rng(1).integers(-300, 300, 10_001)
-    values[::9] = 0.0
-    values[1::13] = np.inf
-    values[2::17] = np.nan
-    values[3::19] = np.finfo(np.float64).max
-    if signs:
-        values[4::5] *= -1.0
-    assert np.array_equal(_sorted(values), np.sort(values), equal_nan=True)
+def _knee_by_full_sort(values: np.ndarray) -> float:
+    """The original ``determineThreshold``: the whole sorted, sub-sampled curve and its farthest point from the chord."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    if ordered.size > KNEE_MAX_SAMPLES:
+        ordered = ordered[:: int(np.floor(ordered.size / KNEE_MAX_SAMPLES + 0.5))]
+    n = ordered.size
+    if n < 3:
+        return float(ordered[-1])
+    x = np.arange(1, n + 1, dtype=np.float64)
+    chord = np.array([x[-1] - x[0], ordered[-1] - ordered[0]])
+    rel_x, rel_y = x - x[0], ordered - ordered[0]
+    projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
+    return float(ordered[int(np.argmax(np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)))])
+
+
+def _distances(kind: str, size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "exponential":
+        return rng.standard_exponential(size)
+    if kind == "ties":  # few distinct values, a third of them 0
+        return rng.integers(0, 4, size) * rng.integers(0, 2, size) * 0.25
+    if kind == "wide":  # values over many binades, zeros, the largest float
+        values = rng.standard_exponential(size) * 10.0 ** rng.integers(-300, 300, size)
+        values[::9] = 0.0
+        values[5::97] = np.finfo(np.float64).max
+        return values
+    if kind == "l-curve":  # defect-map like: noise and a few outliers far above it
+        values = np.abs(rng.standard_normal(size)) * 0.01
+        values[rng.integers(0, size, size // 100)] = rng.random(size // 100) * 50.0
+        return values
+    return np.full(size, 0.5)  # constant
+
+
+@pytest.mark.parametrize("kind", ["exponential", "ties", "wide", "l-curve", "constant"])
+@pytest.mark.parametrize("size, step", [(7, 1), (1000, 1), (1001, 3), (20_011, 17)])
+def test_knee_candidates_are_the_sorted_curve_points(kind, size, step):
+    values = _distances(kind, size, size)
+    bits = values.view(np.uint64)
+    ranks, curve = _knee_candidates(bits, bits.max(), step)
+    points = np.sort(values)[::step]
+    assert ranks[0] == 0 and ranks[-1] == points.size - 1 and np.all(np.diff(ranks) > 0)
+    assert np.array_equal(curve, points[ranks])
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")  # "wide": the original's
+@pytest.mark.parametrize("kind", ["exponential", "ties", "wide", "l-curve", "constant"])
+@pytest.mark.parametrize("size", [1, 2, 3, 1000, 65_536, 225_000])
+def test_knee_threshold_equals_the_full_sort(kind, size, monkeypatch):
+    values = _distances(kind, size, size + 1)
+    monkeypatch.setattr(percentiles, "KNEE_SELECTION_MIN_SIZE", 3)  # the selection on small inputs too
+    assert knee_threshold(values) == _knee_by_full_sort(values)
+    assert knee_threshold(values.astype(np.float32)) == _knee_by_full_sort(values.astype(np.float32))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN / infinite chords: the original's
+@pytest.mark.parametrize("special", [np.nan, np.inf, -1.0, -0.0])
+def test_knee_threshold_of_values_outside_the_selection_equals_the_full_sort(special):
+    values = _distances("exponential", 70_000, 2)
+    values[::1000] = special
+    assert knee_threshold(values) == _knee_by_full_sort(values) or np.isnan(special)
+    assert np.isnan(knee_threshold(values)) == np.isnan(_knee_by_full_sort(values))
 
 
 def test_hazen_percentile_of_counts_equals_that_of_the_samples():

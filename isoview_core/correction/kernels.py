@@ -15,13 +15,17 @@ from isoview_core.numerics.compiled import compiled
 
 
 @compiled
-def accumulate_z_sums(block: np.ndarray, sums: np.ndarray, sum_squares: np.ndarray) -> None:
+def accumulate_z_sums(block: np.ndarray, sums: np.ndarray, sum_squares: np.ndarray, reset: bool) -> None:
     """Add each pixel's values over the planes of a (Z, R, X) uint16 block, and their squares, to (R, X) uint64 sums.
 
-    Exact: a uint16 square fits 32 bits, and 2**32 of them fit 64 bits.
+    Exact: a uint16 square fits 32 bits, and 2**32 of them fit 64 bits. With ``reset`` the sums start at 0 (each
+    row zeroed while it is in the cache, so the sums can live in unzeroed buffers).
     """
     planes, rows, cols = block.shape
     for row in range(rows):
+        if reset:
+            sums[row, :] = 0
+            sum_squares[row, :] = 0
         for plane in range(planes):
             for col in range(cols):
                 value = np.uint64(block[plane, row, col])
@@ -120,3 +124,124 @@ def correct_and_project(
             xz[row, stack_plane] = row_maximum
         for col in range(cols):
             yz[col, stack_plane] = max(yz[col, stack_plane], column_maxima[col])
+
+
+@compiled
+def z_deviations(sums: np.ndarray, sum_squares: np.ndarray, count: int, out: np.ndarray) -> None:
+    """Write each pixel's standard deviation over ``count`` >= 2 planes (N-1 normaliser) into (Y, X) float32 ``out``.
+
+    From the exact (Y, X) uint64 sums and sums of squares, with the float64 operations of the numpy original, in
+    its order: ``sqrt(max((s * s / -N + q) / (N - 1), 0))``, the root taken in float32.
+    """
+    for row in range(sums.shape[0]):
+        for col in range(sums.shape[1]):
+            total = np.float64(sums[row, col])
+            variance = (total * total / np.float64(-count) + np.float64(sum_squares[row, col])) / np.float64(count - 1)
+            out[row, col] = np.sqrt(np.float32(max(variance, 0.0)))
+
+
+@compiled
+def median_filter_3x3(image: np.ndarray, out: np.ndarray) -> None:
+    """Write the 3 x 3 median of a 2-D image with symmetric borders (edge rows and columns repeated) into ``out``.
+
+    Each column of three is sorted once; a window's median is then the median of (largest of its three column
+    minima, median of its three column medians, smallest of its three column maxima), an exact identity of the
+    3 x 3 median (J. L. Smith, Xilinx XCELL 23, 1996). ``np.minimum`` / ``np.maximum`` throughout: NaNs propagate
+    as in numpy. One pass instead of numpy's ten over row blocks, CPU-s for a 2048 x 2048 map: float64 0.075 -> 0.013,
+    float32 0.007.
+    """
+    rows, cols = image.shape
+    low = np.empty(cols + 2, dtype=image.dtype)  # sorted columns of three, one padding column on either side
+    middle = np.empty(cols + 2, dtype=image.dtype)
+    high = np.empty(cols + 2, dtype=image.dtype)
+    for row in range(rows):
+        above, centre, below = image[max(row - 1, 0)], image[row], image[min(row + 1, rows - 1)]
+        for col in range(cols):
+            a, b, c = above[col], centre[col], below[col]
+            smaller, larger = np.minimum(a, b), np.maximum(a, b)
+            median = np.minimum(larger, c)
+            high[col + 1] = np.maximum(larger, c)
+            low[col + 1] = np.minimum(smaller, median)
+            middle[col + 1] = np.maximum(smaller, median)
+        low[0], middle[0], high[0] = low[1], middle[1], high[1]
+        low[cols + 1], middle[cols + 1], high[cols + 1] = low[cols], middle[cols], high[cols]
+        result = out[row]
+        for col in range(cols):
+            largest_low = np.maximum(np.maximum(low[col], low[col + 1]), low[col + 2])
+            smallest_high = np.minimum(np.minimum(high[col], high[col + 1]), high[col + 2])
+            a, b, c = middle[col], middle[col + 1], middle[col + 2]
+            median_of_medians = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+            result[col] = np.maximum(
+                np.minimum(largest_low, median_of_medians), np.minimum(np.maximum(largest_low, median_of_medians), smallest_high)
+            )
+
+
+@compiled
+def relative_deviations(values: np.ndarray, medians: np.ndarray, epsilon: float, out: np.ndarray) -> None:
+    """Write ``|(values - medians) / (medians + epsilon)|`` of two (Y, X) maps into ``out``, in the maps' precision.
+
+    ``epsilon`` must have the maps' dtype (numpy casts a Python float to a float32 array's dtype). Equal to numpy's
+    ``|values - medians| / (medians + epsilon)`` too, when ``medians + epsilon > 0``: IEEE division is sign-symmetric.
+    """
+    for row in range(values.shape[0]):
+        for col in range(values.shape[1]):
+            median = medians[row, col]
+            out[row, col] = abs((values[row, col] - median) / (median + epsilon))
+
+
+@compiled
+def expand_mask(mask: np.ndarray, first_plane: int, first_row: int, factor: int, labels: np.ndarray) -> None:
+    """Write the nearest upsampling of a (Z', R', X') boolean mask by ``factor`` into a (Z, R, X) uint8 block.
+
+    ``labels[z, r, x] = mask[first_plane + z, (first_row + r) // factor, x // factor]``. Each reduced row is
+    expanded once (a gather by a column table: a division per pixel costs 4x) and copied to its other rows:
+    0.07 -> 0.012 CPU-s per 16 x 2048 x 2048 slab (numpy's repeat and broadcast copy).
+    """
+    planes, rows, cols = labels.shape
+    column_of = np.arange(cols) // factor
+    for plane in range(planes):
+        source = mask[first_plane + plane]
+        row = 0
+        while row < rows:
+            reduced_row = (first_row + row) // factor
+            line, values = labels[plane, row], source[reduced_row]
+            for col in range(cols):
+                line[col] = values[column_of[col]]
+            copies = min((reduced_row + 1) * factor - first_row, rows)
+            for copy in range(row + 1, copies):
+                labels[plane, copy] = line
+            row = copies
+
+
+@compiled
+def mask_sums(
+    mask: np.ndarray,
+    column_indices: np.ndarray,
+    column_widths: np.ndarray,
+    plane_counts: np.ndarray,
+    plane_sums: np.ndarray,
+    column_sums: np.ndarray,
+    column_counts: np.ndarray,
+) -> None:
+    """Sums over a reduced (Z, R, C) boolean mask that give the full-resolution mask's coordinate masks and size.
+
+    Writes, per reduced pixel (R, C), the number of foreground planes and the sum of their 1-based indices, and per
+    reduced row and plane (R, Z) the sums of ``column_indices`` (the 1-based full-resolution column indices inside
+    each reduced column, summed) and of ``column_widths`` over its foreground. All are integers, exact in float64
+    in any order: the same values as numpy's ``einsum``, in one pass instead of four with casts of the mask.
+    """
+    planes, rows, cols = mask.shape
+    plane_counts[:] = 0
+    plane_sums[:] = 0.0
+    for plane in range(planes):
+        for row in range(rows):
+            index_sum = 0.0
+            width_sum = 0.0
+            for col in range(cols):
+                if mask[plane, row, col]:
+                    plane_counts[row, col] += 1
+                    plane_sums[row, col] += plane + 1
+                    index_sum += column_indices[col]
+                    width_sum += column_widths[col]
+            column_sums[row, plane] = index_sum
+            column_counts[row, plane] = width_sum

@@ -13,10 +13,11 @@ Two interchangeable methods:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from isoview_core.correction.kernels import block_means
+from isoview_core.correction.kernels import block_means, expand_mask, mask_sums
 from isoview_core.numerics.filters import (
     anisotropic_gaussian,
     anisotropic_kernels,
@@ -84,7 +85,7 @@ class ReducedSegmentation:
 
     Feed every raw (oriented) slab in order with :meth:`add`, replace the defective pixels' share of
     their blocks with :meth:`correct_defects`, call :meth:`compute` once, then expand each slab's
-    mask with :meth:`mask_slab`. The full-resolution mask is the reduced one repeated f x f times,
+    labels with :meth:`fill_labels`. The full-resolution mask is the reduced one repeated f x f times,
     so its projections, foreground count and coordinate masks are computed exactly from the small
     mask.
     """
@@ -97,7 +98,8 @@ class ReducedSegmentation:
         planes, rows, cols = shape
         self._rows_padded = -(-rows // factor) * factor
         self._cols_padded = -(-cols // factor) * factor
-        self.reduced = np.zeros((planes, self._rows_padded // factor, self._cols_padded // factor), dtype=np.float32)
+        # every block is written by add (all planes are fed)
+        self.reduced = np.empty((planes, self._rows_padded // factor, self._cols_padded // factor), np.float32)
         self.mask: np.ndarray | None = None
         self.level: ThresholdLevel | None = None
 
@@ -159,25 +161,12 @@ class ReducedSegmentation:
             small = np.repeat(small, self.factor, axis=axis)
         return small
 
-    def mask_slab(self, first_plane: int, planes: int) -> np.ndarray:
-        """Full-resolution boolean mask of planes ``[first_plane, first_plane + planes)``."""
-        small = self._computed_mask()[first_plane : first_plane + planes]
-        return self._expand(small, (1, 2))[:, : self.shape[1], : self.shape[2]]
-
     def fill_labels(self, first_plane: int, labels: np.ndarray, first_row: int = 0) -> None:
-        """Write the full-resolution mask of a (Z, R, X) block at (``first_plane``, ``first_row``) into ``labels``.
+        """Write the full-resolution mask of a (Z, R, X) block at (``first_plane``, ``first_row``) into ``labels`` (uint8).
 
-        ``first_row`` must be a multiple of f. Broadcasts the column-expanded reduced mask over each
-        block's f rows instead of repeating it along both axes.
+        ``first_row`` must be a multiple of f (see :func:`~isoview_core.correction.kernels.expand_mask`).
         """
-        f = self.factor
-        planes, rows, cols = labels.shape
-        small = self._computed_mask()[first_plane : first_plane + planes, first_row // f : (first_row + rows + f - 1) // f]
-        columns = np.repeat(small, f, axis=2)[:, :, :cols]
-        whole = rows - rows % f
-        labels[:, :whole].reshape(planes, whole // f, f, cols)[...] = columns[:, : whole // f, None, :]
-        if whole < rows:  # last, partial block of rows
-            labels[:, whole:] = columns[:, -1:, :]
+        expand_mask(self._computed_mask(), first_plane, first_row, self.factor, labels)
 
     def _block_sizes(self) -> tuple[np.ndarray, np.ndarray]:
         """Rows and columns of the full image inside each reduced row / column (edge blocks are cropped)."""
@@ -186,10 +175,28 @@ class ReducedSegmentation:
         cols = np.minimum(f, self.shape[2] - f * np.arange(self.reduced.shape[2]))
         return rows, cols
 
+    @cached_property
+    def _mask_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Plane counts and plane index sums (R', C'), column index sums and column counts (R', Z) of the full mask.
+
+        One compiled pass over the reduced mask (:func:`~isoview_core.correction.kernels.mask_sums`), shared by
+        :meth:`foreground_voxels` and :meth:`coordinate_masks`: 0.06 -> 0.005 CPU-s per 64 x 512 x 512 mask.
+        """
+        mask = self._computed_mask()
+        planes, rows, cols = mask.shape
+        f = self.factor
+        column = np.arange(1, self._cols_padded + 1, dtype=np.float64).reshape(-1, f)
+        column[column > self.shape[2]] = 0
+        _, widths = self._block_sizes()
+        sums = np.empty((rows, cols), dtype=np.int64), np.empty((rows, cols)), np.empty((rows, planes)), np.empty((rows, planes))
+        mask_sums(mask, column.sum(axis=1), widths.astype(np.float64), *sums)
+        return sums
+
     def foreground_voxels(self) -> int:
         """Number of foreground voxels of the full-resolution mask."""
-        rows, cols = self._block_sizes()
-        return int(np.einsum("zyx,y,x->", self._computed_mask(), rows, cols, dtype=np.int64))
+        rows, _ = self._block_sizes()
+        column_counts = self._mask_sums[3]
+        return int(rows @ column_counts.astype(np.int64).sum(axis=1))
 
     def mask_projections(self) -> dict[str, np.ndarray]:
         """xy (Y, X), xz (Y, Z) and yz (X, Z) maximum projections of the full-resolution mask (uint8)."""
@@ -203,18 +210,8 @@ class ReducedSegmentation:
 
     def coordinate_masks(self) -> dict[str, np.ndarray]:
         """1-based coordinate masks of the full-resolution mask (§2.7), exactly, from the reduced one."""
-        mask = self._computed_mask()
-        planes, rows, cols = self.shape
-        f = self.factor
-        plane_index = np.arange(1, planes + 1, dtype=np.float64)
-        plane_count = mask.sum(axis=0)
-        plane_sum = np.einsum("zyx,z->yx", mask, plane_index)
+        _, rows, cols = self.shape
+        plane_count, plane_sum, column_sum, column_count = self._mask_sums
         xy = self._expand(coordinate_mean(plane_sum, plane_count), (0, 1))[:rows, :cols]
-        column = np.arange(1, self._cols_padded + 1, dtype=np.float64).reshape(-1, f)
-        column[column > cols] = 0
-        _, widths = self._block_sizes()
-        column_sum = np.einsum("zyx,x->yz", mask, column.sum(axis=1))
-        column_count = np.einsum("zyx,x->yz", mask, widths.astype(np.float64))
         xz = self._expand(coordinate_mean(column_sum, column_count), (0,))[:rows]
         return {"xy": xy, "xz": xz}
-

@@ -214,7 +214,7 @@ def correct_stack(
         if background_frame is None:
             samples = matlab_subsample(slab, config.subsample_factor, start)
             raw_samples.append(samples[samples > 0])
-    if statistics.count and not statistics.mean().any():
+    if not statistics.any():
         name = getattr(source, "path", "stack")
         raise StackContentError(f"{name}: every pixel of all {planes} planes is 0 (camera off, or no exposure?): nothing to correct")
     if background_frame is not None:

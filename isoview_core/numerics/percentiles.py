@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 
+from isoview_core.numerics.compiled import compiled
 from isoview_core.numerics.rounding import round_half_away
 
 logger = logging.getLogger(__name__)
@@ -117,38 +118,124 @@ def knee_threshold(values: np.ndarray) -> float:
     Parameters
     ----------
     values : ndarray
-        Distances of any shape (flattened and sorted here).
+        Distances of any shape (flattened here).
 
     Returns
     -------
     float
         The value at the knee.
     """
-    ordered = _sorted(np.asarray(values, dtype=np.float64).ravel())
-    if ordered.size == 0:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
         raise ValueError("knee_threshold needs at least one value")
-    if ordered.size > KNEE_MAX_SAMPLES:
-        step = int(round_half_away(ordered.size / KNEE_MAX_SAMPLES))
-        ordered = ordered[::step]
-    n = ordered.size
-    if n < 3:
-        return float(ordered[-1])
-    x = np.arange(1, n + 1, dtype=np.float64)
-    chord = np.array([x[-1] - x[0], ordered[-1] - ordered[0]])
-    rel_x = x - x[0]
-    rel_y = ordered - ordered[0]
+    step = int(round_half_away(values.size / KNEE_MAX_SAMPLES)) if values.size > KNEE_MAX_SAMPLES else 1
+    points = (values.size - 1) // step + 1
+    bits = values.view(np.uint64)
+    if points >= 3 and values.size >= KNEE_SELECTION_MIN_SIZE and (high := bits.max()) <= _SELECTION_MAX_BITS:
+        ranks, curve = _knee_candidates(bits, high, step)
+    else:
+        ranks, curve = np.arange(points), np.sort(values)[::step]
+    if points < 3:
+        return float(curve[-1])
+    return float(curve[_farthest_from_chord(ranks, curve, points)])
+
+
+KNEE_SELECTION_MIN_SIZE = 1 << 16
+"""Below this many values a sort costs less than the selection's passes (and the two agree exactly, tested)."""
+
+KNEE_BUCKET_BITS = 16
+"""Value buckets of the knee selection: 2**16 counts stay in the L2 cache."""
+
+_SELECTION_MAX_BITS = np.float64(1e150).view(np.uint64)
+"""Bit pattern of the largest value that :func:`_knee_candidates` takes: no sign bit, and the chord's squared length
+cannot overflow (above it, NaN or infinite distances are the original's, from a full sort)."""
+
+
+def _farthest_from_chord(ranks: np.ndarray, curve: np.ndarray, points: int) -> int:
+    """Index into ``curve`` of the point farthest from the chord of the whole sub-sampled curve.
+
+    ``curve[i]`` is point ``ranks[i]`` (increasing) of the ``points`` of the sub-sampled sorted curve; the first and
+    last points must be among them. Every distance is computed with the same operations as over the whole curve, so
+    the distances of the given points are bit for bit those of the original.
+    """
+    first, last = curve[0], curve[-1]
+    chord = np.array([float(points - 1), last - first])
+    rel_x = ranks.astype(np.float64)  # equals x - x[0] for the 1-based x exactly
+    rel_y = curve - first
     projection = (rel_x * chord[0] + rel_y * chord[1]) / float(chord @ chord)
     distance = np.hypot(projection * chord[0] - rel_x, projection * chord[1] - rel_y)
-    return float(ordered[int(np.argmax(distance))])
+    return int(np.argmax(distance))
 
 
-def _sorted(values: np.ndarray) -> np.ndarray:
-    """``np.sort`` of 1-D float64 ``values``, sorting their bit patterns when no sign bit is set (the knee's distances).
+def _knee_candidates(bits: np.ndarray, high: np.uint64, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of the sub-sampled sorted curve that can be the knee, and its first and last, without a full sort.
 
-    Without sign bits, the order of float64 bit patterns read as uint64 is the order of the values (NaNs last), and
-    equal values have equal bits: the same sorted array, 30 % faster (0.19 against 0.27 s for 2048 x 2048 values).
+    ``bits`` are finite non-negative float64 values read as uint64 (largest ``high``), whose order is theirs. A histogram of their bit
+    patterns in :data:`KNEE_BUCKET_BITS` buckets gives each bucket's ranks and value range, hence bounds on the
+    chord distance of the curve points it holds; only buckets whose upper bound reaches the largest lower bound
+    (less a margin a million times the rounding error of the distances) are gathered and sorted. On the 2048 x 2048
+    defect maps of /work/e2e/acquisition ~13 % of the curve points remain: 0.21-0.32 -> 0.025 CPU-s per map.
+
+    Returns
+    -------
+    ranks, curve : ndarray
+        Increasing point indices (``0`` and the last included) and their float64 values.
     """
-    bits = values.view(np.uint64)
-    if bits.size and bits.max() < np.uint64(1 << 63):
-        return np.sort(bits).view(np.float64)
-    return np.sort(values)
+    points = (bits.size - 1) // step + 1
+    low = bits.min()
+    span = int(high - low)
+    shift = max(0, span.bit_length() - KNEE_BUCKET_BITS)
+    counts = np.zeros((span >> shift) + 1, dtype=np.int64)
+    _count_buckets(bits, low, np.uint64(shift), counts)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    first_point = -(-starts // step)  # points of each bucket: [first_point, last_point]
+    last_point = (ends - 1) // step
+    bucket_low = (low + (np.arange(counts.size, dtype=np.uint64) << np.uint64(shift))).view(np.float64)
+    bucket_high = np.minimum(bucket_low.view(np.uint64) + np.uint64((1 << shift) - 1), high).view(np.float64)
+
+    last_bucket = np.zeros(counts.size, dtype=bool)
+    last_bucket[np.searchsorted(ends, (points - 1) * step, side="right")] = True
+    first = float(low.view(np.float64))
+    last = _select(bits, low, shift, last_bucket, counts, starts, np.array([(points - 1) * step]))[0]
+
+    # chord cross products k * dy - (y - first) * dx of the points of each bucket (distance * chord length)
+    dx, dy = float(points - 1), last - first
+    at_first = first_point * dy - (bucket_high - first) * dx, first_point * dy - (bucket_low - first) * dx
+    at_last = last_point * dy - (bucket_high - first) * dx, last_point * dy - (bucket_low - first) * dx
+    upper = np.maximum(np.abs(at_first[0]), np.abs(at_last[1]))
+    lower = np.maximum(*(np.where(np.sign(small) == np.sign(large), np.minimum(np.abs(small), np.abs(large)), 0.0) for small, large in (at_first, at_last)))
+    has_points = first_point <= last_point
+    margin = 1e-9 * (dx + abs(dy) + float(bucket_high[-1]) - first) * (dx + abs(dy))
+    selected = has_points & (upper >= lower[has_points].max() - margin)
+    selected |= last_bucket
+    selected[0] = True  # the first point, the minimum
+    ranks = np.flatnonzero(selected[np.searchsorted(ends, np.arange(points) * step, side="right")])
+    return ranks, _select(bits, low, shift, selected, counts, starts, ranks * step)
+
+
+def _select(bits: np.ndarray, low: np.uint64, shift: int, selected: np.ndarray, counts: np.ndarray, starts: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The float64 values of the given (increasing) ranks, all in the ``selected`` buckets: those buckets sorted."""
+    gathered = np.empty(int(counts[selected].sum()), dtype=np.uint64)
+    _gather_buckets(bits, low, np.uint64(shift), selected, gathered)
+    gathered.sort()
+    offsets = np.cumsum(np.where(selected, counts, 0)) - counts - starts  # rank -> index into gathered, per bucket
+    buckets = np.searchsorted(starts + counts, ranks, side="right")
+    return gathered[ranks + offsets[buckets]].view(np.float64)
+
+
+@compiled
+def _count_buckets(bits: np.ndarray, low: np.uint64, shift: np.uint64, counts: np.ndarray) -> None:
+    """Count the values ``bits`` by bucket ``(bits - low) >> shift``."""
+    for value in bits:
+        counts[(value - low) >> shift] += 1
+
+
+@compiled
+def _gather_buckets(bits: np.ndarray, low: np.uint64, shift: np.uint64, selected: np.ndarray, out: np.ndarray) -> None:
+    """Copy the values ``bits`` of the ``selected`` buckets (see :func:`_count_buckets`) to ``out``, in their order."""
+    count = 0
+    for value in bits:
+        if selected[(value - low) >> shift]:
+            out[count] = value
+            count += 1
