@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,13 @@ def test_dispatch(tmp_path: Path, volume: np.ndarray) -> None:
     assert tiff_voxel_size(path) == (3.0, 0.5, 0.5)
     with pytest.raises(FormatError, match="only be stored in OME-Zarr"):
         write_volume(tmp_path / "w.tif", volume, pyramid_levels=1)
+
+
+def test_zlib_data_is_a_standard_stream_at_the_chosen_level(tmp_path: Path, volume: np.ndarray) -> None:
+    path = write_tiff(tmp_path / "v.ome.tif", volume)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        tif.filehandle.seek(page.dataoffsets[0])
+        strip = tif.filehandle.read(page.databytecounts[0])
+    np.testing.assert_array_equal(np.frombuffer(zlib.decompress(strip), np.uint16), volume[0].ravel()[: page.rowsperstrip * 11])
+    assert strip[1] >> 6 == 1  # zlib header FLEVEL 1: levels 2-5 (tifffile's default, 6, writes 2)

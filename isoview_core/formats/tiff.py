@@ -17,6 +17,17 @@ __all__ = ["read_tiff", "tiff_voxel_size", "write_tiff"]
 
 _UNIT = "µm"
 
+_ZLIB_LEVEL = 2
+"""Deflate level of ``compression="zlib"`` (tifffile encodes it with libdeflate, a standard zlib stream).
+
+Measured on the side files of one corrected and fused timepoint (12 coordinate masks, 12 + 6
+projections, 12 segmentation-mask projections, 4 transition maps: 139 MB raw), the encoding
+alone took 342 CPU-ms for 12.58 MB at level 2 against 403 CPU-ms for 12.36 MB at tifffile's
+default (6): 15 % less CPU for 1.8 % more bytes, nearly all in the uint16 projections (216
+against 270 ms). Level 1 is no better (383 ms, 12.54 MB): libdeflate's fastest mode is slower
+on the masks and maps, mostly constant, than its greedy one (levels 2-4, 342-344 ms).
+"""
+
 
 def write_tiff(
     path: str | os.PathLike[str],
@@ -39,7 +50,7 @@ def write_tiff(
         Voxel size ``(z, y, x)`` in micrometers, stored as OME ``PhysicalSizeZ/Y/X``
         (``PhysicalSizeZ`` only for volumes).
     compression : {"zlib", None}, optional
-        Lossless compression of the image data.
+        Lossless compression of the image data (zlib at level ``_ZLIB_LEVEL``).
     metadata : dict, optional
         Acquisition metadata, stored as an OME ``MapAnnotation`` (values as text).
     overwrite : bool, optional
@@ -75,7 +86,15 @@ def write_tiff(
     if metadata:
         ome["MapAnnotation"] = {str(key): str(value) for key, value in metadata.items()}
     with atomic_output(path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(tmp, array, ome=True, photometric="minisblack", compression=compression, metadata=ome)
+        tifffile.imwrite(
+            tmp,
+            array,
+            ome=True,
+            photometric="minisblack",
+            compression=compression,
+            compressionargs={"level": _ZLIB_LEVEL} if compression else None,
+            metadata=ome,
+        )
     return Path(path)
 
 

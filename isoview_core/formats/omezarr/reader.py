@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.buffer import default_buffer_prototype
 
 from isoview_core.errors import FormatError
 from isoview_core.formats.omezarr.metadata import (
@@ -35,16 +36,17 @@ def read_ome_zarr_planes(
 
     Volumes in the layout this module writes are read straight from their shard files
     (several times faster than through zarr); anything else goes through zarr. A reused ``out``
-    buffer saves the allocation (and the page faults) of a new array per call.
+    buffer saves the allocation (and the page faults) of a new array per call: the planes are
+    decoded into it, through no intermediate array of the whole range.
     """
     array_dir = Path(path) / str(level)
     reader = PlaneShardReader.for_array(array_dir)
     if reader is not None:
         return reader.read(start, stop, out=out)
-    planes = np.asarray(read_ome_zarr(path, level)[start:stop])
+    array = read_ome_zarr(path, level)
     if out is None:
-        return planes
-    out[...] = planes
+        return np.asarray(array[start:stop])
+    array.get_basic_selection(slice(start, stop), out=default_buffer_prototype().nd_buffer.from_numpy_array(out))
     return out
 
 
