@@ -16,7 +16,7 @@ Before the measured commands, a tiny acquisition is corrected and fused once, un
 numba's cached kernels, as every run after a user's first (the first compiles them: ``warm_up_s``).
 
 Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
-[--commands correct fuse] [--variants defaults ...] [--output benchmarks/results/end_to_end.json]``
+[--commands correct fuse] [--variants defaults ...] [--output benchmarks/results/end_to_end.json] [--checkout DIR]``
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import psutil
 from machine import machine_info
 
 ISOVIEW = [str(Path(sys.executable).with_name("isoview"))]
+"""The command line measured: this environment's ``isoview``, or another checkout's (``--checkout``)."""
 SAMPLE_S = 0.05
 MEMORY_BUDGET = {"correct": 1.5, "fuse": 2.0, "watch": 2.0}
 """Peak memory allowed per parallel worker, in camera stacks (issue 14)."""
@@ -82,11 +82,10 @@ def sample_tree(process: psutil.Process, cpu_seen: dict[int, float]) -> int:
 def run_measured(command: list[str], *, environment: dict[str, str] | None = None, cwd: Path | None = None) -> Measurement:
     """Run `command` to completion, sampling its process tree's RSS and CPU time.
 
-    CPU-seconds: the larger of the children's rusage (exact for every process the command waited
+    CPU-seconds: the larger of the command's own rusage (exact for it and every process it waited
     for) and the sum of the last CPU time sampled of every process of the tree (worker processes of
     a fork server are reaped by the server, not the command; each loses at most one sample interval).
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tic = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment, cwd=cwd, text=True)
     process = psutil.Process(child.pid)
@@ -94,18 +93,21 @@ def run_measured(command: list[str], *, environment: dict[str, str] | None = Non
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(child.stdout), daemon=True)
     reader.start()
-    while child.poll() is None:
+    while True:
+        # reaped here, not by Popen, for the command's own rusage (RUSAGE_CHILDREN's peak is that of every earlier command)
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            break
         rss = sample_tree(process, cpu_seen)
         peak = max(peak, rss)
         samples.append((round(time.perf_counter() - tic, 2), rss))
         time.sleep(SAMPLE_S)
     wall = time.perf_counter() - tic
     reader.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    cpu = max(waited, sum(cpu_seen.values()))
-    # ru_maxrss of the largest child that ended: a floor for the sampled peak when it ended between samples
-    peak = max(peak, after.ru_maxrss * 1024)
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values()))
+    # the command's own peak (and its waited children's): a floor for the sampled peak when it peaked between samples
+    peak = max(peak, usage.ru_maxrss * 1024)
     return Measurement(command, child.returncode, wall, cpu, peak, "".join(output)[-3000:], samples)
 
 
@@ -120,6 +122,14 @@ def simulate(root: Path, planes: int, size: int, timepoints: int) -> float:
     command = [*ISOVIEW, "simulate", str(root), "--timepoints", str(timepoints), "--shape", str(planes), str(size), str(size), "--overwrite"]
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - tic
+
+
+def checkout_commit(checkout: Path) -> str:
+    """The commit a checkout is at, with ``+changes`` when its files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    return git("rev-parse", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def warm_up(folder: Path) -> float:
@@ -203,7 +213,12 @@ def main() -> None:
     parser.add_argument("--commands", nargs="*", default=["correct", "fuse"], choices=["correct", "fuse"])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS), help="Which variants to run (default: all).")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "end_to_end.json")
+    parser.add_argument(
+        "--checkout", type=Path, default=None, help="Run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), side by side."
+    )
     arguments = parser.parse_args()
+    if arguments.checkout is not None:
+        ISOVIEW[:] = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(arguments.checkout.resolve())!r}); sys.argv[0] = 'isoview'; from flows.cli import app; app()"]
 
     scratch = None
     if arguments.data is None:
@@ -225,6 +240,7 @@ def main() -> None:
             "raw_bytes": raw_bytes,
             "simulate_s": round(simulate_s, 1),
             "warm_up_s": round(warm_up_s, 1),
+            "commands_of": "this checkout" if arguments.checkout is None else checkout_commit(arguments.checkout),
             "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
         },
         "variants": {
