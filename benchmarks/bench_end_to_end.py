@@ -217,8 +217,12 @@ def main() -> None:
         "--checkout", type=Path, default=None, help="Run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), side by side."
     )
     arguments = parser.parse_args()
-    if arguments.checkout is not None:
-        ISOVIEW[:] = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(arguments.checkout.resolve())!r}); sys.argv[0] = 'isoview'; from flows.cli import app; app()"]
+    if arguments.checkout is not None:  # imported by the commands and every process they start
+        arguments.checkout, arguments.output = arguments.checkout.resolve(), arguments.output.resolve()
+        arguments.data = arguments.data.resolve() if arguments.data is not None else None
+        os.environ["PYTHONPATH"] = str(arguments.checkout)
+        os.chdir(arguments.checkout)  # `python -c` puts the working folder first on the path
+        ISOVIEW[:] = [sys.executable, "-c", "import sys; sys.argv[0] = 'isoview'; from flows.cli import app; app()"]
 
     scratch = None
     if arguments.data is None:
