@@ -11,9 +11,9 @@ plane straight into the caller's array. Anything else falls back to zarr.
 Why this hand-written path stays beside zarr's own: measured side by side with zarr 3.1.6's sharded path
 (its ``BatchedCodecPipeline``; zarr >= 3.2, where ``FusedCodecPipeline`` lives, needs Python >= 3.12) in
 ``benchmarks/bench_correction.py`` ("default through zarr's sharding codec", ``benchmarks/results/correction.json``,
-64 x 2048 x 2048 stack, one core), the whole correction ran at 210 against 162 MB/s (write stage 1.18 against
-1.43 s) at 1.13x against 1.22x the stack's memory, and reading the planes back at 2537 against 476 MB/s, for the
-same bytes on disk. The one pipeline setting zarr 3.1.6 offers, ``codec_pipeline.batch_size``, does not close
+64 x 2048 x 2048 stack, one core, at ea59bd9), the whole correction ran at 326 against 203 MB/s (write stage
+0.94 against 1.63 s) at 1.20x against 1.38x the stack's memory, and reading the planes back at 2967 against
+651 MB/s, for the same bytes on disk. The one pipeline setting zarr 3.1.6 offers, ``codec_pipeline.batch_size``, does not close
 the gap (16 was slower than the default 1 in a quick check).
 
 References
