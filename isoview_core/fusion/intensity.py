@@ -355,13 +355,13 @@ def camera_correction(correction: IntensityCorrection, camera: Literal[1, 2]) ->
     Returns
     -------
     tuple of int and float
-        ``shift = ⌊0.5 - background⌋`` (for an integer ``v``, ``round_half_away(v - bg) = v + shift``,
-        see :func:`_subtract_background`) and the multiplier (1 unless the flag names the camera).
+        ``shift`` (:func:`_background_shift`: for an integer ``v``, ``round_half_away(v - bg) = v + shift``)
+        and the multiplier (1 unless the flag names the camera).
     """
     if camera not in (1, 2):
         raise ValueError(f"camera must be 1 (reference) or 2 (second), got {camera}")
     background = correction.background_reference if camera == 1 else correction.background_second
-    return int(np.floor(0.5 - background)), correction.factor if correction.flag == camera else 1.0
+    return _background_shift(background), correction.factor if correction.flag == camera else 1.0
 
 
 def _correction_table(background: float, factor: float) -> np.ndarray:
