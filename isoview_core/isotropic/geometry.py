@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "NOMINAL_ROTATION",
@@ -260,9 +261,12 @@ def _resample_block_separable(
     high = [min(n, math.ceil(c.max()) + 1 + m) for c, m, n in zip(picked, margins, volume.shape, strict=True)]
     sub = np.asarray(volume[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))], dtype=np.float32)
     operators = [_axis_operator(hi - lo, c - lo, order, sigma) for c, lo, hi, sigma in zip(picked, low, high, sigmas, strict=True)]
-    along_x = np.matmul(sub, operators[2].T)
-    along_y = np.matmul(operators[1], along_x)
-    along_z = np.tensordot(operators[0], along_y, axes=(1, 0))
+    # One BLAS thread: OpenBLAS's sgemm sums in an order that follows its thread count on some CPUs (AVX2), and the
+    # volume must not depend on who resamples it (a watcher's worker process, a notebook); the stage runs in processes.
+    with threadpool_limits(limits=1, user_api="blas"):
+        along_x = np.matmul(sub, operators[2].T)
+        along_y = np.matmul(operators[1], along_x)
+        along_z = np.tensordot(operators[0], along_y, axes=(1, 0))
     values[np.ix_(*inside)] = along_z
     return values
 
