@@ -10,6 +10,7 @@ read-only.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ STACK_DTYPE = np.dtype("<u2")
 
 
 _GATHER_PLANES = 4
-"""Planes mapped at a time by :meth:`StackFile.read_pixels`."""
+"""Planes mapped at a time by :meth:`StackFile.read_pixels` and :meth:`StackFile.read_planes`."""
 
 
 class StackFile:
@@ -173,7 +174,7 @@ class StackFile:
         return values
 
     def read_planes(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Read planes ``[start, stop)`` into memory with direct reads.
+        """Read planes ``[start, stop)`` into memory (copied from a read-only map of the file).
 
         Parameters
         ----------
@@ -203,18 +204,24 @@ class StackFile:
                 f"{self._name}: out must be a C-contiguous {STACK_DTYPE} array of shape {shape}, "
                 f"got {out.dtype} {out.shape}"
             )
-        buffer = memoryview(out.reshape(-1)).cast("B")
-        with open(self._path, "rb", buffering=0) as raw:
-            raw.seek(start * self._plane_bytes)
-            filled = 0
-            while filled < len(buffer):  # one readinto, looped only for short reads (> 2 GiB)
-                count = raw.readinto(buffer[filled:])
-                if not count:
-                    raise StackSizeError(
-                        f"{self._name}: file ended after {start * self._plane_bytes + filled} bytes "
-                        f"while reading planes [{start}, {stop}); it was {self.nbytes} bytes when opened"
-                    )
-                filled += count
+        with open(self._path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if size < stop * self._plane_bytes:
+                raise StackSizeError(
+                    f"{self._name}: file ended after {size} bytes while reading planes [{start}, {stop}); "
+                    f"it was {self.nbytes} bytes when opened"
+                )
+            # Copied from maps of the page cache, a few planes at a time (the mapped pages count as resident
+            # memory while mapped): 2.5x cheaper than readinto's copy on the development VM.
+            for first in range(start, stop, _GATHER_PLANES):
+                last = min(stop, first + _GATHER_PLANES)
+                offset = first * self._plane_bytes
+                skip = offset % mmap.ALLOCATIONGRANULARITY  # maps start on a page boundary
+                length = skip + (last - first) * self._plane_bytes
+                with mmap.mmap(raw.fileno(), length, access=mmap.ACCESS_READ, offset=offset - skip) as mapped:
+                    planes = np.frombuffer(mapped, dtype=STACK_DTYPE, count=(last - first) * self._plane_bytes // STACK_DTYPE.itemsize, offset=skip)
+                    out[first - start : last - start] = planes.reshape(last - first, *self._shape[1:])
+                    del planes  # the map closes only when no array views it
         return out
 
 

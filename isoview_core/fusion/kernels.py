@@ -7,8 +7,9 @@ intensity correction, then the masks, copies and scattered groups of the blend. 
 reads its inputs once and writes every output voxel once, with a few rows of scratch. Per
 2048 x 2048 uint16 plane of the e2e acquisition (``fuse_slab`` on one slab, one core): translation
 of the flipped second camera 33 ms -> 7 ms (43 -> 5 ms on a C-ordered plane); intensity correction
-of both cameras and blend 13.5 ms -> 9.6 ms, now bound by memory traffic (six planes read or
-written per plane).
+of both cameras and blend 13.5 ms -> 9.6 ms. The blend's loops are written as selects rather than
+branches and ``min``/``max`` calls, and with int32 plane indices: so LLVM vectorises them (one plane
+with an intensity factor, this VM: 23 -> 15 ms; without: 21 -> 10 ms).
 
 Both loops do the arithmetic of the numpy code they replace in the same order, so their results
 are identical to the last bit: the column pass sums its four taps in ``correlate1d``'s order, the
@@ -184,6 +185,7 @@ def blend_plane(
     one, half, zero, top = np.float32(1.0), np.float32(0.5), np.float32(0.0), np.float32(65535.0)
     mask_reference = np.uint16(65535 if empty_fill != EMPTY_ZERO else 0)  # empty value max(a & mask_a, b & mask_b)
     mask_second = np.uint16(65535 if empty_fill == EMPTY_MAX else 0)
+    plane_index, blend_span = np.int32(plane), np.float32(blending_range)  # int64 -> float32 does not vectorise
     for r in range(rows):
         a = corrected_reference[r] if keep else scratch[0]
         b = corrected_second[r] if keep else scratch[1]
@@ -191,22 +193,27 @@ def blend_plane(
             source = reference[r] if camera == 0 else second[r]
             target = a if camera == 0 else b
             shift, factor = np.int32(shifts[camera]), factors[camera]
-            if factor == 1.0:
+            for c in range(cols):  # selects, not min/max calls, as below
+                value = np.int32(source[c]) + shift
+                value = value if value > 0 else np.int32(0)
+                target[c] = value if value < 65535 else np.int32(65535)
+            if factor != 1.0:
                 for c in range(cols):
-                    target[c] = min(max(np.int32(source[c]) + shift, 0), 65535)
-            else:
-                for c in range(cols):
-                    target[c] = np.int32(min(np.float64(min(max(np.int32(source[c]) + shift, 0), 65535)) * factor + 0.5, 65535.0))
+                    scaled = np.float64(target[c]) * factor + 0.5
+                    target[c] = np.int32(scaled if scaled < 65535.0 else 65535.0)
         front, back = (a, b) if front_is_reference else (b, a)
         maps = transition[r]
         fused = out[r]
-        for c in range(cols):
+        for c in range(cols):  # selects, not branches or min/max calls: LLVM vectorises it (2x)
             m = np.int32(maps[c])
-            offset = plane - m
-            if offset < 0:
-                weight = min(one, one - step * np.float32(offset + blending_range))
-            else:
-                weight = max(zero, at_transition - step * np.float32(offset))
-            value = np.float32(front[c]) * weight + np.float32(back[c]) * (one - weight)
-            empty = max(a[c] & mask_reference, b[c] & mask_second)
-            fused[c] = empty if m == 0 else np.uint16(np.int32(min(value + half, top)))
+            offset = np.float32(plane_index - m)  # exact: planes are far below 2**24
+            before = one - step * (offset + blend_span)
+            before = before if before < one else one
+            after = at_transition - step * offset
+            after = after if after > zero else zero
+            weight = before if offset < zero else after
+            value = np.float32(front[c]) * weight + np.float32(back[c]) * (one - weight) + half
+            value = value if value < top else top
+            empty_reference, empty_second = a[c] & mask_reference, b[c] & mask_second
+            empty = empty_reference if empty_reference > empty_second else empty_second
+            fused[c] = empty if m == 0 else np.uint16(np.int32(value))
