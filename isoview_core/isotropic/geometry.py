@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from threadpoolctl import threadpool_limits
+
+from isoview_core.numerics.products import ordered_matmul
 
 __all__ = [
     "NOMINAL_ROTATION",
@@ -261,12 +262,11 @@ def _resample_block_separable(
     high = [min(n, math.ceil(c.max()) + 1 + m) for c, m, n in zip(picked, margins, volume.shape, strict=True)]
     sub = np.asarray(volume[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))], dtype=np.float32)
     operators = [_axis_operator(hi - lo, c - lo, order, sigma) for c, lo, hi, sigma in zip(picked, low, high, sigmas, strict=True)]
-    # One BLAS thread: OpenBLAS's sgemm sums in an order that follows its thread count on some CPUs (AVX2), and the
-    # volume must not depend on who resamples it (a watcher's worker process, a notebook); the stage runs in processes.
-    with threadpool_limits(limits=1, user_api="blas"):
-        along_x = np.matmul(sub, operators[2].T)
-        along_y = np.matmul(operators[1], along_x)
-        along_z = np.tensordot(operators[0], along_y, axes=(1, 0))
+    # ordered products, not BLAS: the same volume in a watcher's worker and in a notebook (numerics.products)
+    depth, rows, cols = sub.shape
+    along_x = ordered_matmul(sub.reshape(depth * rows, cols), np.ascontiguousarray(operators[2].T)).reshape(depth, rows, -1)
+    along_y = np.stack([ordered_matmul(operators[1], plane) for plane in along_x])
+    along_z = ordered_matmul(operators[0], along_y.reshape(depth, -1)).reshape(len(operators[0]), *along_y.shape[1:])
     values[np.ix_(*inside)] = along_z
     return values
 
