@@ -264,7 +264,7 @@ def _resample_block_separable(
     operators = [_axis_operator(hi - lo, c - lo, order, sigma) for c, lo, hi, sigma in zip(picked, low, high, sigmas, strict=True)]
     # ordered products, not BLAS: the same volume in a watcher's worker and in a notebook (numerics.products)
     depth, rows, cols = sub.shape
-    along_x = ordered_matmul(sub.reshape(depth * rows, cols), np.ascontiguousarray(operators[2].T)).reshape(depth, rows, -1)
+    along_x = ordered_matmul(sub.reshape(depth * rows, cols), operators[2].T).reshape(depth, rows, -1)
     along_y = np.stack([ordered_matmul(operators[1], plane) for plane in along_x])
     along_z = ordered_matmul(operators[0], along_y.reshape(depth, -1)).reshape(len(operators[0]), *along_y.shape[1:])
     values[np.ix_(*inside)] = along_z
