@@ -177,3 +177,21 @@ def test_estimates_with_nan_measures_round_trip_through_their_json(fused, tmp_pa
     reread = load_estimate(target)
     assert math.isnan(reread.registration.correlation) and math.isnan(reread.parameters.intensity_ratio)
     assert math.isnan(known_estimates(tmp_path, pair_id(0, 0))[0].intensity_ratio)
+
+
+def test_parameters_over_time_are_drawn_from_a_series_second_timepoint_on(fused, tmp_path):
+    from isoview_core.pipeline.fusion import plot_parameters
+
+    config, _ = fused
+    series = tmp_path / "fused"
+    for timepoint in (0, 1):  # the series of cameras 0+1, one timepoint after the other
+        paths = FusedPaths(config.resolved_fused_dir(), pair_id(timepoint, 0))
+        target = FusedPaths(series, pair_id(timepoint, 0))
+        target.folder.mkdir(parents=True, exist_ok=True)
+        for source in (paths.estimate, paths.record):
+            shutil.copy(source, target.folder / source.name)
+        figure = plot_parameters(series, (0, (0, 1), 0, 0), config)
+        if timepoint == 0:
+            assert figure is None and not parameters_over_time_figure(series, (0, 1)).exists()
+        else:
+            assert figure == parameters_over_time_figure(series, (0, 1)) and figure.is_file()

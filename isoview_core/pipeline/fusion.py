@@ -47,6 +47,9 @@ from isoview_core.temporal.window import window_bounds
 
 logger = logging.getLogger(__name__)
 
+MIN_TIMEPOINTS_OVER_TIME = 2
+"""Timepoints a pair series needs before its parameters-over-time figure is drawn."""
+
 
 @dataclass
 class FusionReport:
@@ -303,7 +306,7 @@ def fuse(
 def draw_diagnostics(
     config: ProcessingConfig, pairs: list[PairId], *, pool: Executor | None = None, progress: Callable[[str], None] | None = None
 ) -> list[Path]:
-    """Draw the figures whose previews `pairs` left (estimates and fusions), then each pair series' parameters over time.
+    """Draw the figures whose previews `pairs` left (estimates and fusions), then each pair series' parameters over time (from its second timepoint on).
 
     Parameters
     ----------
@@ -336,7 +339,12 @@ def draw_diagnostics(
 
 
 def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> Path | None:
-    """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair series."""
+    """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair series.
+
+    None while the series has fewer than two timepoints: a single one has no course over time to show (its
+    parameters are in its ``registration.png`` and record), and its figure cost 0.4 CPU-s per pair of every
+    one-timepoint ``isoview fuse``.
+    """
     specimen, cameras, view, channel = key
     series = PairId(specimen, 0, cameras, view, channel)
     estimates = known_estimates(output_root, series)
@@ -347,6 +355,8 @@ def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> 
     if not records:
         return None
     timepoints = sorted(set(records) | set(estimates))
+    if len(timepoints) < MIN_TIMEPOINTS_OVER_TIME:
+        return None
     estimated = {name: [getattr(estimates[t], name) if t in estimates else None for t in timepoints] for name in PARAMETER_NAMES}
     applied = {name: [getattr(records[t].applied, name) if t in records else np.nan for t in timepoints] for name in PARAMETER_NAMES}
     return diagnostics.plot_parameters_over_time(
