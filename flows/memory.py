@@ -13,9 +13,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from typing import Literal
+
+from isoview_core.pipeline.heap import glibc
 
 logger = logging.getLogger(__name__)
 
@@ -49,18 +50,6 @@ class MmapThreshold:
         return f"fixed at {self.bytes} bytes ({'MALLOC_MMAP_THRESHOLD_' if self.source == 'environment' else 'execution.malloc_mmap_threshold_bytes'})"
 
 
-def _glibc() -> ctypes.CDLL | None:
-    """This process's C library when it is glibc, else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return None
-    except (ValueError, OSError):  # the name is glibc's: unknown to other C libraries
-        return None
-    return ctypes.CDLL(None)
-
-
 def apply_mmap_threshold(threshold_bytes: int | None) -> MmapThreshold:
     """Fix glibc's mmap threshold of this process and of the processes it starts; logs what it runs with.
 
@@ -81,7 +70,7 @@ def apply_mmap_threshold(threshold_bytes: int | None) -> MmapThreshold:
         result = MmapThreshold(int(value) if value.isdigit() else None, "environment")
     elif threshold_bytes is None:
         result = MmapThreshold(None, "adaptive")
-    elif (libc := _glibc()) is None:
+    elif (libc := glibc()) is None:
         result = MmapThreshold(None, "not glibc")
     elif libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(threshold_bytes)) != 1:
         logger.warning("glibc refused the mmap threshold %d bytes: it stays adaptive", threshold_bytes)

@@ -46,6 +46,7 @@ from isoview_core.layout import (
     is_stack_corrected,
     output_timepoint_folder,
 )
+from isoview_core.pipeline.heap import releases_free_memory
 from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER, InlineExecutor, worker_count, worker_pool
 from isoview_core.pipeline.series import update_corrected_series
 from isoview_core.records import CorrectedStackRecord
@@ -82,6 +83,7 @@ def _background_frame(acquisition: Acquisition, stack: CameraStack, config: Proc
     return read_background_frame(path), path
 
 
+@releases_free_memory
 def correct_camera_stack(
     acquisition: Acquisition,
     stack: CameraStack,

@@ -55,6 +55,7 @@ from isoview_core.fusion.registration import estimate_registration
 from isoview_core.fusion.transition import transition_plane_summary
 from isoview_core.layout import FusedPaths, PairId, corrected_paths
 from isoview_core.numerics.projections import MaxProjections
+from isoview_core.pipeline.heap import releases_free_memory
 from isoview_core.pipeline.previews import FusionPreview, save_estimate_preview
 from isoview_core.records import CorrectedStackRecord, FusionParameters, load_record
 
@@ -117,6 +118,7 @@ class PairData:
         return self.records[0].min_intensity, self.records[1].min_intensity
 
 
+@releases_free_memory
 def estimate_pair_parameters(
     corrected_root: Path,
     pair: PairId,
@@ -250,6 +252,7 @@ def _fused_slabs(
         yield start, reference, second, fused
 
 
+@releases_free_memory
 def fuse_pair(
     corrected_root: Path,
     pair: PairId,
