@@ -16,7 +16,7 @@ Before the measured commands, a tiny acquisition is corrected and fused once, un
 numba's cached kernels, as every run after a user's first (the first compiles them: ``warm_up_s``).
 
 Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
-[--commands correct fuse] [--variants defaults ...] [--output benchmarks/results/end_to_end.json] [--checkout DIR]``
+[--commands correct fuse] [--variants defaults ...] [--repeat N] [--output benchmarks/results/end_to_end.json] [--checkout DIR]``
 """
 
 from __future__ import annotations
@@ -187,8 +187,25 @@ def workers_used(output: str) -> int:
     return int(found[-1]) if found else 1
 
 
-def run_commands(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int) -> dict:
-    """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs)."""
+REPEAT_KEYS = ("wall_s", "cpu_s", "mb_per_cpu_s", "peak_rss_stacks", "memory_within_budget")
+"""What ``--repeat`` keeps of every run of a command."""
+
+
+def run_commands(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int, repeat: int = 1) -> dict:
+    """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs).
+
+    The first run's figures in full; with `repeat` > 1, the whole sequence `repeat` times and, under ``"repeats"``,
+    the :data:`REPEAT_KEYS` of every run of each command (peak memory varies with how the workers' jobs overlap).
+    """
+    results = _run_once(acquisition, commands, stack_bytes, raw_bytes)
+    if repeat > 1:
+        runs = [results] + [_run_once(acquisition, commands, stack_bytes, raw_bytes) for _ in range(repeat - 1)]
+        results["repeats"] = {kind: [{key: run[kind][key] for key in REPEAT_KEYS} for run in runs] for kind in commands}
+    return results
+
+
+def _run_once(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int) -> dict:
+    """Each command once, on fresh outputs."""
     corrected, fused = Path(f"{acquisition}.corrected"), Path(f"{acquisition}.fused")
     results = {}
     for kind, extra in commands.items():
@@ -212,6 +229,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="Folder for the acquisition (kept; reused when its shape matches).")
     parser.add_argument("--commands", nargs="*", default=["correct", "fuse"], choices=["correct", "fuse"])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS), help="Which variants to run (default: all).")
+    parser.add_argument("--repeat", type=int, default=1, help="Run each variant this many times (figures of every run under 'repeats').")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "end_to_end.json")
     parser.add_argument(
         "--checkout", type=Path, default=None, help="Run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), side by side."
@@ -245,10 +263,13 @@ def main() -> None:
             "simulate_s": round(simulate_s, 1),
             "warm_up_s": round(warm_up_s, 1),
             "commands_of": "this checkout" if arguments.checkout is None else checkout_commit(arguments.checkout),
+            "repeat": arguments.repeat,
             "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
         },
         "variants": {
-            name: run_commands(acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes)
+            name: run_commands(
+                acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes, arguments.repeat
+            )
             for name, commands in VARIANTS.items()
             if name in arguments.variants
         },
