@@ -4,7 +4,7 @@ glibc keeps memory that was freed inside its heaps (blocks below its mmap thresh
 largest block freed so far, up to 32 MiB) for later allocations, and a worker thread's heaps are its own. So a
 fusion worker could still hold its estimation's freed temporaries while its fusion allocated new ones: one default
 ``isoview fuse`` of 4 x 64 x 2048 x 2048 peaked at 4.13 stacks for two workers, over their budget of 4, where the
-others peaked at 3.1 (``benchmarks/results/end_to_end_at_56f604f.json``). Trimming when a job ends makes each job
+others peaked at 3.1 (``benchmarks/results/end_to_end_at_56f604f_earlier.json``). Trimming when a job ends makes each job
 start from what is in use; it costs the page faults of the memory reused later, and nothing when nothing was kept.
 """
 
