@@ -5,8 +5,8 @@ resampling through ``np.matmul`` gave volumes a few units apart in a watcher's w
 notebook (all cores). Here each output row is accumulated over the shared axis in index order, in float32, with a
 vectorised loop over the row; it depends on nothing but its inputs. Written here, not taken from a library, for
 that reason. It is slower than sgemm (no FMA, no register blocking): on the isotropic blocks (64^3 voxels, operators
-of ~70 samples) 1.2 ms per x pass against 0.8 for one-thread OpenBLAS on the AMD VM (1.8 ms before the rows were
-blocked by four), which made the isotropic command's resampling a few per cent slower (``benchmarks/results/isotropic.json``).
+of ~70 samples) 1.1 ms per x pass against 0.6 for one-thread OpenBLAS on the AMD VM, side by side, best of three (2.0
+ms before the rows were blocked by four), which made the isotropic fusion step 6 % slower (``benchmarks/results/isotropic.json``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["ordered_matmul"]
 def _accumulate_rows(left: np.ndarray, right: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = Σ_k left[i, k] right[k]`` for C-ordered float32 (I, K), (K, N) and (I, N), k in order.
 
-    Four output rows at a time share each load of ``right[k]`` (1.4-1.6x faster than one row at a time on the
+    Four output rows at a time share each load of ``right[k]`` (1.5-1.75x faster than one row at a time on the
     isotropic blocks' shapes); every element is still its own sum in index order.
     """
     rows, shared = left.shape
