@@ -342,8 +342,8 @@ def plot_parameters(output_root: Path, key: tuple, config: ProcessingConfig) -> 
     """``diagnostics/parameters_over_time_cam<a>_<b>.png``: estimated vs applied parameters of a pair series.
 
     None while the series has fewer than two timepoints: a single one has no course over time to show (its
-    parameters are in its ``registration.png`` and record), and its figure cost 0.4 CPU-s per pair of every
-    one-timepoint ``isoview fuse``.
+    parameters are in its ``registration.png`` and record), and its figure cost ~0.4 CPU-s per pair (a py-spy
+    profile) of every one-timepoint ``isoview fuse``.
     """
     specimen, cameras, view, channel = key
     series = PairId(specimen, 0, cameras, view, channel)
