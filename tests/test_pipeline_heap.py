@@ -1,39 +1,54 @@
-import threading
+import os
+import subprocess
+import sys
 
-import numpy as np
-import psutil
 import pytest
 
 from isoview_core.pipeline import heap
-from isoview_core.pipeline.heap import glibc, release_free_memory, releases_free_memory
+from isoview_core.pipeline.heap import glibc, releases_free_memory
 
 pytestmark = pytest.mark.skipif(glibc() is None, reason="glibc's heap: the C library of Linux builds (CI's)")
 
 MIB = 2**20
 
 
-def _freed_in_a_thread_heap_then_released() -> int:
-    """Resident bytes that :func:`release_free_memory` hands back after a worker thread freed 256 MiB of 1 MiB image
-    buffers between small blocks it still holds (so that its heap cannot simply shrink from the top)."""
+# Run in a fresh interpreter: a test before it in the same process may have fixed glibc's mmap threshold
+# (``flows.memory.apply_mmap_threshold``), and 1 MiB blocks would then be mapped and unmapped, never kept in a heap.
+FREED_IN_A_THREAD_HEAP_THEN_RELEASED = """
+import threading
+import numpy as np
+import psutil
+from isoview_core.pipeline.heap import release_free_memory
+
+MIB = 2**20
+
+def freed_then_released(released):
     process = psutil.Process()
-    np.empty(24 * MIB, np.uint8)  # freed at once: glibc raises its mmap threshold to (at least) 24 MiB, so 1 MiB blocks come from the heap
+    np.empty(24 * MIB, np.uint8)  # freed at once: glibc raises its mmap threshold to 24 MiB, so 1 MiB blocks come from the heap
     buffers, keepers = [], []
-    for _ in range(256):
+    for _ in range(256):  # small blocks kept between them: the heap cannot simply shrink from its top
         buffers.append(np.ones(MIB, np.uint8))
         keepers.append(np.ones(64, np.uint8).tobytes() * 8)
     del buffers
     kept = process.memory_info().rss
     release_free_memory()
-    return kept - process.memory_info().rss
+    released.append(kept - process.memory_info().rss)
+
+released = []
+worker = threading.Thread(target=freed_then_released, args=(released,))  # a worker thread's heap is its own arena
+worker.start()
+worker.join()
+print(released[0])
+"""
 
 
 def test_memory_a_worker_freed_goes_back_to_the_system_when_its_job_ends():
-    released = {}
-    thread = threading.Thread(target=lambda: released.update(bytes=_freed_in_a_thread_heap_then_released()))
-    thread.start()
-    thread.join()
-    # without the trim the heap keeps them (the resident set does not move); a glibc that returned them by itself would too
-    assert released["bytes"] > 128 * MIB
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
+    child = subprocess.run(
+        [sys.executable, "-c", FREED_IN_A_THREAD_HEAP_THEN_RELEASED], env=environment, capture_output=True, text=True, check=True
+    )
+    # without the trim the heap keeps the 256 MiB (the resident set does not move); a glibc that returned them by itself would too
+    assert int(child.stdout) > 128 * MIB
 
 
 def test_a_job_releases_the_free_memory_when_it_returns_and_when_it_fails(monkeypatch):
