@@ -318,7 +318,8 @@ def summarize(rows: list[dict], jobs: list[Job], raw_bytes: int, interval_s: flo
         "targets_met": {
             "correction_max_below_interval": below_interval("correction_latency_s"),
             "fusion_max_below_interval": below_interval("fusion_latency_s"),
-            "backlog_growth_below_interval": growth is not None and growth < interval_s,
+            # None: too few live timepoints in the second half to fit a slope (fewer than MIN_FIT_POINTS)
+            "backlog_growth_below_interval": None if growth is None else growth < interval_s,
             "service_keeps_up_within_1pct": None not in (service, acquisition) and service >= 0.99 * acquisition,
         },
     }
@@ -367,6 +368,8 @@ def print_table(report: dict) -> None:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     def verdict(key: str) -> str:
+        if met[key] is None:
+            return f"not measured (fewer than {MIN_FIT_POINTS} live timepoints to fit)"
         return "met" if met[key] else "**not met**"
 
     shape = " x ".join(str(n) for n in settings["shape"])
