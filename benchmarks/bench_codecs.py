@@ -7,7 +7,9 @@ One simulated camera stack (``isoview_core.synthetic``, camera 0, timepoint 0, d
 
 * ``raw``: the uint16 camera stack (sCMOS offset, photon and read noise, defective pixels);
 * ``corrected``: the same stack after ``correct_stack`` (dark-frame subtraction, dead-pixel
-  correction, segmentation mask applied), i.e. what the pipeline writes.
+  correction, segmentation mask applied), i.e. what the pipeline writes;
+* ``labels``: that correction's uint8 segmentation mask (the OME-Zarr's label image), with the
+  lz4 codecs the label image could use only (byte, bit and no shuffle, the pipeline's 1 MiB blocks).
 
 Every chunk codec encodes each (Y, X) plane independently (the pipeline's one-plane chunks),
 single-threaded: blosc (zstd / lz4 / lz4hc with byte or bit shuffle; automatic and 1 MiB blocks), delta + zstd, pcodec,
@@ -132,7 +134,7 @@ class Measurement:
 
 
 def blosc_codec(cname: str, level: int, shuffle: str, blocksize: int = 0) -> Codec:
-    modes = {"shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
+    modes = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
     codec = Blosc(cname=cname, clevel=level, shuffle=modes[shuffle], blocksize=blocksize)
     suffix = f"-{blocksize >> 20}MiB" if blocksize else ""
     return Codec(f"blosc-{cname}-{level}-{shuffle}{suffix}", codec.encode, codec.decode)
@@ -173,6 +175,11 @@ def build_codecs(jpegxl_planes: int | None) -> list[Codec]:
     return codecs
 
 
+def build_label_codecs() -> list[Codec]:
+    """The candidates for the label image: lz4 at the pipeline's 1 MiB blocks, with each shuffle."""
+    return [blosc_codec("lz4", 5, shuffle, 1 << 20) for shuffle in ("noshuffle", "shuffle", "bitshuffle")]
+
+
 def best_time(function: Callable[[], object], repeats: int) -> tuple[float, object]:
     """Shortest wall time of ``repeats`` calls, and the last call's result."""
     best = float("inf")
@@ -198,7 +205,7 @@ def measure_codec(codec: Codec, stack: np.ndarray, repeats: int) -> Measurement:
     write_s, encoded = best_time(lambda: [codec.encode(plane) for plane in planes], repeats)
     read_s, decoded = best_time(lambda: [codec.decode(data) for data in encoded], repeats)
     lossless = all(
-        np.array_equal(np.frombuffer(plane_back, dtype=np.uint16), plane.ravel()) for plane_back, plane in zip(decoded, planes, strict=True)
+        np.array_equal(np.frombuffer(plane_back, dtype=plane.dtype), plane.ravel()) for plane_back, plane in zip(decoded, planes, strict=True)
     )
     return Measurement(
         name=codec.name,
@@ -273,20 +280,23 @@ def benchmark_input(stack: np.ndarray, codecs: list[Codec], voxel_size_um: tuple
 
 
 class ArraySink:
-    """Collects the corrected slabs of ``correct_stack`` into one array."""
+    """Collects the corrected slabs of ``correct_stack`` and their mask labels into two arrays."""
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
         self.volume = np.zeros(shape, dtype=np.uint16)
+        self.labels = np.zeros(shape, dtype=np.uint8)
 
     def write(self, first_plane: int, slab: np.ndarray, labels: np.ndarray | None = None) -> None:
         self.volume[first_plane : first_plane + slab.shape[0]] = slab
+        if labels is not None:
+            self.labels[first_plane : first_plane + slab.shape[0]] = labels
 
 
-def corrected_stack(raw: np.ndarray, config: SimulationConfig) -> np.ndarray:
-    """The stack as the pipeline writes it: background-subtracted, dead-pixel corrected and masked."""
+def corrected_stack(raw: np.ndarray, config: SimulationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The stack as the pipeline writes it (background-subtracted, dead-pixel corrected and masked) and its mask labels."""
     sink = ArraySink(raw.shape)
     correct_stack(ArraySource(raw), scaling=SCALING, background_frame=dark_frame(config, CAMERA), sink=sink)
-    return sink.volume
+    return sink.volume, sink.labels
 
 
 def machine_info() -> dict:
@@ -352,13 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     render_s = time.perf_counter() - tic
     console.log("correcting ...")
     tic = time.perf_counter()
-    corrected = corrected_stack(raw, config)
+    corrected, labels = corrected_stack(raw, config)
     correct_s = time.perf_counter() - tic
 
     codecs = build_codecs(args.jpegxl_planes or None)
     inputs = {}
-    for label, stack in (("raw", raw), ("corrected", corrected)):
-        inputs[label] = benchmark_input(stack, codecs, config.voxel_size_um, args.repeats, console)
+    for label, stack, candidates in (("raw", raw, codecs), ("corrected", corrected, codecs), ("labels", labels, build_label_codecs())):
+        inputs[label] = benchmark_input(stack, candidates, config.voxel_size_um, args.repeats, console)
 
     results = {
         "benchmark": "codecs",
@@ -381,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": 1,
             "repeats": args.repeats,
             "timing": "best of repeats, time.perf_counter around encode (write) / decode (read) of all measured planes",
-            "mb": "10^6 bytes of raw uint16 data",
+            "mb": "10^6 bytes of the input (uint16 stacks, uint8 labels)",
             "chunk_codecs": "each (Y, X) plane encoded independently in memory",
             "klb": "pyklb.writefull / readfull of the whole stack, bzip2, numthreads=1, default blocks, file in a temporary directory",
             "sampling": (
@@ -394,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         "inputs": inputs,
     }
     for label, section in inputs.items():
-        print_table(f"{label} stack {shape} uint16, one-plane chunks, 1 thread", section, console)
+        print_table(f"{label} stack {shape} {'uint8' if label == 'labels' else 'uint16'}, one-plane chunks, 1 thread", section, console)
     results["total_runtime_s"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

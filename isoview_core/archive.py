@@ -60,7 +60,7 @@ class ArchiveVerificationError(IsoviewError):
 
 
 def _default_archive_codec() -> CodecConfig:
-    # Lossless for any bytes and decodable by every Zarr v3 reader (no isoview JPEG-LS plug-in for what may become the only copy); on raw stacks 2.6 % larger than jpegls but 8x faster to read back for verification (benchmarks/results/codecs.json).
+    # Lossless for any bytes and decodable by every Zarr v3 reader (no isoview JPEG-LS plug-in for what may become the only copy); on raw stacks 2.6 % larger than jpegls but 9x faster to read back for verification (benchmarks/results/codecs.json).
     return CodecConfig(name="blosc-zstd", level=3, shuffle="shuffle")
 
 

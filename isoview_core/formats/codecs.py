@@ -42,7 +42,7 @@ class CodecConfig(BaseModel):
     Defaults: one plane per chunk, 16 planes per shard (ALGORITHMS.md §2.10),
     blosc-zstd level 1 with byte shuffle, the fastest codec that keeps within
     10 % of KLB's compression ratio on corrected stacks
-    (``benchmarks/bench_codecs.py``: 96 % of KLB's ratio, 14x its write speed).
+    (``benchmarks/bench_codecs.py``: 98 % of KLB's ratio, 30x its write speed).
 
     Attributes
     ----------
@@ -51,7 +51,7 @@ class CodecConfig(BaseModel):
         ``zstd`` or ``gzip`` (plain zarr v3 codecs), ``jpegls``, or ``none``.
         ``jpegls`` is the archival codec: lossless JPEG-LS of each plane
         (:class:`~isoview_core.formats.jpegls.JpegLsCodec`, stored as
-        ``"imagecodecs_jpegls"``), 3.8 % smaller than KLB's bzip2 and 6.9x
+        ``"imagecodecs_jpegls"``), 3.8 % smaller than KLB's bzip2 and 6.8x
         faster to write on corrected stacks (``benchmarks/results/codecs.json``).
         It takes ``uint8``/``uint16`` volumes only (``uint8`` labels included)
         and one-plane chunks; readers must import :mod:`isoview_core.formats`

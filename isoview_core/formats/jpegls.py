@@ -4,7 +4,7 @@
 one ``(1, Y, X)`` or ``(Y, X)`` plane of ``uint8`` or ``uint16``, as a lossless
 JPEG-LS image (``imagecodecs.jpegls_encode`` with ``level=0``, i.e. CharLS with
 ``NEAR = 0``) and decodes it back bit-exactly. On corrected IsoView stacks it
-compresses 3.8 % better than KLB's bzip2 while writing 6.9x and reading 2.8x
+compresses 3.8 % better than KLB's bzip2 while writing 6.8x and reading 3.1x
 faster (``benchmarks/results/codecs.json``).
 
 It takes the place of zarr's ``bytes`` serializer, so it works unsharded and
