@@ -83,7 +83,7 @@ def correct_and_project(
     background : ndarray
         (Y, X) uint16 background, subtracted with clipping at 0 (zeros: no subtraction).
     labels : ndarray
-        (Z, Y, X) uint8 mask labels (0 / 1); the slab is multiplied by them when ``apply_mask``.
+        (Z, Y, X) uint8 mask labels (0 / 1); the slab is zeroed where they are 0 when ``apply_mask``.
     projections : tuple of ndarray
         (Y, X), (Y, Z) and (X, Z) uint16 maximum projections (xy, xz, yz) of the whole stack, zero before the first slab.
     sample_step : int
