@@ -101,3 +101,48 @@ def test_bandpass_equals_scipy_gaussian_filters_bit_for_bit(factor):
         ]
     )
     np.testing.assert_array_equal(fast._bandpassed_planes(stack, planes, factor), expected, strict=True)
+
+
+def _normal_equations_with_numpy(reference, warped, weights, inside, unknowns):
+    """The Gauss-Newton sums written with numpy's gathers, gradients and products, plane by plane (the specification)."""
+    planes, height, width = reference.shape
+    sums, normal, rhs = np.zeros(6), np.zeros((unknowns, unknowns)), np.zeros(unknowns)
+    for plane in range(planes):
+        index = np.flatnonzero(weights[plane] & inside)
+        if index.size < 16:
+            continue
+        a, b = (image[plane].ravel()[index].astype(np.float64) for image in (reference, warped))
+        n, sa, sb, saa, sbb, sab = index.size, a.sum(), b.sum(), a @ a, b @ b, a @ b
+        sums += [n, sa, sb, saa, sbb, sab]
+        gain = (sab - sa * sb / n) / (sbb - sb * sb / n)
+        intercept = (sa - gain * sb) / n
+        warped_r, warped_c = (gradient.ravel()[index] for gradient in np.gradient(warped[plane]))
+        reference_r, reference_c = (gradient.ravel()[index] for gradient in np.gradient(reference[plane]))
+        jacobian_r = 0.5 * (gain * warped_r.astype(np.float64) + reference_r)
+        jacobian_c = 0.5 * (gain * warped_c.astype(np.float64) + reference_c)
+        rows, cols = np.divmod(index, width)
+        columns = [jacobian_r, jacobian_c, jacobian_c * (rows - (height - 1) / 2) - jacobian_r * (cols - (width - 1) / 2)][:unknowns]
+        system = np.stack([*columns, gain * b + intercept - a], axis=1)
+        products = system.T @ system
+        normal += products[:unknowns, :unknowns]
+        rhs += products[:unknowns, unknowns]
+    return sums, normal, rhs
+
+
+@pytest.mark.parametrize("unknowns", [2, 3], ids=["translation", "rotation"])
+def test_compiled_normal_equations_equal_numpys_gathered_products(unknowns):
+    rng = np.random.default_rng(4)
+    reference, warped = (rng.random((5, 40, 56), dtype=np.float32) * 1000 for _ in range(2))
+    weights = np.zeros(reference.shape, bool)
+    for plane in range(5):
+        weights[plane, :, 8 * plane : 8 * plane + 20] = True  # a band per plane, as the slab around the transition
+    weights[3] = False
+    weights[3, 0, :10] = True  # 10 voxels: skipped, as fewer than 16
+    inside = np.ones(reference.shape[1:], bool)
+    inside[:, -5:] = False  # the transform's empty margin
+    sums, normal, rhs = np.zeros(6), np.zeros((unknowns, unknowns)), np.zeros(unknowns)
+
+    fast._accumulate_normal_equations(reference, warped, weights, inside, sums, normal, rhs)
+
+    for got, expected in zip((sums, normal, rhs), _normal_equations_with_numpy(reference, warped, weights, inside, unknowns)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)

