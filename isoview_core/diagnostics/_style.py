@@ -11,7 +11,7 @@ instead of a layout engine (1.7 CPU-s), panel titles at a fixed height (0.8 CPU-
 labels under them), images are drawn nearest-neighbour from opaque uint8 RGBA (:func:`_rgba`; their
 data are already at display size; the default Hanning resampling cost 0.7 CPU-s), log axes label their ticks without
 mathtext (0.4 CPU-s for the parser), and the PNG is written by :func:`_png_bytes` (RGB, Sub filter,
-zlib level 1: a third of Pillow's time, files about as large).
+zlib-ng level 2: a sixth of Pillow's time, files about as large).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -145,10 +146,10 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
 
 
 def _png_bytes(rgb: np.ndarray) -> bytes:
-    """`rgb`, (Y, X, 3) uint8, as an 8-bit RGB PNG: every row Sub-filtered, zlib level 1.
+    """`rgb`, (Y, X, 3) uint8, as an 8-bit RGB PNG: every row Sub-filtered, deflated by zlib-ng at level 2.
 
-    On a 2550 x 1275 figure: 50 ms and 1.2 MB, where Pillow (adaptive filters) took 140 ms for 1.4 MB
-    (RGBA, level 1) and 310 ms for 1.2 MB (level 6).
+    On a 2550 x 1275 figure the deflate takes 17 ms for 1.05 MB, where zlib took 29 ms for 1.00 MB
+    (level 1) and Pillow (adaptive filters) 140 ms for 1.4 MB (RGBA, level 1), 310 ms for 1.2 MB (level 6).
     """
     rows, cols, channels = rgb.shape
     flat = rgb.reshape(rows, cols * channels)
@@ -161,7 +162,7 @@ def _png_bytes(rgb: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", cols, rows, 8, 2, 0, 0, 0)  # 8 bits, truecolour, deflate, filtered rows, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(filtered.tobytes(), 1)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", imagecodecs.zlibng_encode(filtered, level=2)) + chunk(b"IEND", b"")
 
 
 def _legend(axes: Axes, **placement: object) -> None:

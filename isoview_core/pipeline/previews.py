@@ -21,6 +21,7 @@ from isoview_core.fusion.config import FusionConfig
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
 from isoview_core.fusion.records import load_estimate
 from isoview_core.layout import PREVIEW_SUFFIX, FusedPaths, PairId, diagnostics_dir
+from isoview_core.numerics.projections import MaxProjections
 
 ESTIMATE = "estimate"
 """Preview of an estimate: ``registration.png`` and ``intensity_correction.png``."""
@@ -87,19 +88,19 @@ class FusionPreview:
     """
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
-        planes, rows, _ = shape
+        planes = shape[0]
         self.depth = planes
         self.middle = planes // 2
         self.overview = diagnostics.overview_plane_indices(planes)
         self.planes: list[np.ndarray] = []
-        self.xz = [np.zeros((rows, planes), np.uint16) for _ in range(2)]
+        self.projections = [MaxProjections(shape) for _ in range(2)]  # of the reference and the registered camera
         self.overview_planes: dict[int, np.ndarray] = {}
 
     def add(self, first_plane: int, reference: np.ndarray, registered: np.ndarray, fused: np.ndarray) -> None:
         """Fold in one slab of the corrected reference, the registered second camera and the fused planes."""
         planes = range(first_plane, first_plane + len(fused))
-        for projection, volume in zip(self.xz, (reference, registered)):
-            projection[:, planes.start : planes.stop] = volume.max(axis=2).T
+        for projections, volume in zip(self.projections, (reference, registered)):
+            projections.add(first_plane, volume)
         if self.middle in planes:
             self.planes = [np.array(diagnostics.display_plane(volume[self.middle - first_plane])) for volume in (reference, registered, fused)]
         for z in self.overview:
@@ -113,7 +114,7 @@ class FusionPreview:
             depth=np.array(self.depth),
             middle=np.array(self.middle),
             planes=np.stack(self.planes),
-            xz=np.stack([*self.xz, fused_xz]),
+            xz=np.stack([*(projections.xz for projections in self.projections), fused_xz]),
             overview_indices=np.array(self.overview),
             overview=np.stack([self.overview_planes[z] for z in self.overview]),
             transition_map=transition_map,
