@@ -60,20 +60,21 @@ class Measurement:
     returncode: int
     wall_s: float
     cpu_s: float
+    system_s: float
     peak_rss_bytes: int
     output_tail: str = ""
     samples: list[tuple[float, int]] = field(default_factory=list)
 
 
-def sample_tree(process: psutil.Process, cpu_seen: dict[int, float]) -> int:
-    """Resident bytes of a process and all its descendants now; each one's own CPU-seconds so far into `cpu_seen`."""
+def sample_tree(process: psutil.Process, cpu_seen: dict[int, tuple[float, float]]) -> int:
+    """Resident bytes of a process and all its descendants now; each one's own (user, system) seconds so far into `cpu_seen`."""
     total = 0
     for member in [process, *process.children(recursive=True)]:
         try:
             with member.oneshot():
                 total += member.memory_info().rss
                 times = member.cpu_times()
-                cpu_seen[member.pid] = times.user + times.system
+                cpu_seen[member.pid] = (times.user, times.system)
         except psutil.Error:
             pass
     return total
@@ -105,10 +106,11 @@ def run_measured(command: list[str], *, environment: dict[str, str] | None = Non
         time.sleep(SAMPLE_S)
     wall = time.perf_counter() - tic
     reader.join()
-    cpu = max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values()))
+    sampled_user, sampled_system = (sum(times) for times in zip(*cpu_seen.values())) if cpu_seen else (0.0, 0.0)
+    cpu, system = max((usage.ru_utime + usage.ru_stime, usage.ru_stime), (sampled_user + sampled_system, sampled_system))
     # the command's own peak (and its waited children's): a floor for the sampled peak when it peaked between samples
     peak = max(peak, usage.ru_maxrss * 1024)
-    return Measurement(command, child.returncode, wall, cpu, peak, "".join(output)[-3000:], samples)
+    return Measurement(command, child.returncode, wall, cpu, system, peak, "".join(output)[-3000:], samples)
 
 
 def simulate(root: Path, planes: int, size: int, timepoints: int) -> float:
@@ -172,6 +174,7 @@ def report(kind: str, measurement: Measurement, raw_bytes: int, stack_bytes: int
         "raw_mb": round(mb, 1),
         "wall_s": round(measurement.wall_s, 2),
         "cpu_s": round(measurement.cpu_s, 2),
+        "system_s": round(measurement.system_s, 2),
         "mb_per_cpu_s": round(per_cpu, 1),
         "mb_per_wall_s": round(mb / measurement.wall_s, 1),
         "peak_rss_gib": round(measurement.peak_rss_bytes / 2**30, 3),
@@ -196,7 +199,7 @@ def workers_used(output: str) -> int:
     return int(found[-1]) if found else 1
 
 
-REPEAT_KEYS = ("wall_s", "cpu_s", "mb_per_cpu_s", "peak_rss_stacks", "memory_within_budget")
+REPEAT_KEYS = ("wall_s", "cpu_s", "system_s", "mb_per_cpu_s", "peak_rss_stacks", "memory_within_budget")
 """What ``--repeat`` keeps of every run of a command."""
 
 

@@ -44,10 +44,8 @@ import math
 import os
 import re
 import resource
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,7 +56,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import psutil
 
-from bench_end_to_end import SAMPLE_S, sample_tree
+from bench_end_to_end import run_measured
 from machine import child_environment, machine_info, source_revision
 
 if TYPE_CHECKING:
@@ -342,30 +340,17 @@ def run_step(step: str, work: Path) -> None:
 def measure_child(command: list[str]) -> dict:
     """Run ``command`` to completion: its wall and CPU seconds and peak RSS (MiB), its exit status, its output's tail.
 
-    CPU seconds and the largest single process's peak come from ``wait4`` on the child (it and every process it
-    waited for); the peak RSS is at least that and at least the largest sum over the process tree sampled.
+    Measured as ``bench_end_to_end.run_measured`` measures the commands: CPU seconds from ``wait4`` on the child
+    (it and every process it waited for) or the sampled process tree, whichever is larger; the peak RSS is the
+    largest sum over the tree sampled, at least the child's own peak.
     """
-    tic = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_environment(None))
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(child.stdout), daemon=True)
-    reader.start()
-    process, cpu_seen, peak = psutil.Process(child.pid), {}, 0
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        peak = max(peak, sample_tree(process, cpu_seen))
-        time.sleep(SAMPLE_S)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - tic
-    reader.join()
+    measured = run_measured(command, environment=child_environment(None))
     return {
-        "returncode": child.returncode,
-        "process_wall_s": wall,
-        "process_cpu_s": max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values())),
-        "peak_rss_mib": max(peak, usage.ru_maxrss * 1024) / 2**20,
-        "output_tail": "".join(output)[-3000:],
+        "returncode": measured.returncode,
+        "process_wall_s": measured.wall_s,
+        "process_cpu_s": measured.cpu_s,
+        "peak_rss_mib": measured.peak_rss_bytes / 2**20,
+        "output_tail": measured.output_tail,
     }
 
 
