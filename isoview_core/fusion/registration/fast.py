@@ -306,10 +306,11 @@ def _gauss_newton(
     radius = math.hypot(height / 2, width / 2)
     unknowns = 3 if estimate_rotation else 2
     correlation = float("nan")
+    warped_planes = np.empty_like(pairs.second)  # one buffer for every iteration's warp
     for iteration in range(1, GN_MAX_ITERATIONS + 1):
         rotation = _rotation_matrix(theta)
         inside = _inside_frame(height, width, offset, rotation)
-        warped_planes = transform_volume(pairs.second, offset[0], offset[1], math.degrees(theta), outside=0.0)
+        transform_volume(pairs.second, offset[0], offset[1], math.degrees(theta), outside=0.0, out=warped_planes)
         normal = np.zeros((unknowns, unknowns))
         rhs = np.zeros(unknowns)
         sums = np.zeros(6)  # n, Σa, Σb, Σa², Σb², Σab over every plane
