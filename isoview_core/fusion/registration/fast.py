@@ -302,7 +302,7 @@ def _gauss_newton(
     voxels give ``(δr, δc, dθ)``. Gains and offsets ``(s_j, c_j)`` are the per-plane
     least-squares fit at the current warp. Stops when no pixel moves by ``tolerance_px`` (grid px).
     """
-    planes, height, width = pairs.reference.shape
+    height, width = pairs.reference.shape[1:]
     radius = math.hypot(height / 2, width / 2)
     unknowns = 3 if estimate_rotation else 2
     correlation = float("nan")
