@@ -219,15 +219,18 @@ def _fused_slabs(
     """``(first plane, reference, registered second, fused)`` of each slab of ``slab_planes`` planes.
 
     Both cameras corrected (background, intensity), the second oriented and transformed with the
-    applied parameters, then blended. The planes live in four slab buffers allocated once and
+    applied parameters, then blended. The planes live in three slab buffers allocated once and
     reused (valid until the next slab): the second camera is read into its buffer as stored and
-    transformed straight from the oriented view of it, so the flips cost no copy. Seconds spent
-    reading and fusing are added to ``timings["read"]`` and ``timings["fuse"]``.
+    transformed straight from the oriented view of it, so the flips cost no copy, and the fused
+    planes go to that buffer once it has been transformed (unless a 90-degree turn of non-square
+    planes gives it another shape). Seconds spent reading and fusing are added to
+    ``timings["read"]`` and ``timings["fuse"]``.
     """
     planes, rows, cols = data.shape
     depth = min(slab_planes, planes)
-    reference_buffer, second_buffer, fused_buffer = (np.empty((depth, rows, cols), np.uint16) for _ in range(3))
+    reference_buffer, second_buffer = (np.empty((depth, rows, cols), np.uint16) for _ in range(2))
     stored_buffer = np.empty((depth, *data.second_stored_shape[1:]), np.uint16)
+    fused_buffer = stored_buffer if stored_buffer.shape == reference_buffer.shape else np.empty_like(reference_buffer)
     for start in range(0, planes, slab_planes):
         stop = min(planes, start + slab_planes)
         count = stop - start
