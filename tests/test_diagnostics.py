@@ -191,15 +191,20 @@ def test_figures_drawn_concurrently_equal_those_drawn_alone(tmp_path):
         np.testing.assert_array_equal(image, alone[name], err_msg=name)
 
 
-def test_png_encoder_round_trips_and_figures_have_their_size_in_pixels(tmp_path):
-    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    (tmp_path / "noise.png").write_bytes(_png_bytes(rgb))
+@pytest.mark.parametrize(("channels", "mode"), [(3, "RGB"), (4, "RGBA")])
+def test_png_encoder_round_trips(tmp_path, channels, mode):
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    (tmp_path / "noise.png").write_bytes(_png_bytes(pixels))
     with Image.open(tmp_path / "noise.png") as decoded:
-        assert decoded.mode == "RGB"
-        np.testing.assert_array_equal(np.asarray(decoded), rgb)
+        assert decoded.mode == mode
+        np.testing.assert_array_equal(np.asarray(decoded), pixels)
+
+
+def test_figures_have_their_size_in_pixels_and_are_opaque(tmp_path):
     path = _figures(SPECIMEN)["registration"](tmp_path / "registration.png")
     with Image.open(path) as figure:
         assert figure.size == (round(11.5 * diagnostics.DPI), round(8.5 * diagnostics.DPI))
+        assert np.asarray(figure)[..., 3].min() == 255
 
 
 def test_histogram_samples_of_a_correction_equal_those_of_the_corrected_volume():

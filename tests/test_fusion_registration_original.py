@@ -9,9 +9,9 @@ from registration_helpers import OFFSETS, WITH_ROTATION, assert_close, camera_pa
 from scipy import ndimage
 
 from isoview_core.fusion.config import FusionConfig
-from isoview_core.fusion.registration import (
+from isoview_core.fusion.registration import estimate_registration
+from isoview_core.fusion.registration.original import (
     coarse_grid_search,
-    estimate_registration,
     highpass_plane,
     matlab_median_filter,
     minimize_fminuncfa,

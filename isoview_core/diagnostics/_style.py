@@ -26,10 +26,15 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec, SubplotSpec
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogFormatter, LogLocator
+from matplotlib.transforms import offset_copy
 
 from isoview_core.formats.atomic import atomic_output
 
@@ -84,12 +89,12 @@ TITLE_INCHES = 0.08
 """Gap between the top of a figure and its title."""
 
 
-def _new_figure(
-    title: str, size: tuple[float, float], grid: tuple[int, int], dpi: int, margins: Margins = Margins(), **subplots: object
-) -> tuple[Figure, np.ndarray]:
-    """A dark figure on its own Agg canvas (no pyplot state) and its (rows, cols) array of axes placed in `margins`.
+def _new_figure(title: str, size: tuple[float, float], grid: tuple[int, int], dpi: int, margins: Margins = Margins(), **spacing: object) -> tuple[Figure, GridSpec]:
+    """A dark figure on its own Agg canvas (no pyplot state) and its (rows, cols) grid of panels placed in `margins`.
 
-    `subplots` go to :meth:`Figure.subplots` (e.g. ``sharex``, ``width_ratios``).
+    `spacing` goes to :meth:`Figure.add_gridspec` (e.g. ``width_ratios``). Panels are image panels
+    (:func:`_show`, :func:`_text_panel`: no axes) or axes (``figure.add_subplot(grid[r, c])``,
+    ``grid.subplots(...)``) where ticks or plots are needed.
     """
     width, height = size
     rows, cols = grid
@@ -98,7 +103,7 @@ def _new_figure(
     figure.suptitle(title, color=FOREGROUND, fontsize=14, y=1 - TITLE_INCHES / height, va="top")
     inner_width = width - margins.left - margins.right
     inner_height = height - margins.top - margins.bottom
-    spacing = {
+    placement = {
         "left": margins.left / width,
         "right": 1 - margins.right / width,
         "bottom": margins.bottom / height,
@@ -107,13 +112,22 @@ def _new_figure(
         "wspace": margins.wspace * cols / (inner_width - (cols - 1) * margins.wspace),
         "hspace": margins.hspace * rows / (inner_height - (rows - 1) * margins.hspace),
     }
-    axes = figure.subplots(rows, cols, squeeze=False, gridspec_kw=spacing, **subplots)
-    return figure, axes
+    return figure, figure.add_gridspec(rows, cols, **placement, **spacing)
 
 
 def _title(axes: Axes, text: str, **style: object) -> None:
     """`text` above `axes` at a fixed height: the default search for tick labels above the axes runs at every draw."""
     axes.set_title(text, y=1.0, **style)
+
+
+TITLE_PAD_POINTS = 6.0
+"""Gap between a panel and its title (matplotlib's default ``axes.titlepad``)."""
+
+
+def _panel_title(figure: Figure, x: float, top: float, text: str, fontsize: float) -> None:
+    """`text` centred at `x` above the height `top` (figure fractions), as an axes title would be."""
+    above = offset_copy(figure.transFigure, fig=figure, y=TITLE_PAD_POINTS, units="points")
+    figure.text(x, top, text, transform=above, ha="center", va="bottom", ma="center", fontsize=fontsize, color=FOREGROUND)
 
 
 def _log_scale(axes: Axes) -> None:
@@ -139,20 +153,22 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
             text.set_color(FOREGROUND)
     final = Path(path)
     figure.canvas.draw()
-    encoded = _png_bytes(np.asarray(figure.canvas.buffer_rgba())[..., :3])
+    encoded = _png_bytes(np.asarray(figure.canvas.buffer_rgba()))
     with atomic_output(final, overwrite=True) as temporary:
         Path(temporary).write_bytes(encoded)
     return final
 
 
-def _png_bytes(rgb: np.ndarray) -> bytes:
-    """`rgb`, (Y, X, 3) uint8, as an 8-bit RGB PNG: every row Sub-filtered, deflated by zlib-ng at level 2.
+def _png_bytes(image: np.ndarray) -> bytes:
+    """`image`, (Y, X, 3 or 4) uint8, as an 8-bit RGB or RGBA PNG: every row Sub-filtered, deflated by zlib-ng at level 2.
 
-    On a 2550 x 1275 figure the deflate takes 17 ms for 1.05 MB, where zlib took 29 ms for 1.00 MB
-    (level 1) and Pillow (adaptive filters) 140 ms for 1.4 MB (RGBA, level 1), 310 ms for 1.2 MB (level 6).
+    The figures are written from their (opaque) RGBA canvas as it is.
+    On a 2550 x 1275 figure this took 20 ms for 1.05 MB, where an RGB PNG of the same canvas took 40 ms for the same
+    size (copying its strided RGB bytes cost 15 ms; the constant alpha filters to zeros, which deflate to almost
+    nothing), zlib at level 1 29 ms for the deflate alone, and Pillow (adaptive filters) 140 ms for 1.4 MB (level 1).
     """
-    rows, cols, channels = rgb.shape
-    flat = rgb.reshape(rows, cols * channels)
+    rows, cols, channels = image.shape
+    flat = image.reshape(rows, cols * channels)
     filtered = np.empty((rows, cols * channels + 1), np.uint8)
     filtered[:, 0] = 1  # Sub: each byte minus the one a pixel to its left, modulo 256
     filtered[:, 1 : channels + 1] = flat[:, :channels]
@@ -161,7 +177,8 @@ def _png_bytes(rgb: np.ndarray) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", cols, rows, 8, 2, 0, 0, 0)  # 8 bits, truecolour, deflate, filtered rows, no interlace
+    colour_type = {3: 2, 4: 6}[channels]  # truecolour, truecolour with alpha
+    header = struct.pack(">IIBBBBB", cols, rows, 8, colour_type, 0, 0, 0)  # 8 bits, deflate, filtered rows, no interlace
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", imagecodecs.zlibng_encode(filtered, level=2)) + chunk(b"IEND", b"")
 
 
@@ -170,17 +187,26 @@ def _legend(axes: Axes, **placement: object) -> None:
     axes.legend(facecolor=AXES_BACKGROUND, edgecolor=EDGE, labelcolor=FOREGROUND, fontsize=8, framealpha=0.85, **placement)
 
 
-def _text_panel(axes: Axes, entries: Mapping[str, str]) -> None:
-    """Name/value lines in an axes without frame; long values wrap onto indented lines."""
+def _text_panel(figure: Figure, cell: SubplotSpec, entries: Mapping[str, str]) -> None:
+    """Name/value lines in `cell`, titled "parameters", without axes; long values wrap onto indented lines."""
     width = max(len(name) for name in entries)
     lines = []
     for name, value in entries.items():
         wrapped = textwrap.wrap(value, TEXT_PANEL_VALUE_WIDTH) or [""]
         lines += [f"{name:<{width}}  {wrapped[0]}", *(f"{'':<{width}}  {more}" for more in wrapped[1:])]
-    text = "\n".join(lines)
-    axes.axis("off")
-    _title(axes, "parameters")
-    axes.text(0.02, 0.95, text, transform=axes.transAxes, va="top", ha="left", family="monospace", fontsize=11, color=FOREGROUND, linespacing=1.7)
+    box = cell.get_position(figure)
+    _panel_title(figure, (box.x0 + box.x1) / 2, box.y1, "parameters", fontsize=12)
+    figure.text(
+        box.x0 + 0.02 * box.width,
+        box.y0 + 0.95 * box.height,
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize=11,
+        color=FOREGROUND,
+        linespacing=1.7,
+    )
 
 
 def display_plane(plane: np.ndarray, max_pixels: int = DISPLAY_PIXELS) -> np.ndarray:
@@ -277,21 +303,72 @@ def _as_plane(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _show(axes: Axes, image: np.ndarray, title: str, limits: tuple[float, float] | None = None) -> None:
-    """An image without ticks: grey between `limits`, or as it is when `image` is (Y, X, 4) RGBA (:func:`_composite`)."""
+def _panel_rgba(image: np.ndarray, limits: tuple[float, float] | None) -> np.ndarray:
+    """`image` as an opaque RGBA image: grey between `limits` when (Y, X), as it is when (Y, X, 4) (:func:`_composite`)."""
     if image.ndim == 2:
         grey = _normalise(image, limits)
-        image = _rgba(grey, grey, grey)
-    axes.imshow(image, interpolation="nearest")
+        return _rgba(grey, grey, grey)
+    return image
+
+
+def _fitted(image: np.ndarray, width: float, height: float) -> np.ndarray:
+    """`image` scaled by nearest neighbour to the largest size that fits `width` x `height` pixels, aspect kept."""
+    rows, cols = image.shape[:2]
+    scale = min(width / cols, height / rows)
+    fitted_rows, fitted_cols = max(1, int(rows * scale)), max(1, int(cols * scale))
+    picked_rows = (np.arange(fitted_rows) + 0.5) * rows // fitted_rows
+    picked_cols = (np.arange(fitted_cols) + 0.5) * cols // fitted_cols
+    return image[picked_rows.astype(np.intp)][:, picked_cols.astype(np.intp)]
+
+
+class _PixelImage(Artist):
+    """An opaque (Y, X, 4) uint8 image drawn 1:1 with its bottom-left corner at figure pixel (`left`, `bottom`).
+
+    The renderer's own image call, without the resampling, masking and colour handling of matplotlib's image
+    artists: a 575 x 575 panel took 7-9 ms through ``Figure.figimage`` at magnification 1.
+    """
+
+    def __init__(self, rgba: np.ndarray, left: int, bottom: int) -> None:
+        super().__init__()
+        self._bottom_up = np.ascontiguousarray(rgba[::-1])  # the renderer's rows go up from `bottom`
+        self._left, self._bottom = left, bottom
+
+    def draw(self, renderer: RendererBase) -> None:
+        context = renderer.new_gc()
+        renderer.draw_image(context, self._left, self._bottom, self._bottom_up)
+        context.restore()
+
+
+def _show(figure: Figure, cell: SubplotSpec, image: np.ndarray, title: str, limits: tuple[float, float] | None = None) -> None:
+    """An image panel in `cell`: :func:`_panel_rgba` of `image` at the largest size that fits, centred, framed and titled.
+
+    Drawn in figure pixels without axes: creating, laying out and drawing an axes per image (its ticks
+    included, even unshown) and resampling into it cost as much again as the rest of an image figure.
+    """
+    rgba = _panel_rgba(image, limits)
+    box = cell.get_position(figure)
+    figure_width, figure_height = figure.bbox.width, figure.bbox.height
+    fitted = _fitted(rgba, box.width * figure_width, box.height * figure_height)
+    rows, cols = fitted.shape[:2]
+    left = round(box.x0 * figure_width + (box.width * figure_width - cols) / 2)
+    bottom = round(box.y0 * figure_height + (box.height * figure_height - rows) / 2)
+    figure.add_artist(_PixelImage(fitted, left, bottom))
+    frame = (left / figure_width, bottom / figure_height), cols / figure_width, rows / figure_height
+    figure.add_artist(Rectangle(*frame, transform=figure.transFigure, fill=False, edgecolor=EDGE, linewidth=0.8))
+    _panel_title(figure, (left + cols / 2) / figure_width, (bottom + rows) / figure_height, title, fontsize=10)
+
+
+def _show_in_axes(axes: Axes, image: np.ndarray, title: str, limits: tuple[float, float] | None = None) -> None:
+    """:func:`_panel_rgba` of `image` in `axes` (for a panel with tick labels), without ticks until the caller sets some."""
+    axes.imshow(_panel_rgba(image, limits), interpolation="nearest")
     _title(axes, title, fontsize=10)
     axes.set_xticks([])
     axes.set_yticks([])
 
 
-def _views_row(axes: Sequence[Axes], images: Sequence[np.ndarray], label: str) -> None:
-    """View 1, view 2, fused (common contrast) and their RGB composite in four axes."""
+def _views_row(images: Sequence[np.ndarray], label: str) -> list[tuple[np.ndarray, str]]:
+    """View 1, view 2, fused (common contrast) and their RGB composite: four RGBA images with their titles."""
     limits = _contrast_limits(*images)
-    for image_axes, image, name in zip(axes, images, ("view 1", "view 2", "fused")):
-        _show(image_axes, image, f"{name}, {label}", limits)
+    shown = [(_panel_rgba(image, limits), f"{name}, {label}") for image, name in zip(images, ("view 1", "view 2", "fused"))]
     view1, view2, fused = images
-    _show(axes[3], _composite(view1, fused, view2), f"R view 1, G fused, B view 2\n{label}")
+    return [*shown, (_composite(view1, fused, view2), f"R view 1, G fused, B view 2\n{label}")]

@@ -24,6 +24,7 @@ from isoview_core.diagnostics._style import (
     _new_figure,
     _save,
     _show,
+    _show_in_axes,
     _title,
     _views_row,
 )
@@ -76,7 +77,7 @@ def plot_blending_weights(
     panels = 2 if front_weights_profile is None else 3
     margins = Margins(left=0.75, right=0.2, bottom=0.6, top=0.75, wspace=0.85)
     figure, grid = _new_figure("Blending weights", (5.5 * panels, 5), (1, panels), dpi, margins, width_ratios=(1, 1.2, 0.9)[:panels])
-    axes = grid[0]
+    axes = grid.subplots(squeeze=False)[0]
     row = transition_map.shape[0] // 2
     _transition_map(figure, axes[0], transition_map, planes, row)
     _transition_profile(axes[1], transition_map[row], planes, blending_range, row)
@@ -126,14 +127,17 @@ def plot_fusion_result(
     for images, form in ((planes, "(Y, X) planes"), (projections, "(Y, Z) projections")):
         if len(images) != 3 or any(image.ndim != 2 for image in images) or len({image.shape for image in images}) != 1:
             raise ValueError(f"expected three {form} of one shape, got {[image.shape for image in images]}")
-    figure, axes = _new_figure("Fusion result", (17, 8.5), (2, 4), dpi, Margins(left=0.35, bottom=0.6))
-    _views_row(axes[0], planes, f"plane {plane_index}")
-    _views_row(axes[1], projections, "xz max projection")
-    for projection_axes in axes[1]:
+    figure, grid = _new_figure("Fusion result", (17, 8.5), (2, 4), dpi, Margins(left=0.35, bottom=0.6))
+    for column, (image, title) in enumerate(_views_row(planes, f"plane {plane_index}")):
+        _show(figure, grid[0, column], image, title)
+    for column, (image, title) in enumerate(_views_row(projections, "xz max projection")):
+        projection_axes = figure.add_subplot(grid[1, column])
+        _show_in_axes(projection_axes, image, title)
         projection_axes.set_aspect("auto")
         projection_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         projection_axes.set_xlabel("z (plane)")
-    axes[1, 0].set_ylabel("y (row)")
+        if column == 0:
+            projection_axes.set_ylabel("y (row)")
     return _save(figure, path)
 
 
@@ -175,11 +179,9 @@ def plot_fused_overview(path: str | os.PathLike[str], planes: Mapping[int, np.nd
     rows, cols = shown[0].shape
     limits = _contrast_limits(*shown)
     height = float(np.clip(11 * rows / cols, 5, 16))
-    figure, axes = _new_figure(f"Fused volume: {depth} planes, {len(indices)} shown", (11, height + 0.8), (3, 3), dpi, Margins(top=0.65, hspace=0.35))
-    for plane_axes, z, plane in zip(axes.flat, indices, shown):
-        _show(plane_axes, plane, f"plane {z}", limits)
-    for unused in axes.flat[len(shown) :]:
-        unused.set_visible(False)
+    figure, grid = _new_figure(f"Fused volume: {depth} planes, {len(indices)} shown", (11, height + 0.8), (3, 3), dpi, Margins(top=0.65, hspace=0.35))
+    for index, (z, plane) in enumerate(zip(indices, shown)):
+        _show(figure, grid[divmod(index, 3)], plane, f"plane {z}", limits)
     return _save(figure, path)
 
 

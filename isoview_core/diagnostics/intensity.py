@@ -102,11 +102,11 @@ def plot_intensity_correction(
     bins = np.linspace(0.0, max(upper, 1.0), HISTOGRAM_BINS + 1)
     margins = Margins(left=0.75, bottom=0.6, top=0.75, wspace=0.85)
     figure, grid = _new_figure("Intensity correction between the cameras", (15, 5), (1, 3), dpi, margins, width_ratios=(1, 1, 0.7))
-    axes = grid[0]
-    _histograms(axes[0], bins, {"reference": reference_values, "second, before": before_values}, "before correction")
-    _histograms(axes[1], bins, {"reference": reference_values, "second, after": after_values}, "after correction")
+    _histograms(figure.add_subplot(grid[0, 0]), bins, {"reference": reference_values, "second, before": before_values}, "before correction")
+    _histograms(figure.add_subplot(grid[0, 1]), bins, {"reference": reference_values, "second, after": after_values}, "after correction")
     _text_panel(
-        axes[2],
+        figure,
+        grid[0, 2],
         {
             "ratio ρ": f"{intensity_ratio:.4f} (× second)",
             "background ref.": f"{background_reference:.1f} ADU",

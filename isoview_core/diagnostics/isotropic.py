@@ -49,9 +49,9 @@ def plot_isotropic_projections(
     rows = {name: [np.asarray(image) for image in images] for name, images in projections.items()}
     if not rows or any(len(images) != 3 or any(image.ndim != 2 for image in images) for images in rows.values()):
         raise ValueError(f"expected three 2D projections per row, got {({name: [i.shape for i in images] for name, images in rows.items()})}")
-    figure, axes = _new_figure(title, (15, 4.6 * len(rows)), (len(rows), 3), dpi)
+    figure, grid = _new_figure(title, (15, 4.6 * len(rows)), (len(rows), 3), dpi)
     for column, projection_name in enumerate(PROJECTION_NAMES):
         limits = _contrast_limits(*(images[column] for images in rows.values()))
         for row, (name, images) in enumerate(rows.items()):
-            _show(axes[row, column], images[column], f"{name}: {projection_name}", limits)
+            _show(figure, grid[row, column], images[column], f"{name}: {projection_name}", limits)
     return _save(figure, path)

@@ -79,8 +79,8 @@ def plot_parameters_over_time(
         raise ValueError("no parameter to plot: `estimated` and `applied` are both empty")
     times = np.asarray(timepoints, dtype=np.float64)
     margins = Margins(left=1.0, right=1.35, bottom=0.6, top=0.5, hspace=0.12)
-    figure, grid = _new_figure(title, (12, 1.3 + 2.1 * len(names)), (len(names), 1), dpi, margins, sharex=True)
-    axes = grid[:, 0]
+    figure, grid = _new_figure(title, (12, 1.3 + 2.1 * len(names)), (len(names), 1), dpi, margins)
+    axes = grid.subplots(sharex=True, squeeze=False)[:, 0]
     marker_size = float(np.clip(40 / np.sqrt(max(times.size, 1)), 1.0, 5.0))
     for parameter_axes, name in zip(axes, names):
         if name in applied:

@@ -68,15 +68,16 @@ def plot_registration(
     different shapes are overlaid on their common top-left extent.
     """
     reference, before, after = (_as_plane(image) for image in (reference, moving_before, moving_after))
-    figure, axes = _new_figure("Camera-pair registration", (11.5, 8.5), (2, 3), dpi)
+    figure, grid = _new_figure("Camera-pair registration", (11.5, 8.5), (2, 3), dpi)
     moving_limits = _contrast_limits(before, after)
-    _show(axes[0, 0], reference, "reference", _contrast_limits(reference))
-    _show(axes[0, 1], before, "moving, before", moving_limits)
-    _show(axes[0, 2], after, "moving, after", moving_limits)
-    _show(axes[1, 0], _composite(reference, before, reference), "overlay before\nreference magenta, moving green")
-    _show(axes[1, 1], _composite(reference, after, reference), "overlay after\nreference magenta, moving green")
+    _show(figure, grid[0, 0], reference, "reference", _contrast_limits(reference))
+    _show(figure, grid[0, 1], before, "moving, before", moving_limits)
+    _show(figure, grid[0, 2], after, "moving, after", moving_limits)
+    _show(figure, grid[1, 0], _composite(reference, before, reference), "overlay before\nreference magenta, moving green")
+    _show(figure, grid[1, 1], _composite(reference, after, reference), "overlay after\nreference magenta, moving green")
     _text_panel(
-        axes[1, 2],
+        figure,
+        grid[1, 2],
         {
             "x offset": f"{offset_x_px:+.2f} px",
             "y offset": f"{offset_y_px:+.2f} px",

@@ -18,8 +18,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import ndimage
-from scipy.interpolate import griddata
-from scipy.spatial import QhullError
 
 from isoview_core.numerics.rounding import round_half_away, to_u16
 
@@ -218,6 +216,9 @@ def _smooth_padding(avg: np.ndarray, *, radius: int, centre: int, low: int, high
     points = np.column_stack([node_rows, node_cols]).astype(np.float64)
     values = filled[node_rows, node_cols]
     targets = np.column_stack(np.nonzero(ring)).astype(np.float64)
+    from scipy.interpolate import griddata  # here, not at import: only this padding mode needs SciPy's interpolate and spatial
+    from scipy.spatial import QhullError
+
     nearest = griddata(points, values, targets, method="nearest")
     try:
         linear = griddata(points, values, targets, method="linear")

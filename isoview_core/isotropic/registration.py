@@ -62,8 +62,6 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
-from scipy.spatial.transform import Rotation
-from skimage.registration import phase_cross_correlation
 
 from isoview_core.isotropic.config import IsotropicConfig
 from isoview_core.isotropic.geometry import (
@@ -326,6 +324,8 @@ def _coarse_shift(level: _Level, start: np.ndarray, config: IsotropicConfig) -> 
     fixed_mask, moving_mask = np.isfinite(level.fixed), np.isfinite(moving)
     if np.count_nonzero(fixed_mask & moving_mask) < config.min_overlap_voxels:
         return None
+    from skimage.registration import phase_cross_correlation  # here, not at import: only the isotropic stage needs it
+
     shift = phase_cross_correlation(
         np.nan_to_num(level.fixed), np.nan_to_num(moving),
         reference_mask=fixed_mask, moving_mask=moving_mask, overlap_ratio=config.coarse_overlap_ratio,
@@ -397,6 +397,8 @@ def _gauss_newton_step(level: _Level, moving: np.ndarray, overlap: np.ndarray) -
     scale[scale == 0] = 1.0
     step = np.linalg.lstsq(normal / np.outer(scale, scale), right / scale, rcond=None)[0] / scale
     omega, tau = step[:3], step[3:6]
+    from scipy.spatial.transform import Rotation  # here, not at import: SciPy's spatial costs every command 0.1 CPU-s
+
     rotation = Rotation.from_rotvec(omega).as_matrix()
     update = rigid_transform(rotation, centre + tau - rotation @ centre)
     return _Update(update, float(np.linalg.norm(omega) * reach + np.linalg.norm(tau))), _pearson(fixed, warped)

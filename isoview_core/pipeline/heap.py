@@ -1,11 +1,19 @@
-"""The C heap's free memory handed back to the system at the end of each job (glibc's ``malloc_trim``).
+"""The C heap (glibc's) between the jobs of a run: freed memory kept for the next job, handed back when the run ends.
 
-glibc keeps memory that was freed inside its heaps (blocks below its mmap threshold, which it raises to the
-largest block freed so far, up to 32 MiB) for later allocations, and a worker thread's heaps are its own. So a
-fusion worker could still hold its estimation's freed temporaries while its fusion allocated new ones: one default
-``isoview fuse`` of 4 x 64 x 2048 x 2048 peaked at 4.13 stacks for two workers, over their budget of 4, where the
-others peaked at 3.1 (``benchmarks/results/end_to_end_at_56f604f_earlier.json``). Trimming when a job ends makes each job
-start from what is in use; it costs the page faults of the memory reused later, and nothing when nothing was kept.
+Inside a run's worker pool (:func:`heap_kept_for_run`) every block comes from glibc's heaps (no mapping of its
+own) and nothing is trimmed, so the buffers a job frees (a pair's 176 MB estimation slabs, its 128 MB fusion
+slabs, 32 MB temporaries) are reused by the next job instead of being unmapped and faulted in again. Fresh pages
+cost their zeroing, and on a virtual machine that reports free pages to its host (virtio-balloon, the development
+VM) also the host's fault when touched again: 0.5-1.8 system CPU-s per GB there, against ~0.1 on bare metal.
+Default ``isoview fuse`` of 4 x 64 x 2048 x 2048 maps 2.75 GB in such blocks for a peak of 1.4 GB in use;
+``benchmarks/results/end_to_end.json`` holds the effect on whole commands.
+
+Outside a run, or where a job runs on its own (the service's tasks), a job hands the free memory of every heap
+back when it ends (``malloc_trim``): glibc keeps memory freed inside its heaps (blocks below its mmap threshold,
+which it raises to the largest block freed so far, up to 32 MiB), and a worker thread's heaps are its own, so a
+fusion worker could still hold its estimation's freed temporaries while its fusion allocated new ones (one default
+``isoview fuse`` peaked at 4.13 stacks for two workers, over their budget of 4:
+``benchmarks/results/end_to_end_at_56f604f_earlier.json``).
 """
 
 from __future__ import annotations
@@ -14,9 +22,25 @@ import ctypes
 import functools
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-__all__ = ["glibc", "release_free_memory", "releases_free_memory"]
+__all__ = ["glibc", "heap_kept_for_run", "release_free_memory", "releases_free_memory"]
+
+M_TRIM_THRESHOLD = -1
+"""``mallopt``'s parameter numbers (glibc's ``malloc.h``): free memory at the top of the heap above which glibc trims it,"""
+M_MMAP_MAX = -4
+"""and the most blocks glibc maps on their own (0: every block comes from a heap)."""
+GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
+"""What a run restores when it ends (glibc's documented defaults)."""
+KEPT_DURING_RUN = {M_TRIM_THRESHOLD: 2**31 - 1, M_MMAP_MAX: 0}
+USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+"""Environment variables that tune glibc's heap: when one is set, the user's settings stand and runs change nothing."""
+
+_runs_lock = threading.Lock()
+_runs = 0
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -34,6 +58,35 @@ def glibc() -> ctypes.CDLL | None:
     return ctypes.CDLL(None)
 
 
+@contextmanager
+def heap_kept_for_run() -> Iterator[None]:
+    """Within the block, jobs reuse the memory earlier jobs freed; when the last such block ends, it is handed back.
+
+    Sets glibc's ``M_MMAP_MAX`` to 0 and its trim threshold to 2 GiB, and makes :func:`releases_free_memory`'s
+    per-job trim wait for the end of the run (module docstring). Runs may overlap (nested or in threads): the
+    heap is kept while any is active. Nothing changes on another C library, or when the environment tunes glibc's heap.
+    """
+    global _runs
+    libc = glibc()
+    if libc is None or any(name in os.environ for name in USER_SETTINGS):
+        yield
+        return
+    with _runs_lock:
+        if _runs == 0:
+            for parameter, value in KEPT_DURING_RUN.items():
+                libc.mallopt(parameter, ctypes.c_int(value))
+        _runs += 1
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+            if _runs == 0:
+                for parameter, value in GLIBC_DEFAULTS.items():
+                    libc.mallopt(parameter, ctypes.c_int(value))
+                libc.malloc_trim(0)
+
+
 def release_free_memory() -> None:
     """Hand the free memory of every glibc heap of this process back to the system (no-op on other C libraries)."""
     libc = glibc()
@@ -43,6 +96,8 @@ def release_free_memory() -> None:
 
 def releases_free_memory(function: Function) -> Function:
     """`function`, followed by :func:`release_free_memory` however it ends: for the jobs a worker runs one after another.
+
+    Inside :func:`heap_kept_for_run` the memory stays for the run's next job instead.
 
     Parameters
     ----------
@@ -60,6 +115,7 @@ def releases_free_memory(function: Function) -> Function:
         try:
             return function(*args, **kwargs)
         finally:
-            release_free_memory()
+            if not _runs:
+                release_free_memory()
 
     return job  # type: ignore[return-value]

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
-
 from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.rloess import rloess
 from isoview_core.temporal.series import _lookup, _reduce, _sliding_average
@@ -100,6 +98,8 @@ def rigid_to_parameters(
     """
     rotation, translation = _rigid_parts(transform)
     centre = _point(reference_point_um)
+    from scipy.spatial.transform import Rotation  # here, not at import: SciPy's spatial costs every command 0.1 CPU-s
+
     relative = Rotation.from_matrix(rotation @ _rotation(reference_rotation).T)
     return np.concatenate([relative.as_rotvec(), rotation.T @ (centre - translation)])
 
@@ -132,6 +132,8 @@ def parameters_to_rigid(
     parameters = np.asarray(parameters, dtype=np.float64)
     if parameters.shape != (6,) or not np.isfinite(parameters).all():
         raise ValueError(f"a rigid transform has 6 finite parameters; got {parameters!r}")
+    from scipy.spatial.transform import Rotation  # as in rigid_to_parameters
+
     rotation = Rotation.from_rotvec(parameters[:3]).as_matrix() @ _rotation(reference_rotation)
     transform = np.eye(4)
     transform[:3, :3] = rotation
@@ -260,6 +262,8 @@ def applied_transform(
         return WindowedTransform(timepoint=t, window=(lo, hi), applied=np.asarray(fallback, dtype=np.float64), final=final, smoothed=False)
     if not in_window:
         raise ValueError(f"no registration to apply at timepoint {t}: its window {lo}..{hi} holds no usable estimate")
+    from scipy.spatial.transform import Rotation  # as in rigid_to_parameters
+
     reference = Rotation.from_matrix(np.stack([m[:3, :3] for m in in_window.values()])).mean().as_matrix()
     series = np.full((hi - lo + 1, 6), np.nan)
     for timepoint, transform in in_window.items():

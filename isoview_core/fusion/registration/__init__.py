@@ -16,7 +16,8 @@ translation ``(offset_y_px, offset_x_px)`` (rows, columns; the original's ``best
     original score and tie rule, then ``fminuncFA`` on ``-Pearson``. Kept for parity.
 
 Both take their data from the adaptive slab around the transition surface (:mod:`.slabs`);
-the result model is shared (:mod:`.model`).
+the result model is shared (:mod:`.model`). The original method's module is imported when it is used
+(it needs SciPy's optimize and scikit-image, 0.1 CPU-s at every start-up otherwise).
 
 The quantities reported as ``correlation`` differ by method: the original's ``-f`` (Pearson
 correlation of high-passed slab plane 0), or for the fast method the Pearson correlation of the
@@ -33,12 +34,6 @@ from isoview_core.fusion.registration.model import (
     RegistrationMethod,
     RegistrationResult,
 )
-from isoview_core.fusion.registration.original import (
-    coarse_grid_search,
-    highpass_plane,
-    matlab_median_filter,
-    minimize_fminuncfa,
-)
 from isoview_core.fusion.registration.slabs import (
     extract_slab,
     slab_background_offset,
@@ -48,12 +43,8 @@ from isoview_core.fusion.registration.slabs import (
 __all__ = [
     "RegistrationMethod",
     "RegistrationResult",
-    "coarse_grid_search",
     "estimate_registration",
     "extract_slab",
-    "highpass_plane",
-    "matlab_median_filter",
-    "minimize_fminuncfa",
     "slab_background_offset",
     "slab_half_widths",
 ]

@@ -12,7 +12,6 @@ from isoview_core.fusion.registration.model import (
     RegistrationMethod,
     RegistrationResult,
 )
-from isoview_core.fusion.registration.original import estimate_original
 
 __all__ = ["estimate_registration"]
 
@@ -92,6 +91,8 @@ def estimate_registration(
     if config.registration_data == "adaptive_slab":
         transition_map = _checked_transition_map(transition_map, reference.shape)
     if method == "original":
+        from isoview_core.fusion.registration.original import estimate_original  # here: it imports SciPy's optimize and scikit-image
+
         return estimate_original(reference, second, transition_map, scaling, config)
     return estimate_fast(reference, second, transition_map, config)
 
