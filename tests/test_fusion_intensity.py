@@ -233,15 +233,17 @@ def test_slab_profile_equals_per_plane_bincounts(backgrounds):
 
 
 @pytest.mark.parametrize("as_masks", [False, True])
-def test_foreground_planes_count_and_sum_the_planes_of_each_column(as_masks):
+@pytest.mark.parametrize("view", [np.s_[:, :, :], np.s_[:, ::-1, :], np.s_[:, :, ::-1], np.s_[::-1, ::-1, ::-1]], ids=["stored", "rows", "columns", "all"])
+def test_foreground_columns_count_and_sum_the_planes_of_each_column_of_any_view(as_masks, view):
     rng = np.random.default_rng(2)
     volumes = [np.where(rng.random((7, 5, 6)) < 0.4, rng.integers(1, 9, (7, 5, 6)), 0).astype(np.uint16) for _ in range(2)]
-    volumes[1] = volumes[1][:, ::-1]
-    inputs = [volume > 0 for volume in volumes] if as_masks else volumes
+    inputs = [(volume > 0 if as_masks else volume)[view] for volume in volumes]  # flipped views, as the oriented second camera
+    volumes = [volume[view] for volume in volumes]
     count = np.zeros((2, 5, 6), dtype=np.int32)
-    total = np.zeros((2, 5, 6), dtype=np.int64)
+    total = np.zeros((2, 5, 6), dtype=np.int32)
     cut = np.zeros((5, 6), dtype=bool)
-    intensity_module._foreground_planes(*(np.asarray(v).view(np.uint8) if v.dtype == bool else v for v in inputs), count, total, cut)
+    for camera, volume in enumerate(inputs):
+        intensity_module._foreground_columns(volume, count[camera], total[camera], cut)
     planes = np.arange(7)[:, None, None]
     for camera, volume in enumerate(volumes):
         np.testing.assert_array_equal(count[camera], (volume > 0).sum(axis=0))

@@ -402,7 +402,7 @@ def _slab_profile(
     lower, upper = min(half_width, m_min - 1), min(half_width, planes - m_max)
     profile = _SlabProfile(lower, upper)
     # index of a voxel in the profile: plane - (m - 1) + L, in 0 .. L + U for the slab
-    base = np.where(mapped, lower + 1 - transition_map.astype(np.int64), -planes - 1)
+    base = np.where(mapped, lower + 1 - transition_map.astype(np.int32), -planes - 1)
     sums = np.zeros((4, profile.offsets.size))
     shifts = np.array([_background_shift(bg1), _background_shift(bg2)])
     _slab_sums(np.asarray(reference), np.asarray(second), base, m_min - 1 - lower, m_max + upper, shifts, sums)
@@ -476,9 +476,10 @@ def _crossover_offset(
     """
     volumes = masks if masks is not None else (reference, second)
     count = np.zeros((2, *reference.shape[1:]), dtype=np.int32)
-    total = np.zeros((2, *reference.shape[1:]), dtype=np.int64)
+    total = np.zeros((2, *reference.shape[1:]), dtype=np.int32)
     cut = np.zeros(reference.shape[1:], dtype=np.bool_)
-    _foreground_planes(*(np.asarray(volume).view(np.uint8) if volume.dtype == np.bool_ else np.asarray(volume) for volume in volumes), count, total, cut)
+    for camera, volume in enumerate(volumes):
+        _foreground_columns(np.asarray(volume), count[camera], total[camera], cut)
     mapped = transition_map > 0
     seen = mapped & (count[0] > 0) & (count[1] > 0) & ~cut
     if not seen.any():
@@ -493,25 +494,41 @@ def _crossover_offset(
     return float(np.mean(offset[near]))
 
 
-@compiled
-def _foreground_planes(first: np.ndarray, second: np.ndarray, count: np.ndarray, total: np.ndarray, cut: np.ndarray) -> None:
-    """Per column of two (Z, Y, X) stacks, the number and the sum of the planes where each is > 0 (``count``,
-    ``total``: (2, Y, X)), and whether either is > 0 in the first or the last plane (``cut``).
+def _foreground_columns(volume: np.ndarray, count: np.ndarray, total: np.ndarray, cut: np.ndarray) -> None:
+    """Add to ``count`` and ``total`` ((Y, X) int32) the number and the sum of the planes where `volume` (Z, Y, X) is > 0
+    per column, and mark in ``cut`` the columns where it is > 0 in its first or last plane.
 
-    One pass instead of five numpy passes per plane: 0.30 CPU-s instead of 1.5 for 30 planes of two 2048 x 2048
-    cameras with 2/3 foreground.
+    Rows or columns of `volume` in reverse (the oriented second camera: flips are negative strides) are passed to
+    :func:`_foreground_planes` in memory order and its maps flipped back: the compiled loop vectorises only along
+    increasing addresses (0.07 against 0.18 CPU-s per pair of 22 x 2048 x 2048 cameras, the second flipped).
     """
-    planes, rows, cols = first.shape
-    for row in range(rows):  # row by row through the planes: the row's counts and totals stay in the cache
+    reversed_axes = tuple(axis for axis in (1, 2) if volume.strides[axis] < 0)
+    in_memory_order = np.flip(volume, reversed_axes)
+    maps = tuple(np.flip(target, tuple(axis - 1 for axis in reversed_axes)) for target in (count, total, cut))
+    _foreground_planes(in_memory_order.view(np.uint8) if volume.dtype == np.bool_ else in_memory_order, *maps)
+
+
+@compiled
+def _foreground_planes(volume: np.ndarray, count: np.ndarray, total: np.ndarray, cut: np.ndarray) -> None:
+    """Per column of a (Z, Y, X) stack, add the number and the sum of the planes where it is > 0 to ``count`` and
+    ``total`` ((Y, X)), and set ``cut`` where it is > 0 in the first or the last plane.
+
+    One pass instead of five numpy passes per plane (0.30 CPU-s instead of 1.5 for 30 planes of two 2048 x 2048
+    cameras with 2/3 foreground), row by row through the planes so that the row's sums stay in the cache.
+    """
+    planes, rows, cols = volume.shape
+    for row in range(rows):
+        row_count, row_total, row_cut = count[row], total[row], cut[row]
         for plane in range(planes):
-            edge = plane == 0 or plane == planes - 1
+            line = volume[plane, row]
             for col in range(cols):
-                inside_first, inside_second = first[plane, row, col] > 0, second[plane, row, col] > 0
-                count[0, row, col] += inside_first
-                total[0, row, col] += plane * inside_first
-                count[1, row, col] += inside_second
-                total[1, row, col] += plane * inside_second
-                cut[row, col] |= edge and (inside_first or inside_second)
+                inside = np.int32(line[col] > 0)
+                row_count[col] += inside
+                row_total[col] += plane * inside
+        for plane in (0, planes - 1):
+            line = volume[plane, row]
+            for col in range(cols):
+                row_cut[col] |= line[col] > 0
 
 
 def _mask_overlap(

@@ -193,7 +193,8 @@ class _PlanePairs:
             return cls(bandpassed[0], bandpassed[1], np.ones(bandpassed[0].shape, dtype=bool), f, reference.shape[1:])
         lower, upper = slab_half_widths(transition_map, reference.shape[0], slab_half_width)
         covered = _block_mean(transition_map > 0, f)
-        surface_sum = _block_mean(np.where(transition_map > 0, transition_map.astype(np.float64) - 1, 0.0), f)
+        # in the map's integer type: block sums are float32 either way, exact below 2**24 (a float64 copy cost 64 MB)
+        surface_sum = _block_mean(np.where(transition_map > 0, transition_map - 1, 0).astype(transition_map.dtype, copy=False), f)
         surface = np.rint(surface_sum / np.maximum(covered, 1e-12))  # 0-based transition plane per block
         inside = covered >= 0.5
         candidates = range(int(surface[inside].min()) - lower, int(surface[inside].max()) + upper + 1)
