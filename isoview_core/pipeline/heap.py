@@ -1,19 +1,19 @@
-"""The C heap (glibc's) between the jobs of a run: freed memory kept for the next job, handed back when the run ends.
+"""The C heap (glibc's) between the jobs of a run: freed memory handed back after each job, or kept for the next one.
 
-Inside a run's worker pool (:func:`heap_kept_for_run`) every block comes from glibc's heaps (no mapping of its
-own) and nothing is trimmed, so the buffers a job frees (a pair's 176 MB estimation slabs, its 128 MB fusion
-slabs, 32 MB temporaries) are reused by the next job instead of being unmapped and faulted in again. Fresh pages
-cost their zeroing, and on a virtual machine that reports free pages to its host (virtio-balloon, the development
-VM) also the host's fault when touched again: 0.5-1.8 system CPU-s per GB there, against ~0.1 on bare metal.
-Default ``isoview fuse`` of 4 x 64 x 2048 x 2048 maps 2.75 GB in such blocks for a peak of 1.4 GB in use;
-``benchmarks/results/end_to_end.json`` holds the effect on whole commands.
+A job hands the free memory of every heap back when it ends (``malloc_trim``, :func:`releases_free_memory`):
+glibc keeps memory freed inside its heaps (blocks below its mmap threshold, which it raises to the largest block
+freed so far, up to 32 MiB), and a worker thread's heaps are its own, so a fusion worker could still hold its
+estimation's freed temporaries while its fusion allocated new ones (one default ``isoview fuse`` peaked at 4.13
+stacks for two workers, over their budget of 4: ``benchmarks/results/end_to_end_at_56f604f_earlier.json``).
 
-Outside a run, or where a job runs on its own (the service's tasks), a job hands the free memory of every heap
-back when it ends (``malloc_trim``): glibc keeps memory freed inside its heaps (blocks below its mmap threshold,
-which it raises to the largest block freed so far, up to 32 MiB), and a worker thread's heaps are its own, so a
-fusion worker could still hold its estimation's freed temporaries while its fusion allocated new ones (one default
-``isoview fuse`` peaked at 4.13 stacks for two workers, over their budget of 4:
-``benchmarks/results/end_to_end_at_56f604f_earlier.json``).
+A fusion run keeps it instead (:func:`heap_kept_for_run`): every block comes from glibc's heaps (no mapping of its
+own) and nothing is trimmed until the run ends, so the slabs a pair's estimation frees (two of 176 MB for
+64 x 2048 x 2048 cameras, and 32 MB temporaries) hold the next job's slabs instead of being unmapped and faulted in
+again. Fresh pages cost their zeroing, and on a virtual machine that reports free pages to its host
+(virtio-balloon, the development VM) also the host's fault when touched again: 0.5-1.8 system CPU-s per GB there,
+~0.1 on bare metal. ``benchmarks/results/end_to_end.json`` holds the effect on ``isoview fuse``. The correction
+trims after each job: kept, its peak with one worker grew from 1.18 to 1.55 stacks, over its budget of 1.5
+(356-374 against 322-344 raw MB per CPU-s; a measurement of this session, not kept as a JSON).
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from isoview_core.pipeline.heap import heap_kept_for_run
-
 CORRECTION_STACKS_PER_WORKER = 1.5
 """Peak memory of one correction worker, in camera stacks (issue 14's bound)."""
 FUSION_STACKS_PER_WORKER = 2.0
@@ -113,15 +111,13 @@ def worker_pool(workers: int, kind: WorkerKind = "threads", preload: Sequence[st
     Returns
     -------
     Executor
-        A context-managed pool; it waits for its jobs when the ``with`` block ends. The jobs of one
-        worker or of threads reuse the memory the run's earlier jobs freed (:func:`~isoview_core.pipeline.heap.heap_kept_for_run`).
+        A context-managed pool; it waits for its jobs when the ``with`` block ends.
     """
     if workers <= 1:
-        with heap_kept_for_run():
-            yield InlineExecutor()
+        yield InlineExecutor()
         return
     if kind == "threads":
-        with heap_kept_for_run(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isoview-worker") as threads:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isoview-worker") as threads:
             yield threads
         return
     context = multiprocessing.get_context("forkserver")
