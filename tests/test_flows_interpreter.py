@@ -29,3 +29,9 @@ def test_the_cli_raises_the_collector_thresholds_and_runs_blas_on_one_thread():
 def test_a_blas_thread_count_set_by_the_user_wins():
     _, blas_threads = _settings_of_a_fresh_cli(OPENBLAS_NUM_THREADS="3")
     assert blas_threads == "3"
+
+
+def test_what_is_alive_at_exit_is_frozen_so_the_last_collection_skips_it():
+    probe = "import atexit, gc, flows.cli; atexit._run_exitfuncs(); print(gc.get_freeze_count())"
+    frozen = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert int(frozen) > 10_000  # the objects the imports created (typer, rich, pydantic, the commands)

@@ -91,7 +91,9 @@ TITLE_INCHES = 0.08
 """Gap between the top of a figure and its title."""
 
 
-def _new_figure(title: str, size: tuple[float, float], grid: tuple[int, int], dpi: int, margins: Margins = Margins(), **spacing: object) -> tuple[Figure, GridSpec]:
+def _new_figure(
+    title: str, size: tuple[float, float], grid: tuple[int, int], dpi: int, margins: Margins = Margins(), **spacing: object
+) -> tuple[Figure, GridSpec]:
     """A dark figure on its own Agg canvas (no pyplot state) and its (rows, cols) grid of panels placed in `margins`.
 
     `spacing` goes to :meth:`Figure.add_gridspec` (e.g. ``width_ratios``). Panels are image panels
