@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from isoview_core.fusion.blending import blend, blending_weights
+from isoview_core.fusion.blending import blend, blend_zones, blending_weights
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction
+from isoview_core.fusion.kernels import ZONE_BACK, ZONE_BLEND, ZONE_FRONT
 from isoview_core.numerics.rounding import to_u16
 
 # --- the §3.10 weight table ---------------------------------------------------------------------------
@@ -211,6 +212,28 @@ def test_compiled_blend_with_intensity_correction_equals_the_numpy_computation(r
             s_expected = apply_intensity_correction(s_expected, intensity, camera=2)
         assert np.array_equal(r, r_expected) and np.array_equal(s, s_expected)  # corrected in place
         assert np.array_equal(fused, _numpy_blend(r_expected, s_expected, transition, blending_range, front_flag, fill, 4))
+
+
+@pytest.mark.parametrize("blending_range", [1, 2, 4, 7])
+@pytest.mark.parametrize("front_flag", [1, 2])
+@pytest.mark.parametrize("fill", ["zero", "max"])
+def test_planes_beyond_the_blend_zone_take_the_front_or_the_back_value_exactly(blending_range, front_flag, fill):
+    rng = np.random.default_rng(5)
+    reference, second = (rng.integers(0, 65536, (30, 24, 20), dtype=np.uint16) for _ in range(2))
+    transition = rng.integers(13, 17, (24, 20)).astype(np.uint16)  # a surface over planes 12-15 (0-based) of 30
+    transition[:3] = 0
+    zones = blend_zones(transition, 2, 26, blending_range)
+    assert zones[0] == ZONE_FRONT and zones[-1] == ZONE_BACK and ZONE_BLEND in zones
+    intensity = IntensityCorrection.from_ratio(1.37, method="fixed", background_reference=100.4, background_second=0.6)
+    r, s = reference[2:28].copy(), second[2:28].copy()
+    fused = blend(r, s, transition, blending_range=blending_range, front_flag=front_flag, empty_mask_fill=fill, first_plane=2, intensity=intensity)
+    r_expected = apply_intensity_correction(reference[2:28], intensity, camera=1)
+    s_expected = apply_intensity_correction(second[2:28], intensity, camera=2)
+    assert np.array_equal(fused, _numpy_blend(r_expected, s_expected, transition, blending_range, front_flag, fill, 2))
+
+
+def test_a_map_with_nothing_mapped_is_one_zone_of_empty_fill():
+    assert blend_zones(np.zeros((4, 5), np.uint16), 0, 3, 4) == [ZONE_FRONT] * 3
 
 
 def test_blend_corrects_every_uint16_value_as_apply_intensity_correction():

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from isoview_core.fusion.intensity import IntensityCorrection, apply_intensity_correction, camera_correction
-from isoview_core.fusion.kernels import EMPTY_MAX, EMPTY_REFERENCE, EMPTY_ZERO, blend_plane
+from isoview_core.fusion.kernels import EMPTY_MAX, EMPTY_REFERENCE, EMPTY_ZERO, ZONE_BACK, ZONE_BLEND, ZONE_FRONT, blend_plane
 from isoview_core.numerics.rounding import to_u16
 
 logger = logging.getLogger(__name__)
@@ -245,6 +245,7 @@ def _blend_adaptive(
     shifts = np.clip([shift for shift, _ in corrections], -65536, 65535)
     factors = np.array([factor for _, factor in corrections])
     nothing = np.empty((0, 0), np.uint16)
+    zones = blend_zones(transition_map, first_plane, reference.shape[0], blending_range)
     for index in range(reference.shape[0]):
         corrected = (nothing, nothing) if intensity is None else (reference[index], second[index])
         blend_plane(
@@ -256,12 +257,43 @@ def _blend_adaptive(
             step,
             at_transition,
             front_flag == 1,
+            zones[index],
             empty_fill,
             shifts,
             factors,
             *corrected,
             out[index],
         )
+
+
+def blend_zones(transition_map: np.ndarray, first_plane: int, planes: int, blending_range: int) -> list[int]:
+    """For planes ``first_plane .. first_plane + planes - 1``, whether every mapped pixel takes the front value, the back
+    value, or is blended (:data:`~isoview_core.fusion.kernels.ZONE_FRONT`, ``ZONE_BACK``, ``ZONE_BLEND``).
+
+    Parameters
+    ----------
+    transition_map : ndarray
+        (Y, X) 1-based transition planes, 0 = excluded.
+    first_plane, planes : int
+        Absolute 0-based index of the first plane, and the number of planes.
+    blending_range : int
+        ``B``.
+
+    Returns
+    -------
+    list of int
+        One zone per plane. The front weight (:func:`blending_weights`, the same float32 arithmetic as the
+        kernel) does not increase with ``k - m``, so a plane is all front when it is exactly 1 at the smallest
+        mapped ``m`` and all back when it is exactly 0 at the largest. A map with nothing mapped is all front
+        (every pixel is the empty fill).
+    """
+    highest = int(transition_map.max(initial=0))
+    if highest == 0:
+        return [ZONE_FRONT] * planes
+    lowest = int(transition_map.min(where=transition_map > 0, initial=highest))
+    extremes = np.array([[lowest, highest]], dtype=np.int32)
+    weights = _front_weights(np.arange(first_plane, first_plane + planes), extremes, blending_range)[:, 0]
+    return [ZONE_FRONT if at_lowest == 1 else ZONE_BACK if at_highest == 0 else ZONE_BLEND for at_lowest, at_highest in weights]
 
 
 def _average(reference: np.ndarray, second: np.ndarray, *, saturating: bool) -> np.ndarray:
