@@ -15,7 +15,7 @@ again. Fresh pages cost their zeroing, and on a virtual machine that reports fre
 holds the effect on ``isoview fuse``. The correction
 trims after each job: kept, its peak with one worker grew from 1.18 to 1.55 stacks, over its budget of 1.5, for
 356-374 instead of 322-344 raw MB per CPU-s (``end_to_end_heap_kept_in_correction_at_4c4f502.json`` beside
-``end_to_end_at_d303a59.json``, the code before).
+``end_to_end_at_d303a59_earlier.json``, the code before, minutes apart).
 """
 
 from __future__ import annotations
