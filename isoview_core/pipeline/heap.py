@@ -12,10 +12,11 @@ own) and nothing is trimmed until the run ends, so the slabs a pair's estimation
 again. Fresh pages cost their zeroing, and on a virtual machine that reports free pages to its host
 (virtio-balloon, the development VM) also the host's fault when touched again (``benchmarks/bench_first_touch.py``:
 0.05-1.47 s of system time for the first 512 MiB a process fills there). ``benchmarks/results/end_to_end.json``
-holds the effect on ``isoview fuse``. The correction
-trims after each job: kept, its peak with one worker grew from 1.18 to 1.55 stacks, over its budget of 1.5, for
-356-374 instead of 322-344 raw MB per CPU-s (``end_to_end_heap_kept_in_correction_at_4c4f502.json`` beside
-``end_to_end_at_d303a59_earlier.json``, the code before, minutes apart).
+holds the effect on ``isoview fuse``. The correction trims after each job: kept, its peak with one worker grew
+from 1.18 to 1.55 stacks, over its budget of 1.5, for 356-374 instead of 322-344 raw MB per CPU-s
+(``end_to_end_heap_kept_in_correction_at_4c4f502.json`` beside ``end_to_end_at_d303a59_earlier.json``, the code
+before, minutes apart). Ending a run restores glibc's defaults for these two settings (an mmap threshold set by
+``flows.memory`` stays), with its adaptive thresholds off from then on.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
 from isoview_core.temporal.config import TemporalConfig
 from isoview_core.temporal.rloess import rloess
 from isoview_core.temporal.series import _lookup, _reduce, _sliding_average
