@@ -195,3 +195,24 @@ def test_parameters_over_time_are_drawn_from_a_series_second_timepoint_on(fused,
             assert figure is None and not parameters_over_time_figure(series, (0, 1)).exists()
         else:
             assert figure == parameters_over_time_figure(series, (0, 1)) and figure.is_file()
+
+
+def test_figures_are_drawn_in_the_calling_thread_with_worker_threads(fused, tmp_path, monkeypatch):
+    """Matplotlib holds the GIL while it draws: in the workers the figures only cost more CPU (draw_diagnostics)."""
+    import threading
+
+    from isoview_core.pipeline import fusion as fusion_module
+
+    config, _ = fused
+    drawn_in = []
+    draw = fusion_module.draw_pair_diagnostics
+
+    def recording_draw(*args, **kwargs):
+        drawn_in.append(threading.get_ident())
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(fusion_module, "draw_pair_diagnostics", recording_draw)
+    report = fuse(config.model_copy(update={"fused_dir": tmp_path / "fused"}), workers=2)
+    assert not report.errors and len(report.fused) == 4
+    assert drawn_in == [threading.get_ident()] * 4  # each pair of both timepoints, in this thread
+    assert len(list((tmp_path / "fused").rglob("fusion_result.png"))) == 4
