@@ -15,11 +15,17 @@ subprocess, one after the other, and reports per command:
 Before the measured commands, a small acquisition (16 full-size planes) is corrected and fused once, untimed: the measured runs load
 numba's cached kernels, as every run after a user's first (the first compiles them: ``warm_up_s``). Before each ``correct``
 the raw files are read once, untimed, so that it finds them in the page cache, as the service does. The settings record
-the memory the page cache leaves unused (``unused_memory_gib``): with it filled by a full-size run, fresh memory is
-reclaimed from the cache and the 64-plane commands measured 20-25 % fewer MB per CPU-s in the same session.
+the memory the page cache leaves unused (``unused_memory_gib``) and the CPU-seconds of a fixed workload before and
+after the commands (``speed_probe_s``): on the development VM the same code took 20-35 % more CPU-seconds an hour
+later in one session, with the page cache full or emptied, as its host varied.
+
+``--checkout DIR`` measures another commit's commands (a git worktree) beside this checkout's: every repetition runs
+this checkout's sequence and then the other's, so that both meet the same state of the machine (the VM's host varies
+within minutes); the other's figures go to ``--checkout-output`` (default ``end_to_end_at_<commit>.json``).
 
 Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
-[--commands correct fuse] [--variants defaults ...] [--repeat N] [--output benchmarks/results/end_to_end.json] [--checkout DIR]``
+[--commands correct fuse] [--variants defaults ...] [--repeat N] [--output benchmarks/results/end_to_end.json]
+[--checkout DIR [--checkout-output FILE]]``
 """
 
 from __future__ import annotations
@@ -38,10 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from machine import machine_info
+from machine import machine_info, speed_probe_s
 
-ISOVIEW = [str(Path(sys.executable).with_name("isoview"))]
-"""The command line measured: this environment's ``isoview``, or another checkout's (``--checkout``)."""
 SAMPLE_S = 0.05
 MEMORY_BUDGET = {"correct": 1.5, "fuse": 2.0, "watch": 2.0}
 """Peak memory allowed per parallel worker, in camera stacks (issue 14)."""
@@ -53,6 +57,32 @@ VARIANTS = {
 }
 """Each command with its defaults (workers: every core the memory allows) and, side by side, with one worker, and
 ``fuse`` without its figures (the difference is what the diagnostics cost)."""
+
+
+@dataclass(frozen=True)
+class Isoview:
+    """How to start ``isoview``: this environment's, or another checkout's commands with this environment's Python."""
+
+    argv: tuple[str, ...] = (str(Path(sys.executable).with_name("isoview")),)
+    environment: dict[str, str] | None = None
+    cwd: Path | None = None
+
+    @classmethod
+    def of_checkout(cls, checkout: Path) -> Isoview:
+        """The commands of `checkout` (e.g. a git worktree of an earlier commit), imported by every process they start."""
+        return cls(
+            (sys.executable, "-c", "import sys; sys.argv[0] = 'isoview'; from flows.cli import app; app()"),
+            {**os.environ, "PYTHONPATH": str(checkout)},
+            checkout,  # `python -c` puts the working folder first on the path
+        )
+
+    def run(self, *arguments: str) -> None:
+        """Run a command to completion, untimed."""
+        subprocess.run([*self.argv, *arguments], check=True, capture_output=True, env=self.environment, cwd=self.cwd)
+
+    def measured(self, *arguments: str) -> Measurement:
+        """Run a command, measured (:func:`run_measured`)."""
+        return run_measured([*self.argv, *arguments], environment=self.environment, cwd=self.cwd)
 
 
 @dataclass
@@ -116,7 +146,7 @@ def run_measured(command: list[str], *, environment: dict[str, str] | None = Non
     return Measurement(command, child.returncode, wall, cpu, system, peak, "".join(output)[-3000:], samples)
 
 
-def simulate(root: Path, planes: int, size: int, timepoints: int) -> float:
+def simulate(isoview: Isoview, root: Path, planes: int, size: int, timepoints: int) -> float:
     """Write the acquisition with ``isoview simulate`` unless one of this shape is there; returns its seconds."""
     truth = root / "ground_truth.json"
     if truth.is_file():
@@ -124,8 +154,7 @@ def simulate(root: Path, planes: int, size: int, timepoints: int) -> float:
         if list(config.get("shape", [])) == [planes, size, size] and config.get("timepoints") == timepoints:
             return 0.0
     tic = time.perf_counter()
-    command = [*ISOVIEW, "simulate", str(root), "--timepoints", str(timepoints), "--shape", str(planes), str(size), str(size), "--overwrite"]
-    subprocess.run(command, check=True, capture_output=True)
+    isoview.run("simulate", str(root), "--timepoints", str(timepoints), "--shape", str(planes), str(size), str(size), "--overwrite")
     return time.perf_counter() - tic
 
 
@@ -143,16 +172,16 @@ runs do (the registration's coarse level, 1024 x 1024 float32, exists only for p
 left its compilation to the first measured ``fuse``, 3-4 CPU-s and 0.9 stacks more than the runs after it)."""
 
 
-def warm_up(folder: Path) -> float:
+def warm_up(isoview: Isoview, folder: Path) -> float:
     """Correct and fuse a small acquisition of full-size planes once, untimed, so that the measured commands load
     numba's cached kernels (as every run after a user's first; the first compiles them). Returns its seconds."""
     tic = time.perf_counter()
     planes, size, _ = WARM_UP_SHAPE
-    simulate(folder, planes, size, 1)
+    simulate(isoview, folder, planes, size, 1)
     for outputs in (Path(f"{folder}.corrected"), Path(f"{folder}.fused")):  # of another shape when the warm-up's changed
         shutil.rmtree(outputs, ignore_errors=True)
     for kind in ("correct", "fuse"):
-        subprocess.run([*ISOVIEW, kind, str(folder), "--overwrite"], check=True, capture_output=True)
+        isoview.run(kind, str(folder), "--overwrite")
     return time.perf_counter() - tic
 
 
@@ -221,20 +250,27 @@ REPEAT_KEYS = ("wall_s", "cpu_s", "system_s", "mb_per_cpu_s", "peak_rss_stacks",
 """What ``--repeat`` keeps of every run of a command."""
 
 
-def run_commands(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int, repeat: int = 1) -> dict:
-    """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs).
+def run_commands(
+    codes: list[Isoview], acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int, repeat: int = 1
+) -> list[dict]:
+    """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs), for each code.
 
-    The first run's figures in full; with `repeat` > 1, the whole sequence `repeat` times and, under ``"repeats"``,
-    the :data:`REPEAT_KEYS` of every run of each command (peak memory varies with how the workers' jobs overlap).
+    With `repeat` > 1 the whole sequence runs `repeat` times, each time for every code in turn, so that codes compared
+    side by side meet the same state of the machine. Per code: the first run's figures in full and, under
+    ``"repeats"``, the :data:`REPEAT_KEYS` of every run of each command (peak memory varies with how the workers' jobs
+    overlap).
     """
-    results = _run_once(acquisition, commands, stack_bytes, raw_bytes)
-    if repeat > 1:
-        runs = [results] + [_run_once(acquisition, commands, stack_bytes, raw_bytes) for _ in range(repeat - 1)]
-        results["repeats"] = {kind: [{key: run[kind][key] for key in REPEAT_KEYS} for run in runs] for kind in commands}
-    return results
+    runs: list[list[dict]] = [[] for _ in codes]
+    for _ in range(repeat):
+        for isoview, code_runs in zip(codes, runs):
+            code_runs.append(_run_once(isoview, acquisition, commands, stack_bytes, raw_bytes))
+    for code_runs in runs:
+        if repeat > 1:
+            code_runs[0]["repeats"] = {kind: [{key: run[kind][key] for key in REPEAT_KEYS} for run in code_runs] for kind in commands}
+    return [code_runs[0] for code_runs in runs]
 
 
-def _run_once(acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int) -> dict:
+def _run_once(isoview: Isoview, acquisition: Path, commands: dict[str, list[str]], stack_bytes: int, raw_bytes: int) -> dict:
     """Each command once, on fresh outputs."""
     corrected, fused = Path(f"{acquisition}.corrected"), Path(f"{acquisition}.fused")
     results = {}
@@ -242,7 +278,7 @@ def _run_once(acquisition: Path, commands: dict[str, list[str]], stack_bytes: in
         shutil.rmtree(corrected if kind == "correct" else fused, ignore_errors=True)
         if kind == "correct":  # fuse reads what correct has just written, from the cache too
             read_into_page_cache(acquisition)
-        measurement = run_measured([*ISOVIEW, kind, str(acquisition), *extra])
+        measurement = isoview.measured(kind, str(acquisition), *extra)
         if kind == "correct":
             timings = summed_timings([path for path in corrected.rglob("SPM*.json")])
         else:
@@ -264,53 +300,68 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="Run each variant this many times (figures of every run under 'repeats').")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "end_to_end.json")
     parser.add_argument(
-        "--checkout", type=Path, default=None, help="Run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), side by side."
+        "--checkout",
+        type=Path,
+        default=None,
+        help="Also run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), each run right after "
+        "this checkout's; its figures go to --checkout-output.",
     )
+    parser.add_argument("--checkout-output", type=Path, default=None, help="JSON of the --checkout's figures (default: end_to_end_at_<commit>.json).")
     arguments = parser.parse_args()
-    if arguments.checkout is not None:  # imported by the commands and every process they start
-        arguments.checkout, arguments.output = arguments.checkout.resolve(), arguments.output.resolve()
-        arguments.data = arguments.data.resolve() if arguments.data is not None else None
-        os.environ["PYTHONPATH"] = str(arguments.checkout)
-        os.chdir(arguments.checkout)  # `python -c` puts the working folder first on the path
-        ISOVIEW[:] = [sys.executable, "-c", "import sys; sys.argv[0] = 'isoview'; from flows.cli import app; app()"]
+    codes = [Isoview()]
+    if arguments.checkout is not None:
+        codes.append(Isoview.of_checkout(arguments.checkout.resolve()))
 
     scratch = None
     if arguments.data is None:
         scratch = tempfile.TemporaryDirectory(prefix="isoview-e2e-")
         arguments.data = Path(scratch.name)
     acquisition = arguments.data / "acquisition"
-    simulate_s = simulate(acquisition, arguments.planes, arguments.size, arguments.timepoints)
-    warm_up_s = warm_up(arguments.data / "warm-up")
+    simulate_s = simulate(codes[0], acquisition, arguments.planes, arguments.size, arguments.timepoints)
+    warm_up_s = warm_up(codes[0], arguments.data / "warm-up")
+    for isoview in codes[1:]:  # numba caches its kernels beside each checkout's modules
+        warm_up(isoview, arguments.data / "warm-up")
     stack_bytes = arguments.planes * arguments.size * arguments.size * 2
     raw_bytes = 4 * arguments.timepoints * stack_bytes
-    results = {
-        "machine": machine_info(),
-        "settings": {
-            "planes": arguments.planes,
-            "size": arguments.size,
-            "timepoints": arguments.timepoints,
-            "cameras": 4,
-            "stack_bytes": stack_bytes,
-            "raw_bytes": raw_bytes,
-            "simulate_s": round(simulate_s, 1),
-            "warm_up_s": round(warm_up_s, 1),
-            "inputs": "in the page cache: the raw files read once before each correct, untimed",
-            "commands_of": "this checkout" if arguments.checkout is None else checkout_commit(arguments.checkout),
-            "repeat": arguments.repeat,
-            "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
-            "unused_memory_gib": round(psutil.virtual_memory().free / 2**30, 1),
-        },
-        "variants": {
-            name: run_commands(
-                acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes, arguments.repeat
-            )
-            for name, commands in VARIANTS.items()
-            if name in arguments.variants
-        },
+    settings = {
+        "planes": arguments.planes,
+        "size": arguments.size,
+        "timepoints": arguments.timepoints,
+        "cameras": 4,
+        "stack_bytes": stack_bytes,
+        "raw_bytes": raw_bytes,
+        "simulate_s": round(simulate_s, 1),
+        "warm_up_s": round(warm_up_s, 1),
+        "inputs": "in the page cache: the raw files read once before each correct, untimed",
+        "repeat": arguments.repeat,
+        "free_memory_gib": round(psutil.virtual_memory().available / 2**30, 1),
+        "unused_memory_gib": round(psutil.virtual_memory().free / 2**30, 1),
+        "speed_probe_s": {"before": speed_probe_s()},
     }
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    arguments.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {arguments.output}", file=sys.stderr)
+    measured = {
+        name: run_commands(
+            codes, acquisition, {kind: extra for kind, extra in commands.items() if kind in arguments.commands}, stack_bytes, raw_bytes, arguments.repeat
+        )
+        for name, commands in VARIANTS.items()
+        if name in arguments.variants
+    }
+    settings["speed_probe_s"]["after"] = speed_probe_s()
+    outputs = [arguments.output]
+    if arguments.checkout is not None:
+        other = checkout_commit(arguments.checkout)
+        outputs.append(arguments.checkout_output or arguments.output.with_name(f"{arguments.output.stem}_at_{other[:7]}.json"))
+    for index, output in enumerate(outputs):
+        side_by_side = {"commands_of": "this checkout" if index == 0 else other}
+        if len(outputs) > 1:
+            side_by_side["beside"] = str(outputs[1 - index].name)
+        results = {
+            "machine": machine_info(),
+            "settings": {**settings, **side_by_side},
+            "variants": {name: per_code[index] for name, per_code in measured.items()},
+        }
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {output}", file=sys.stderr)
     if scratch is not None:
         scratch.cleanup()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,19 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
+
+
+def speed_probe_s() -> float:
+    """CPU-seconds this process takes to sort the same 4 million float32 values ten times, one thread.
+
+    The development VM's host varies: the same commands took 20-35 % more user time an hour later in one session. A fixed
+    workload timed before and after a benchmark says whether the host was slow at the time.
+    """
+    values = np.random.default_rng(0).random(4_000_000, dtype=np.float32)
+    tic = time.process_time()
+    for _ in range(10):
+        np.sort(values, kind="quicksort")
+    return round(time.process_time() - tic, 3)
 
 
 MMAP_THRESHOLD_VARIABLE = "MALLOC_MMAP_THRESHOLD_"
