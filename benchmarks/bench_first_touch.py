@@ -3,7 +3,7 @@
 Each of ``--processes`` fresh Python processes fills a new 512 MiB array three times (freed in between) and reports
 the system CPU-seconds of each fill. On a workstation every fill costs the kernel's page zeroing (~0.06 s); a VM whose
 host takes freed memory back (free-page reporting) charges the first fill of each process far more, and that cost is
-part of every command's CPU time in ``bench_end_to_end.py`` (README, "Performance").
+part of every command's CPU time in ``bench_end_to_end.py`` (``docs/performance.md``).
 
 Run: ``python benchmarks/bench_first_touch.py [--processes 5] [--output benchmarks/results/first_touch.json]``
 """

@@ -9,10 +9,13 @@ stacks for two workers, over their budget of 4: ``benchmarks/results/end_to_end_
 A fusion run keeps it instead (:func:`heap_kept_for_run`): every block comes from glibc's heaps (no mapping of its
 own) and nothing is trimmed until the run ends, so the slabs a pair's estimation frees (two of 176 MB for
 64 x 2048 x 2048 cameras, and 32 MB temporaries) hold the next job's slabs instead of being unmapped and faulted in
-again. Fresh pages cost their zeroing, and on a virtual machine that reports free pages to its host
-(virtio-balloon, the development VM) also the host's fault when touched again (``benchmarks/bench_first_touch.py``:
-0.05-1.47 s of system time for the first 512 MiB a process fills there). ``benchmarks/results/end_to_end.json``
-holds the effect on ``isoview fuse``. The correction trims after each job: kept, its peak with one worker grew
+again. That holds for the jobs run in the main thread (one worker): a worker thread allocates from heaps of its own
+of at most 64 MB, so glibc maps each slab on its own whatever ``M_MMAP_MAX`` says and unmaps it when freed (one heap
+for every thread, ``MALLOC_ARENA_MAX=1``, halved the huge pages a default ``isoview fuse`` faulted in but cost it
+more system time: ``docs/performance.md``, which also gives the kept heap's effect on ``isoview fuse``). Fresh
+pages cost their zeroing, and on a virtual machine that reports free pages to its host (virtio-balloon, the
+development VM) also the host's fault when touched again (``benchmarks/bench_first_touch.py``: 0.05-1.47 s of system
+time for the first 512 MiB a process fills there). The correction trims after each job: kept, its peak with one worker grew
 from 1.18 to 1.55 stacks, over its budget of 1.5, for 356-374 instead of 322-344 raw MB per CPU-s
 (``end_to_end_heap_kept_in_correction_at_4c4f502.json`` beside ``end_to_end_at_d303a59_earlier.json``, the code
 before, minutes apart). Ending a run restores glibc's defaults for these two settings (an mmap threshold set by
