@@ -309,8 +309,9 @@ def main() -> None:
     parser.add_argument("--checkout-output", type=Path, default=None, help="JSON of the --checkout's figures (default: end_to_end_at_<commit>.json).")
     arguments = parser.parse_args()
     codes = [Isoview()]
-    if arguments.checkout is not None:
+    if arguments.checkout is not None:  # its commands run in the checkout's folder: paths given to them must be absolute
         codes.append(Isoview.of_checkout(arguments.checkout.resolve()))
+        arguments.data = arguments.data.resolve() if arguments.data is not None else None
 
     scratch = None
     if arguments.data is None:
