@@ -16,7 +16,7 @@ Before the measured commands, a small acquisition (16 full-size planes) is corre
 numba's cached kernels, as every run after a user's first (the first compiles them: ``warm_up_s``). Before each ``correct``
 the raw files are read once, untimed, so that it finds them in the page cache, as the service does. The settings record
 the memory the page cache leaves unused (``unused_memory_gib``) and the CPU-seconds of a fixed workload before and
-after the commands (``speed_probe_s``): on the development VM the same code took 20-35 % more CPU-seconds an hour
+after the commands (``speed_probe_s``): on the development VM the same code took 20-35 % more CPU-seconds 20 minutes
 later in one session, with the page cache full or emptied, as its host varied.
 
 ``--checkout DIR`` measures another commit's commands (a git worktree) beside this checkout's: every repetition runs

@@ -57,8 +57,8 @@ def machine_info() -> dict:
 def speed_probe_s() -> float:
     """CPU-seconds this process takes to sort the same 4 million float32 values ten times, one thread.
 
-    The development VM's host varies: the same commands took 20-35 % more user time an hour later in one session. A fixed
-    workload timed before and after a benchmark says whether the host was slow at the time.
+    The development VM's host varies: the same commands took 20-35 % more user time 20 minutes later in one session.
+    A fixed workload timed before and after a benchmark says whether the host was slow at the time.
     """
     values = np.random.default_rng(0).random(4_000_000, dtype=np.float32)
     tic = time.process_time()
