@@ -289,7 +289,7 @@ def fuse(
 
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
     logger.info("estimating and fusing %d pairs with %d workers", len(pairs), count)
-    with heap_kept_for_run(), worker_pool(count) as pool:  # the pairs' jobs reuse each other's freed slabs
+    with heap_kept_for_run(), worker_pool(count) as pool:  # jobs reuse the memory earlier jobs freed (slabs: main thread only, heap.py)
         if estimate_params:
             outcomes(submit_each(pool, estimate_pair, pairs_to_estimate(output_root, pairs, overwrite=config.overwrite), config), "estimated", report.estimated)
         for specimen in sorted({pair.specimen for pair in pairs}) if apply_fusion else []:
