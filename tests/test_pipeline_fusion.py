@@ -216,3 +216,30 @@ def test_figures_are_drawn_in_the_calling_thread_with_worker_threads(fused, tmp_
     assert not report.errors and len(report.fused) == 4
     assert drawn_in == [threading.get_ident()] * 4  # each pair of both timepoints, in this thread
     assert len(list((tmp_path / "fused").rglob("fusion_result.png"))) == 4
+
+
+def test_jobs_run_without_numpy_huge_page_advice_which_the_run_restores(fused, tmp_path, monkeypatch):
+    """The estimations and fusions fault their short-lived arrays in page by page (pipeline.huge_pages)."""
+    from isoview_core.pipeline import fusion as fusion_module
+    from isoview_core.pipeline.huge_pages import USER_SETTING, huge_page_advice
+
+    if huge_page_advice() is None:
+        pytest.skip("this numpy has no switch for its huge-page advice")
+    monkeypatch.delenv(USER_SETTING, raising=False)
+    config, _ = fused
+    seen = []
+
+    def recording(job):
+        def recorded(*args, **kwargs):
+            seen.append(huge_page_advice())
+            return job(*args, **kwargs)
+
+        return recorded
+
+    for name in ("estimate_pair", "fuse_job"):
+        monkeypatch.setattr(fusion_module, name, recording(getattr(fusion_module, name)))
+    before = huge_page_advice()
+    report = fuse(config.model_copy(update={"fused_dir": tmp_path / "fused"}), workers=2)
+    assert not report.errors and len(report.estimated) == 4 and len(report.fused) == 4
+    assert seen == [False] * 8
+    assert huge_page_advice() is before

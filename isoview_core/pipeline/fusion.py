@@ -37,6 +37,7 @@ from isoview_core.layout import (
 )
 from isoview_core.pipeline.correction import largest_stack_bytes, selected_timepoints
 from isoview_core.pipeline.heap import heap_kept_for_run
+from isoview_core.pipeline.huge_pages import huge_page_advice_off_for_run
 from isoview_core.pipeline.pair import estimate_pair_parameters, fuse_pair
 from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER, submit_each, worker_count, worker_pool
 from isoview_core.pipeline.previews import draw_pair_diagnostics, pending_previews
@@ -289,7 +290,8 @@ def fuse(
 
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
     logger.info("estimating and fusing %d pairs with %d workers", len(pairs), count)
-    with heap_kept_for_run(), worker_pool(count) as pool:  # jobs reuse the memory earlier jobs freed (slabs: main thread only, heap.py)
+    # jobs reuse the memory earlier jobs freed (slabs: main thread only, heap.py), in pages faulted in one by one (huge_pages.py)
+    with heap_kept_for_run(), huge_page_advice_off_for_run(), worker_pool(count) as pool:
         if estimate_params:
             outcomes(submit_each(pool, estimate_pair, pairs_to_estimate(output_root, pairs, overwrite=config.overwrite), config), "estimated", report.estimated)
         for specimen in sorted({pair.specimen for pair in pairs}) if apply_fusion else []:
