@@ -69,6 +69,31 @@ def test_fuse_after_correct_writes_every_pair_and_reruns_skip(tmp_path):
     assert rerun.exit_code == 0 and "fused 0, skipped 6" in rerun.output
 
 
+def test_fuse_shares_the_main_heap_before_it_reads_or_starts_a_thread(tmp_path, monkeypatch):
+    """Before discovery (zarr's event-loop thread), the progress bars' thread and the workers (heap.share_main_heap)."""
+    from flows.cli import library
+    from isoview_core.pipeline import heap
+
+    raw = tmp_path / "acq"
+    assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "1", "--shape", "16", "64", "48"]).exit_code == 0
+    assert runner.invoke(app, ["correct", str(raw)]).exit_code == 0
+    calls = []
+
+    def recording(name, function):
+        def recorded(*args, **kwargs):
+            calls.append(name)
+            return function(*args, **kwargs)
+
+        return recorded
+
+    monkeypatch.setattr(heap, "share_main_heap", recording("share_main_heap", heap.share_main_heap))
+    for name in ("selected_acquisition", "progress_bars"):
+        monkeypatch.setattr(library, name, recording(name, getattr(library, name)))
+    result = runner.invoke(app, ["fuse", str(raw), "--no-diagnostics", "--workers", "2"])
+    assert result.exit_code == 0 and "fused 2" in result.output, result.output
+    assert calls == ["share_main_heap", "selected_acquisition", "progress_bars"]
+
+
 def test_fuse_without_correction_reports_each_pair(tmp_path):
     raw = tmp_path / "acq"
     assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "1", "--shape", "16", "64", "48"]).exit_code == 0

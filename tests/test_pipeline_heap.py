@@ -100,6 +100,56 @@ def test_a_run_keeps_what_its_jobs_free_for_the_next_job_and_hands_it_back_when_
     assert released < 16, "the kept memory was not handed back when the run ended"
 
 
+KEPT_FOR_WORKER_THREADS = """
+import sys
+import threading
+import numpy as np
+import psutil
+from isoview_core.pipeline.heap import heap_kept_for_run, releases_free_memory, share_main_heap
+
+MIB = 2**20
+process = psutil.Process()
+if sys.argv[1] == "shared":
+    assert share_main_heap()
+
+@releases_free_memory
+def job():
+    buffer = np.ones(96 * MIB, np.uint8)  # larger than a thread's own heap (64 MB): glibc would map it on its own
+    return int(buffer[-1])
+
+def in_a_worker_thread():
+    worker = threading.Thread(target=job)
+    worker.start()
+    worker.join()
+
+base = process.memory_info().rss
+with heap_kept_for_run():
+    in_a_worker_thread()
+    kept = process.memory_info().rss - base
+    in_a_worker_thread()
+    reused = process.memory_info().rss - base
+print(kept // MIB, reused // MIB)
+"""
+
+
+@pytest.mark.parametrize("heaps", ["shared", "own"])
+def test_worker_threads_reuse_the_memory_of_earlier_jobs_when_they_share_the_main_heap(heaps):
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
+    child = subprocess.run(
+        [sys.executable, "-c", KEPT_FOR_WORKER_THREADS, heaps], env=environment, capture_output=True, text=True, check=True
+    )
+    kept, reused = (int(value) for value in child.stdout.split())
+    if heaps == "shared":
+        assert kept >= 90 and reused < kept + 16, "the worker's freed 96 MiB were not kept for the next job"
+    else:  # the reason for sharing: a thread's own heaps map such a block on its own and unmap it when freed
+        assert kept < 16
+
+
+def test_the_main_heap_is_not_shared_when_the_environment_tunes_the_heap(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert heap.share_main_heap() is False
+
+
 def test_a_heap_tuned_by_the_environment_is_left_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     with heap.heap_kept_for_run():

@@ -133,8 +133,10 @@ def fuse(
 ) -> None:
     """Register, intensity-match and blend each opposing camera pair, with temporally smoothed parameters."""
     from isoview_core.pipeline.fusion import fuse as fuse_dataset
+    from isoview_core.pipeline.heap import share_main_heap
     from isoview_core.pipeline.parallel import FUSION_STACKS_PER_WORKER
 
+    share_main_heap()  # before any thread starts: the workers' slabs then come from memory earlier jobs freed (heap.py)
     config = processing_config(
         acquisition=acquisition,
         corrected_dir=corrected,

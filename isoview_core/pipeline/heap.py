@@ -9,10 +9,13 @@ stacks for two workers, over their budget of 4: ``benchmarks/results/end_to_end_
 A fusion run keeps it instead (:func:`heap_kept_for_run`): every block comes from glibc's heaps (no mapping of its
 own) and nothing is trimmed until the run ends, so the slabs a pair's estimation frees (two of 176 MB for
 64 x 2048 x 2048 cameras, and 32 MB temporaries) hold the next job's slabs instead of being unmapped and faulted in
-again. That holds for the jobs run in the main thread (one worker): a worker thread allocates from heaps of its own
-of at most 64 MB, so glibc maps each slab on its own whatever ``M_MMAP_MAX`` says and unmaps it when freed (one heap
-for every thread, ``MALLOC_ARENA_MAX=1``, halved the huge pages a default ``isoview fuse`` faulted in but cost it
-more system time: ``docs/performance.md``, which also gives the kept heap's effect on ``isoview fuse``). Fresh
+again. That holds for the jobs run in the main thread (one worker), and for worker threads that share the main heap
+(:func:`share_main_heap`, which ``isoview fuse`` calls before it starts any thread): a thread with heaps of its own
+gets at most 64 MB per heap, so glibc maps each slab on its own whatever ``M_MMAP_MAX`` says and unmaps it when
+freed, and the next job faults it in again. With numpy's huge-page advice off (:mod:`isoview_core.pipeline.huge_pages`)
+the shared heap took a default ``isoview fuse`` from 1.4-1.5 to 0.9-1.0 s of system time (ad hoc, four alternating
+pairs of runs; with the advice on it had cost more: ``docs/performance.md``, which also gives the kept heap's effect on
+``isoview fuse``). Fresh
 pages cost their zeroing, and on a virtual machine that reports free pages to its host (virtio-balloon, the
 development VM) also the host's fault when touched again (``benchmarks/bench_first_touch.py``: 0.05-1.47 s of system
 time for the first 512 MiB a process fills there). The correction trims after each job: kept, its peak with one worker grew
@@ -33,12 +36,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
-__all__ = ["glibc", "heap_kept_for_run", "release_free_memory", "releases_free_memory"]
+__all__ = ["glibc", "heap_kept_for_run", "release_free_memory", "releases_free_memory", "share_main_heap"]
 
 M_TRIM_THRESHOLD = -1
 """``mallopt``'s parameter numbers (glibc's ``malloc.h``): free memory at the top of the heap above which glibc trims it,"""
 M_MMAP_MAX = -4
-"""and the most blocks glibc maps on their own (0: every block comes from a heap)."""
+"""and the most blocks glibc maps on their own (0: every block comes from a heap),"""
+M_ARENA_MAX = -8
+"""and the most heaps (arenas) glibc makes for the threads of a process (1: the main heap only)."""
 GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
 """What a run restores when it ends (glibc's documented defaults)."""
 KEPT_DURING_RUN = {M_TRIM_THRESHOLD: 2**31 - 1, M_MMAP_MAX: 0}
@@ -91,6 +96,25 @@ def heap_kept_for_run() -> Iterator[None]:
                 for parameter, value in GLIBC_DEFAULTS.items():
                     libc.mallopt(parameter, ctypes.c_int(value))
                 libc.malloc_trim(0)
+
+
+def share_main_heap() -> bool:
+    """Make every thread this process starts from now on allocate from glibc's main heap, not from heaps of its own.
+
+    Then a fusion run's worker threads reuse the memory its earlier jobs freed, as its main thread does (module
+    docstring). Call it before the process starts any other thread: a thread that has a heap keeps it, and once a
+    second thread has asked for a heap glibc keeps the limit for the rest of the process (``M_ARENA_MAX``).
+
+    Returns
+    -------
+    bool
+        True when set; False on another C library, or when the environment tunes glibc's heap
+        (``MALLOC_ARENA_MAX`` or the settings :func:`heap_kept_for_run` leaves alone), which then stands.
+    """
+    libc = glibc()
+    if libc is None or any(name in os.environ for name in ("MALLOC_ARENA_MAX", *USER_SETTINGS)):
+        return False
+    return libc.mallopt(M_ARENA_MAX, ctypes.c_int(1)) == 1
 
 
 def release_free_memory() -> None:
