@@ -2,13 +2,13 @@
 
 On Linux numpy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on every array of 4 MiB or
 more, unless ``NUMPY_MADVISE_HUGEPAGE=0``. A fusion run's jobs allocate many such arrays for a short time (the
-estimation's slabs and their float32 planes, then the fusion's slab buffers), in worker threads whose large blocks
-glibc maps and unmaps one by one (:mod:`isoview_core.pipeline.heap`): a default ``isoview fuse`` of two 64 x 2048 x
-2048 pairs zeroed ~2 GB of huge pages (~1000 faults) for a peak of 1.4 GB. On the development VM, whose freed memory
-goes back to its host, those huge pages came cold and cost 2.3-2.8 s of system time; with the advice off the same
-run faulted its pages in one by one for 1.5-1.6 s, user time within 0.2 s (five alternating pairs of runs, ad hoc:
-``docs/performance.md``). The correction keeps numpy's default: its stack buffers are filled once, whole, and there
-the advice saved ~1 CPU-s of ~7.
+estimation's slabs and their float32 planes, then the fusion's slab buffers): a default ``isoview fuse`` of two
+64 x 2048 x 2048 pairs zeroed ~2 GB of huge pages (~1000 faults) for a peak of 1.4 GB. On the development VM, whose
+freed memory goes back to its host, those huge pages came cold: 2.3-2.8 s of system time, against 1.5-1.6 s with
+the pages faulted in one by one, user time within 0.2 s (five alternating pairs of runs, ad hoc). With the worker
+threads on the main heap (:func:`~isoview_core.pipeline.heap.share_main_heap`) it was 1.7-2.5 s against 0.85-0.93
+(four pairs). The correction keeps numpy's default: its stack buffers are filled once, whole, and there the advice
+saved ~1 CPU-s of ~7. How the runs were measured: ``docs/performance.md``.
 
 A user's ``NUMPY_MADVISE_HUGEPAGE`` wins: with it set, runs change nothing.
 """
