@@ -20,8 +20,9 @@ after the commands (``speed_probe_s``): on the development VM the same code took
 later in one session, with the page cache full or emptied, as its host varied.
 
 ``--checkout DIR`` measures another commit's commands (a git worktree) beside this checkout's: every repetition runs
-this checkout's sequence and then the other's, so that both meet the same state of the machine (the VM's host varies
-within minutes); the other's figures go to ``--checkout-output`` (default ``end_to_end_at_<commit>.json``).
+both sequences, this checkout's first in the first repetition and the other's first in the next, so that both meet the
+same state of the machine (the VM's host varies within minutes); the other's figures go to ``--checkout-output``
+(default ``end_to_end_at_<commit>.json``).
 
 Run: ``python benchmarks/bench_end_to_end.py [--planes 64] [--size 2048] [--timepoints 1] [--data DIR]
 [--commands correct fuse] [--variants defaults ...] [--repeat N] [--output benchmarks/results/end_to_end.json]
@@ -256,14 +257,18 @@ def run_commands(
     """``isoview correct`` then ``isoview fuse`` on `acquisition` with the given extra options (fresh outputs), for each code.
 
     With `repeat` > 1 the whole sequence runs `repeat` times, each time for every code in turn, so that codes compared
-    side by side meet the same state of the machine. Per code: the first run's figures in full and, under
+    side by side meet the same state of the machine; the turn alternates (the first code first in the first repetition,
+    second in the second, ...), since a code's commands measured faster when they ran first (the same `correct` of two
+    checkouts: 348-357 against 321-343 MB per CPU-s, ``end_to_end_earlier.json`` at 0bb7ef9). Per code: the first
+    repetition's figures in full and, under
     ``"repeats"``, the :data:`REPEAT_KEYS` of every run of each command (peak memory varies with how the workers' jobs
     overlap).
     """
     runs: list[list[dict]] = [[] for _ in codes]
-    for _ in range(repeat):
-        for isoview, code_runs in zip(codes, runs):
-            code_runs.append(_run_once(isoview, acquisition, commands, stack_bytes, raw_bytes))
+    for repetition in range(repeat):
+        turn = repetition % len(codes)
+        for index in [*range(turn, len(codes)), *range(turn)]:
+            runs[index].append(_run_once(codes[index], acquisition, commands, stack_bytes, raw_bytes))
     for code_runs in runs:
         if repeat > 1:
             code_runs[0]["repeats"] = {kind: [{key: run[kind][key] for key in REPEAT_KEYS} for run in code_runs] for kind in commands}
@@ -303,8 +308,8 @@ def main() -> None:
         "--checkout",
         type=Path,
         default=None,
-        help="Also run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), each run right after "
-        "this checkout's; its figures go to --checkout-output.",
+        help="Also run the commands of this checkout of isoview (e.g. a git worktree of an earlier commit), in every repetition "
+        "beside this checkout's, each first in turn; its figures go to --checkout-output.",
     )
     parser.add_argument("--checkout-output", type=Path, default=None, help="JSON of the --checkout's figures (default: end_to_end_at_<commit>.json).")
     arguments = parser.parse_args()
@@ -355,6 +360,7 @@ def main() -> None:
         side_by_side = {"commands_of": "this checkout" if index == 0 else other}
         if len(outputs) > 1:
             side_by_side["beside"] = str(outputs[1 - index].name)
+            side_by_side["order"] = "alternating: these commands ran first in repetitions " + ("1, 3, 5, ..." if index == 0 else "2, 4, 6, ...")
         results = {
             "machine": machine_info(),
             "settings": {**settings, **side_by_side},
