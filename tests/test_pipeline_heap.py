@@ -153,4 +153,4 @@ def test_the_main_heap_is_not_shared_when_the_environment_tunes_the_heap(monkeyp
 def test_a_heap_tuned_by_the_environment_is_left_alone(monkeypatch):
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     with heap.heap_kept_for_run():
-        assert heap._runs == 0
+        assert not heap._kept_heap.active

@@ -1,5 +1,3 @@
-import threading
-
 import pytest
 
 from isoview_core.pipeline import huge_pages
@@ -27,34 +25,8 @@ def test_a_run_turns_the_advice_off_and_restores_it_when_it_ends(advice_on):
     assert huge_page_advice() is True
 
 
-def test_overlapping_runs_in_threads_restore_the_advice_when_the_last_ends(advice_on):
-    first_started, second_ended = threading.Event(), threading.Event()
-    seen = []
-
-    def first_run():
-        with huge_page_advice_off_for_run():
-            first_started.set()
-            second_ended.wait(5)
-            seen.append(huge_page_advice())
-
-    worker = threading.Thread(target=first_run)
-    worker.start()
-    first_started.wait(5)
-    with huge_page_advice_off_for_run():
-        seen.append(huge_page_advice())
-    second_ended.set()
-    worker.join()
-    assert seen == [False, False]
-    assert huge_page_advice() is True
-
-
 def test_a_setting_of_the_user_is_left_alone(advice_on, monkeypatch):
     monkeypatch.setenv(USER_SETTING, "1")
     with huge_page_advice_off_for_run():
         assert huge_page_advice() is True
 
-
-def test_a_failing_run_restores_the_advice(advice_on):
-    with pytest.raises(RuntimeError, match="job failed"), huge_page_advice_off_for_run():
-        raise RuntimeError("job failed")
-    assert huge_page_advice() is True

@@ -31,10 +31,11 @@ import ctypes
 import functools
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
+
+from isoview_core.pipeline.run_scope import RunScopedSetting
 
 __all__ = ["glibc", "heap_kept_for_run", "release_free_memory", "releases_free_memory", "share_main_heap"]
 
@@ -49,9 +50,6 @@ GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
 KEPT_DURING_RUN = {M_TRIM_THRESHOLD: 2**31 - 1, M_MMAP_MAX: 0}
 USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
 """Environment variables that tune glibc's heap: when one is set, the user's settings stand and runs change nothing."""
-
-_runs_lock = threading.Lock()
-_runs = 0
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -69,6 +67,22 @@ def glibc() -> ctypes.CDLL | None:
     return ctypes.CDLL(None)
 
 
+def _keep_heap() -> None:
+    """Every block from a heap, nothing trimmed (:data:`KEPT_DURING_RUN`)."""
+    for parameter, value in KEPT_DURING_RUN.items():
+        glibc().mallopt(parameter, ctypes.c_int(value))
+
+
+def _hand_heap_back(_: None) -> None:
+    """glibc's defaults again, and the free memory of every heap back to the system."""
+    for parameter, value in GLIBC_DEFAULTS.items():
+        glibc().mallopt(parameter, ctypes.c_int(value))
+    glibc().malloc_trim(0)
+
+
+_kept_heap = RunScopedSetting(_keep_heap, _hand_heap_back)
+
+
 @contextmanager
 def heap_kept_for_run() -> Iterator[None]:
     """Within the block, jobs reuse the memory earlier jobs freed; when the last such block ends, it is handed back.
@@ -77,25 +91,12 @@ def heap_kept_for_run() -> Iterator[None]:
     per-job trim wait for the end of the run (module docstring). Runs may overlap (nested or in threads): the
     heap is kept while any is active. Nothing changes on another C library, or when the environment tunes glibc's heap.
     """
-    global _runs
-    libc = glibc()
-    if libc is None or any(name in os.environ for name in USER_SETTINGS):
+    if glibc() is None or any(name in os.environ for name in USER_SETTINGS):
         yield
         return
-    with _runs_lock:
-        if _runs == 0:
-            for parameter, value in KEPT_DURING_RUN.items():
-                libc.mallopt(parameter, ctypes.c_int(value))
-        _runs += 1
-    try:
+    with _kept_heap.held():
         yield
-    finally:
-        with _runs_lock:
-            _runs -= 1
-            if _runs == 0:
-                for parameter, value in GLIBC_DEFAULTS.items():
-                    libc.mallopt(parameter, ctypes.c_int(value))
-                libc.malloc_trim(0)
+
 
 
 def share_main_heap() -> bool:
@@ -145,7 +146,7 @@ def releases_free_memory(function: Function) -> Function:
         try:
             return function(*args, **kwargs)
         finally:
-            if not _runs:
+            if not _kept_heap.active:
                 release_free_memory()
 
     return job  # type: ignore[return-value]

@@ -16,18 +16,15 @@ A user's ``NUMPY_MADVISE_HUGEPAGE`` wins: with it set, runs change nothing.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from isoview_core.pipeline.run_scope import RunScopedSetting
 
 __all__ = ["USER_SETTING", "huge_page_advice", "huge_page_advice_off_for_run"]
 
 USER_SETTING = "NUMPY_MADVISE_HUGEPAGE"
 """numpy's environment variable for the advice, read when numpy is imported."""
-
-_runs_lock = threading.Lock()
-_runs = 0
-_before_runs = True
 
 
 def _advice_setter() -> Callable[[bool], bool] | None:
@@ -52,6 +49,18 @@ def huge_page_advice() -> bool | None:
     return bool(current)
 
 
+def _turn_advice_off() -> bool:
+    """numpy's advice off; returns its setting before."""
+    return bool(_advice_setter()(False))
+
+
+def _restore_advice(before: bool) -> None:
+    _advice_setter()(before)
+
+
+_advice_off = RunScopedSetting(_turn_advice_off, _restore_advice)
+
+
 @contextmanager
 def huge_page_advice_off_for_run() -> Iterator[None]:
     """Within the block numpy gives no huge-page advice; when the last such block ends, its setting is restored.
@@ -59,19 +68,8 @@ def huge_page_advice_off_for_run() -> Iterator[None]:
     Runs may overlap (nested or in threads): the advice stays off while any is active. Nothing changes when the
     environment sets ``NUMPY_MADVISE_HUGEPAGE`` or when numpy has no switch for it.
     """
-    global _runs, _before_runs
-    setter = _advice_setter()
-    if setter is None or USER_SETTING in os.environ:
+    if _advice_setter() is None or USER_SETTING in os.environ:
         yield
         return
-    with _runs_lock:
-        if _runs == 0:
-            _before_runs = bool(setter(False))
-        _runs += 1
-    try:
+    with _advice_off.held():
         yield
-    finally:
-        with _runs_lock:
-            _runs -= 1
-            if _runs == 0:
-                setter(_before_runs)
