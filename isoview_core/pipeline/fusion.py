@@ -290,7 +290,8 @@ def fuse(
 
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=FUSION_STACKS_PER_WORKER)
     logger.info("estimating and fusing %d pairs with %d workers", len(pairs), count)
-    # jobs reuse the memory earlier jobs freed (slabs: main thread only, heap.py), in pages faulted in one by one (huge_pages.py)
+    # jobs reuse the memory earlier jobs freed (slabs: in worker threads only on the shared main heap, heap.py),
+    # in pages faulted in one by one (huge_pages.py)
     with heap_kept_for_run(), huge_page_advice_off_for_run(), worker_pool(count) as pool:
         if estimate_params:
             outcomes(submit_each(pool, estimate_pair, pairs_to_estimate(output_root, pairs, overwrite=config.overwrite), config), "estimated", report.estimated)

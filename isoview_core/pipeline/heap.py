@@ -98,7 +98,6 @@ def heap_kept_for_run() -> Iterator[None]:
         yield
 
 
-
 def share_main_heap() -> bool:
     """Make every thread this process starts from now on allocate from glibc's main heap, not from heaps of its own.
 
