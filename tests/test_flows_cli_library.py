@@ -1,5 +1,6 @@
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -69,14 +70,16 @@ def test_fuse_after_correct_writes_every_pair_and_reruns_skip(tmp_path):
     assert rerun.exit_code == 0 and "fused 0, skipped 6" in rerun.output
 
 
-def test_fuse_shares_the_main_heap_before_it_reads_or_starts_a_thread(tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", [["correct"], ["fuse", "--no-diagnostics"]])
+def test_correct_and_fuse_share_the_main_heap_before_they_read_or_start_a_thread(tmp_path, monkeypatch, command):
     """Before discovery (zarr's event-loop thread), the progress bars' thread and the workers (heap.share_main_heap)."""
     from flows.cli import library
     from isoview_core.pipeline import heap
 
     raw = tmp_path / "acq"
     assert runner.invoke(app, ["simulate", str(raw), "--timepoints", "1", "--shape", "16", "64", "48"]).exit_code == 0
-    assert runner.invoke(app, ["correct", str(raw)]).exit_code == 0
+    if command[0] == "fuse":
+        assert runner.invoke(app, ["correct", str(raw)]).exit_code == 0
     calls = []
 
     def recording(name, function):
@@ -89,8 +92,8 @@ def test_fuse_shares_the_main_heap_before_it_reads_or_starts_a_thread(tmp_path, 
     monkeypatch.setattr(heap, "share_main_heap", recording("share_main_heap", heap.share_main_heap))
     for name in ("selected_acquisition", "progress_bars"):
         monkeypatch.setattr(library, name, recording(name, getattr(library, name)))
-    result = runner.invoke(app, ["fuse", str(raw), "--no-diagnostics", "--workers", "2"])
-    assert result.exit_code == 0 and "fused 2" in result.output, result.output
+    result = runner.invoke(app, [command[0], str(raw), *command[1:], "--workers", "2"])
+    assert result.exit_code == 0, result.output
     assert calls == ["share_main_heap", "selected_acquisition", "progress_bars"]
 
 

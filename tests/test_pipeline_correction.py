@@ -119,3 +119,24 @@ def test_a_volume_left_without_its_record_by_a_killed_run_is_redone(small_acquis
     [again] = process_dataset(config)
     assert again.errors == [] and [r.camera for r in again.records] == [1] and paths.record.is_file()
     assert again.records[0].defective_pixels == next(r for r in first.records if r.camera == 1).defective_pixels
+
+
+@pytest.mark.parametrize("workers, kept", [(1, False), (2, True)])
+def test_several_workers_keep_the_heap_for_the_run_and_one_trims_after_each_job(corrected, tmp_path, monkeypatch, workers, kept):
+    """With several workers the jobs reuse what the others freed (heap.py); one worker hands it back after each stack."""
+    from isoview_core.pipeline import correction as correction_module
+    from isoview_core.pipeline import heap
+
+    config, _ = corrected
+    seen = []
+    correct = correction_module.correct_camera_stack
+
+    def recording(*args, **kwargs):
+        seen.append(heap._kept_heap.active)
+        return correct(*args, **kwargs)
+
+    monkeypatch.setattr(correction_module, "correct_camera_stack", recording)
+    [report] = process_dataset(config.model_copy(update={"corrected_dir": tmp_path / "corrected"}), workers=workers)
+    assert report.errors == [] and len(report.records) == 4
+    assert seen == [kept] * 4
+    assert not heap._kept_heap.active

@@ -82,7 +82,10 @@ def correct(
 ) -> None:
     """Correct every camera stack (background, dead pixels, foreground mask) and compress it."""
     from isoview_core.pipeline.correction import planned_planes, process_dataset
+    from isoview_core.pipeline.heap import share_main_heap
     from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER
+
+    share_main_heap()  # before any thread starts: the workers' jobs then reuse the memory earlier jobs freed (heap.py)
 
     config = processing_config(
         acquisition=acquisition,

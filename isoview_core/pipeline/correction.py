@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 from concurrent.futures import Executor, Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -46,7 +47,7 @@ from isoview_core.layout import (
     is_stack_corrected,
     output_timepoint_folder,
 )
-from isoview_core.pipeline.heap import releases_free_memory
+from isoview_core.pipeline.heap import heap_kept_for_run, releases_free_memory
 from isoview_core.pipeline.parallel import CORRECTION_STACKS_PER_WORKER, InlineExecutor, worker_count, worker_pool
 from isoview_core.pipeline.series import update_corrected_series
 from isoview_core.records import CorrectedStackRecord
@@ -359,7 +360,8 @@ def process_dataset(
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=CORRECTION_STACKS_PER_WORKER)
     logger.info("correcting %d timepoints with %d workers", len(selection), count)
     reports = []
-    with worker_pool(count) as pool:
+    # several workers share the memory their jobs free (one heap when heap.share_main_heap was called); one trims after each
+    with heap_kept_for_run() if count > 1 else nullcontext(), worker_pool(count) as pool:
         submitted = []
         for specimen, timepoint in selection:
             try:
