@@ -260,9 +260,8 @@ def run_commands(
     side by side meet the same state of the machine; the turn alternates (the first code first in the first repetition,
     second in the second, ...), since a code's commands measured faster when they ran first (the same `correct` of two
     checkouts: 348-358 against 321-343 MB per CPU-s, ``end_to_end_earlier.json`` at 0bb7ef9). Per code: the first
-    repetition's figures in full and, under
-    ``"repeats"``, the :data:`REPEAT_KEYS` of every run of each command (peak memory varies with how the workers' jobs
-    overlap).
+    repetition's figures in full and, under ``"repeats"``, the :data:`REPEAT_KEYS` of every run of each command (peak
+    memory varies with how the workers' jobs overlap).
     """
     runs: list[list[dict]] = [[] for _ in codes]
     for repetition in range(repeat):
