@@ -197,49 +197,52 @@ def test_parameters_over_time_are_drawn_from_a_series_second_timepoint_on(fused,
             assert figure == parameters_over_time_figure(series, (0, 1)) and figure.is_file()
 
 
-def test_figures_are_drawn_in_the_calling_thread_with_worker_threads(fused, tmp_path, monkeypatch):
-    """Matplotlib holds the GIL while it draws: in the workers the figures only cost more CPU (draw_diagnostics)."""
+@pytest.fixture(scope="module")
+def fused_by_two_workers(fused, tmp_path_factory):
+    """The same pairs fused again with two worker threads, recording where the figures were drawn and whether numpy
+    advised huge pages in each estimation and fusion job."""
     import threading
 
     from isoview_core.pipeline import fusion as fusion_module
-
-    config, _ = fused
-    drawn_in = []
-    draw = fusion_module.draw_pair_diagnostics
-
-    def recording_draw(*args, **kwargs):
-        drawn_in.append(threading.get_ident())
-        return draw(*args, **kwargs)
-
-    monkeypatch.setattr(fusion_module, "draw_pair_diagnostics", recording_draw)
-    report = fuse(config.model_copy(update={"fused_dir": tmp_path / "fused"}), workers=2)
-    assert not report.errors and len(report.fused) == 4
-    assert drawn_in == [threading.get_ident()] * 4  # each pair of both timepoints, in this thread
-    assert len(list((tmp_path / "fused").rglob("fusion_result.png"))) == 4
-
-
-def test_jobs_run_without_numpy_huge_page_advice_which_the_run_restores(fused, tmp_path, monkeypatch):
-    """The estimations and fusions fault their short-lived arrays in page by page (pipeline.huge_pages)."""
-    from isoview_core.pipeline import fusion as fusion_module
     from isoview_core.pipeline.huge_pages import USER_SETTING, huge_page_advice
 
-    if huge_page_advice() is None:
-        pytest.skip("this numpy has no switch for its huge-page advice")
-    monkeypatch.delenv(USER_SETTING, raising=False)
     config, _ = fused
-    seen = []
+    drawn_in, advice_in_jobs = [], []
 
-    def recording(job):
+    def recording(function, record):
         def recorded(*args, **kwargs):
-            seen.append(huge_page_advice())
-            return job(*args, **kwargs)
+            record()
+            return function(*args, **kwargs)
 
         return recorded
 
-    for name in ("estimate_pair", "fuse_job"):
-        monkeypatch.setattr(fusion_module, name, recording(getattr(fusion_module, name)))
-    before = huge_page_advice()
-    report = fuse(config.model_copy(update={"fused_dir": tmp_path / "fused"}), workers=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(USER_SETTING, raising=False)
+        patch.setattr(fusion_module, "draw_pair_diagnostics", recording(fusion_module.draw_pair_diagnostics, lambda: drawn_in.append(threading.get_ident())))
+        for name in ("estimate_pair", "fuse_job"):
+            patch.setattr(fusion_module, name, recording(getattr(fusion_module, name), lambda: advice_in_jobs.append(huge_page_advice())))
+        advice_before = huge_page_advice()
+        output = tmp_path_factory.mktemp("two_workers") / "fused"
+        report = fuse(config.model_copy(update={"fused_dir": output}), workers=2)
+        advice_after = huge_page_advice()
+    return report, output, threading.get_ident(), drawn_in, advice_in_jobs, (advice_before, advice_after)
+
+
+def test_figures_are_drawn_in_the_calling_thread_with_worker_threads(fused_by_two_workers):
+    """Matplotlib holds the GIL while it draws: in the workers the figures only cost more CPU (draw_diagnostics)."""
+    report, output, caller, drawn_in, _, _ = fused_by_two_workers
+    assert not report.errors and len(report.fused) == 4
+    assert drawn_in == [caller] * 4  # each pair of both timepoints, in this thread
+    assert len(list(output.rglob("fusion_result.png"))) == 4
+
+
+def test_jobs_run_without_numpy_huge_page_advice_which_the_run_restores(fused_by_two_workers):
+    """The estimations and fusions fault their short-lived arrays in page by page (pipeline.huge_pages)."""
+    from isoview_core.pipeline.huge_pages import huge_page_advice
+
+    if huge_page_advice() is None:
+        pytest.skip("this numpy has no switch for its huge-page advice")
+    report, _, _, _, advice_in_jobs, (before, after) = fused_by_two_workers
     assert not report.errors and len(report.estimated) == 4 and len(report.fused) == 4
-    assert seen == [False] * 8
-    assert huge_page_advice() is before
+    assert advice_in_jobs == [False] * 8
+    assert after is before
