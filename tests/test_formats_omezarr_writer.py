@@ -104,9 +104,9 @@ def test_unaligned_out_of_order_slabs_are_correct(tmp_path: Path, volume: np.nda
     np.testing.assert_array_equal(read_ome_zarr(writer.path, 1)[:], reference_mean_2x2(volume))
 
 
-@pytest.mark.parametrize(("step", "rereads"), [(16, False), (5, True)])
-def test_aligned_slabs_never_read_shards_back(
-    tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch, step: int, rereads: bool
+@pytest.mark.parametrize(("step", "order", "rereads"), [(16, 1, False), (5, 1, False), (5, -1, True)])
+def test_slabs_in_plane_order_never_read_shards_back(
+    tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch, step: int, order: int, rereads: bool
 ) -> None:
     shard_reads = []
     get = zarr.storage.LocalStore.get
@@ -119,7 +119,7 @@ def test_aligned_slabs_never_read_shards_back(
 
     monkeypatch.setattr(zarr.storage.LocalStore, "get", counting_get)
     with OmeZarrWriter(tmp_path / "a.ome.zarr", volume.shape, pyramid_levels=1) as writer:
-        for start in range(0, len(volume), step):
+        for start in list(range(0, len(volume), step))[::order]:
             writer.write(start, volume[start : start + step])
     assert bool(shard_reads) == rereads
     np.testing.assert_array_equal(read_ome_zarr(writer.path)[:], volume)

@@ -56,8 +56,9 @@ class _PlaneCodec(NamedTuple):
 
 
 class _Layout(NamedTuple):
-    """Planes per shard, plane shape, data type and inner codecs of an array in the supported layout."""
+    """Planes of the array and per shard, plane shape, data type and inner codecs of an array in the supported layout."""
 
+    depth: int
     shard_planes: int
     plane_shape: tuple[int, ...]
     dtype: np.dtype[Any]
@@ -144,7 +145,7 @@ def _plane_shard_layout(array_dir: Path) -> _Layout | None:
     codec = _plane_codec(sharding["codecs"])
     if codec is None:
         return None
-    return _Layout(shard[0], shape[1:], np.dtype(metadata["data_type"]).newbyteorder("<"), codec)
+    return _Layout(shape[0], shard[0], shape[1:], np.dtype(metadata["data_type"]).newbyteorder("<"), codec)
 
 
 class PlaneShardReader:
@@ -194,13 +195,20 @@ class PlaneShardReader:
 
 
 class PlaneShardWriter:
-    """Writes whole shards of one existing array; built only for the layout described above."""
+    """Writes whole shards of one existing array, from planes given in order; built only for the layout described above.
+
+    Planes are encoded as they come, a few at a time if need be, and each shard is stored with one file write once all
+    of its planes are in: a caller streams planes through a buffer of a few planes, not of a shard.
+    """
 
     def __init__(self, array_dir: Path, layout: _Layout, threads: int) -> None:
         self._dir = array_dir
-        self._shard_planes = layout.shard_planes
+        self._depth = layout.depth
+        self.shard_planes = layout.shard_planes
         self._encode_plane = layout.codec.encode
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="shard-encode")
+        self._pending: list[bytes] = []
+        self._pending_start = 0
 
     @classmethod
     def for_array(cls, array_dir: Path, threads: int = 1) -> PlaneShardWriter | None:
@@ -209,30 +217,46 @@ class PlaneShardWriter:
         return None if layout is None else cls(array_dir, layout, threads)
 
     def close(self) -> None:
-        """Stop the encoding threads."""
+        """Stop the encoding threads (a shard still incomplete is not stored: :meth:`flush` it first)."""
         self._pool.shutdown()
 
-    def covers(self, z_start: int, planes: int, depth: int) -> bool:
-        """True when planes ``[z_start, z_start + planes)`` are exactly one whole shard (or the last one)."""
-        return z_start % self._shard_planes == 0 and (planes == self._shard_planes or z_start + planes == depth)
+    def continues(self, z_start: int) -> bool:
+        """True when plane ``z_start`` is the next plane of the shard in progress, or starts a shard when none is."""
+        if self._pending:
+            return z_start == self._pending_start + len(self._pending)
+        return z_start % self.shard_planes == 0
 
     def _encode(self, plane: np.ndarray) -> bytes:
         return self._encode_plane(np.ascontiguousarray(plane).astype(plane.dtype.newbyteorder("<"), copy=False))
 
     def write(self, z_start: int, planes: np.ndarray) -> None:
-        """Encode and store the shard starting at plane ``z_start`` (one file write)."""
+        """Encode planes ``[z_start, z_start + len(planes))``, which :meth:`continues` the shards written so far, and
+        store every shard they complete (one file write each; the last shard of the array ends at its last plane)."""
+        if not self.continues(z_start):
+            raise ValueError(f"{self._dir}: plane {z_start} does not continue the shards written so far")
         # Always off the calling thread: numcodecs runs blosc with its own thread pool when called
         # from the main thread, which would silently use every core; in a worker it uses one.
-        encoded = list(self._pool.map(self._encode, planes))
-        index = np.full((self._shard_planes, 2), _EMPTY, dtype="<u8")
-        lengths = np.array([len(chunk) for chunk in encoded], dtype=np.uint64)
-        index[: len(encoded), 0] = np.cumsum(lengths) - lengths
-        index[: len(encoded), 1] = lengths
+        for plane, chunk in enumerate(self._pool.map(self._encode, planes), start=z_start):
+            if not self._pending:
+                self._pending_start = plane
+            self._pending.append(chunk)
+            if len(self._pending) == self.shard_planes or plane + 1 == self._depth:
+                self.flush()
+
+    def flush(self) -> None:
+        """Store the shard in progress with the planes it has (the others are absent: read as the fill value)."""
+        if not self._pending:
+            return
+        index = np.full((self.shard_planes, 2), _EMPTY, dtype="<u8")
+        lengths = np.array([len(chunk) for chunk in self._pending], dtype=np.uint64)
+        index[: len(self._pending), 0] = np.cumsum(lengths) - lengths  # a shard in progress starts at its first plane
+        index[: len(self._pending), 1] = lengths
         index_bytes = index.tobytes()
         checksum = google_crc32c.value(index_bytes).to_bytes(4, "little")
-        key = self._dir / "c" / str(z_start // self._shard_planes) / "0" / "0"
+        key = self._dir / "c" / str(self._pending_start // self.shard_planes) / "0" / "0"
         key.parent.mkdir(parents=True, exist_ok=True)
         with open(key, "wb") as handle:
-            handle.writelines(encoded)  # not joined first: a shard-sized copy in fresh memory costs more than the writes
+            handle.writelines(self._pending)  # not joined first: a shard-sized copy in fresh memory costs more than the writes
             handle.write(index_bytes)
             handle.write(checksum)
+        self._pending = []

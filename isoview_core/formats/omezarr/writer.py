@@ -121,8 +121,9 @@ class OmeZarrWriter:
     plane has been written; on an exception (or missing planes) the temporary
     folder is removed and `path` is untouched.
 
-    Slabs of :attr:`slab_depth` planes starting at multiples of it fill whole
-    shards, each compressed and written exactly once. Other slabs are correct
+    Slabs written in plane order, from the start of a shard, fill whole shards,
+    each compressed and written exactly once however few planes each slab has
+    (:attr:`slab_depth` planes per slab is the same). Other slabs are correct
     too, at the cost of re-reading the shards they share.
 
     Examples
@@ -218,6 +219,9 @@ class OmeZarrWriter:
     ) -> None:
         stack, self._exit_stack = self._exit_stack, None
         assert stack is not None
+        if exc is None:
+            for shard_writer in self._shard_writers or ():
+                shard_writer.flush()
         if exc is None and not self._written.all():
             missing = np.flatnonzero(~self._written)
             exc = FormatError(
@@ -315,12 +319,23 @@ class OmeZarrWriter:
             pyramids.append(pyramid(label_planes, self._levels, nearest_2x2))
         region = slice(z_start, z_start + len(image))
         levels = [level for pyramid in pyramids for level in pyramid]
-        if self._shard_writers is not None and self._shard_writers[0].covers(z_start, len(image), self._shape[0]):
+        if self._streams(region):
             for shard_writer, data in zip(self._shard_writers, levels, strict=True):
                 shard_writer.write(z_start, data)
         else:
+            for shard_writer in self._shard_writers or ():
+                shard_writer.flush()  # before zarr reads and rewrites any shard
             self._loop.run(_store_all([*self._images, *self._labels], region, levels))
         self._written[region] = True
+
+    def _streams(self, region: slice) -> bool:
+        """Whether the planes of `region` go to the shard writers: they continue the shards in progress (or start
+        one), and every shard they start is untouched so far (else zarr merges them into what is stored)."""
+        if self._shard_writers is None or not self._shard_writers[0].continues(region.start):
+            return False
+        shard = self._shard_writers[0].shard_planes
+        first_started = -(-region.start // shard) * shard
+        return not self._written[first_started : -(-region.stop // shard) * shard].any()
 
 
 async def _open_arrays(root: Path, paths: Sequence[str]) -> list[zarr.AsyncArray[Any]]:
