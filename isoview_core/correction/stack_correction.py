@@ -5,10 +5,11 @@ Order of operations (ALGORITHMS.md §2.1): orient (crop / rotate / flip) -> dead
 -> min-intensity record -> masking -> projections -> write. Segmenting before the subtraction keeps
 the adaptive threshold away from the zeros that clipping creates in the dark background.
 
-The raw stack is read twice in slabs: pass 1 gathers per-pixel statistics and the block means of
-the reduced-resolution segmentation (corrected afterwards for the defective pixels found, from a
-sparse read of just those pixels); pass 2 corrects, masks, projects and writes. Peak memory is a
-slab plus 2-D maps and the small reduced volume, never a float copy of the stack.
+The raw stack is read twice, from maps of the page cache (never copied as read): pass 1 gathers per-pixel statistics
+and the block means of the reduced-resolution segmentation, slab by slab (corrected afterwards for the defective pixels
+found, from a sparse read of just those pixels); pass 2 corrects, masks, projects and writes a few planes at a time,
+straight from the maps into a buffer of those planes. Peak memory is a mapped slab plus 2-D maps and the small reduced
+volume, never a float copy of the stack.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from isoview_core.correction.dead_pixels import (
     ZStatistics,
     detect_defective_pixels,
     replace_defective_pixels,
+    replacements,
 )
 from isoview_core.correction.orientation import Orientation
 from isoview_core.correction.projections import CoordinateMasks
@@ -120,6 +122,11 @@ class StackCorrection:
         return [self.threshold.mask_min, self.min_intensity]
 
 
+STREAMED_PLANES = 4
+"""Planes the correcting pass maps, corrects and hands to the sink at a time (the sink stores whole shards as they fill:
+``OmeZarrWriter``); mapped pages count as resident memory while mapped."""
+
+
 def _slab_starts(planes: int, slab_planes: int) -> Iterator[tuple[int, int]]:
     for start in range(0, planes, slab_planes):
         yield start, min(planes, start + slab_planes)
@@ -178,15 +185,16 @@ def correct_stack(
         raise ValueError("stack has no planes to correct")
     kernel = config.median_kernel
 
-    # One read buffer for every slab of every pass: a fresh 100+ MB array per slab costs more in
-    # page faults than the arithmetic done on it. Consumers must not keep references to slabs.
-    buffer = np.empty((min(config.slab_planes, planes), *source.shape[1:]), dtype=np.uint16)
+    # One buffer for every slab of a pass: a fresh 100+ MB array per slab costs more in page faults than the
+    # arithmetic done on it. Consumers must not keep references to slabs.
+    slab_shape = (min(config.slab_planes, planes), *shape[1:])
 
     def oriented_slabs(writable: bool = True) -> Iterator[tuple[int, np.ndarray]]:
         """Oriented slabs in plane order: private copies when ``writable``, else read-only views."""
+        read_buffer = np.empty((slab_shape[0], *source.shape[1:]), dtype=np.uint16) if writable else None
         for start, stop in _slab_starts(planes, config.slab_planes):
             if writable:
-                yield start, orientation.apply(source.read_planes(first + start, first + stop, out=buffer[: stop - start]))
+                yield start, orientation.apply(source.read_planes(first + start, first + stop, out=read_buffer[: stop - start]))
             else:
                 with source.mapped_planes(first + start, first + stop) as mapped:
                     yield start, orientation.apply(mapped)
@@ -221,13 +229,15 @@ def correct_stack(
         background_value, background_source = scalar_background(background_frame, config.background_file_percentile), "image"
     else:
         background_value, background_source = hazen_percentile(np.concatenate(raw_samples), config.background_percentile), "estimate"
+    maps = (statistics.std(), statistics.mean()) if kernel is not None else None
+    counted_planes = statistics.count
+    del statistics  # its sums (2 x 8 bytes per pixel), before the detection makes its maps
     defects = None
-    if kernel is not None:
+    if maps is not None:
         defects = detect_defective_pixels(
-            statistics.std(),
-            statistics.mean(),
+            *maps,
             background_value,
-            planes=statistics.count,
+            planes=counted_planes,
             kernel=kernel,
             method=config.defect_detection,
             std_sigmas=config.defect_std_sigmas,
@@ -236,7 +246,7 @@ def correct_stack(
         if frame is not None:
             frame = frame.copy()
             replace_defective_pixels(frame[None], defects, kernel=kernel)
-    del statistics
+        del maps
     timings["statistics"] = time.perf_counter() - tic
 
     if config.background_subtraction == "none":
@@ -279,22 +289,36 @@ def correct_stack(
         del full_volume
     timings["segmentation"] = time.perf_counter() - tic
 
-    # Pass 2: correct, subtract, mask, project and write.
+    # Pass 2: correct, subtract, mask, project and write, a few planes at a time from maps of the raw planes.
     tic = time.perf_counter()
     projections = MaxProjections(shape)
-    label_buffer = np.empty((min(config.slab_planes, planes), *shape[1:]), dtype=np.uint8)
+    streamed_shape = (min(STREAMED_PLANES, planes), *shape[1:])
+    slab_buffer, label_buffer = np.empty(streamed_shape, dtype=np.uint16), np.empty(streamed_shape, dtype=np.uint8)
     sample_counts = np.zeros(np.iinfo(np.uint16).max + 1, dtype=np.int64)
-    for start, slab in corrected_slabs():
-        labels = label_buffer[: slab.shape[0]]
+    apply_mask = threshold is not None and config.apply_segmentation_mask
+    for start, stop in _slab_starts(planes, STREAMED_PLANES):
+        slab, labels = slab_buffer[: stop - start], label_buffer[: stop - start]
         if threshold is not None:
             if reduced is not None:
                 reduced.fill_labels(start, labels)
             else:
-                labels[...] = full_mask[start : start + slab.shape[0]]
-        apply_mask = threshold is not None and config.apply_segmentation_mask
-        correct_and_project(
-            slab, subtraction, labels, apply_mask, (projections.xy, projections.xz, projections.yz), start, config.subsample_factor, sample_counts
-        )
+                labels[...] = full_mask[start:stop]
+        with source.mapped_planes(first + start, first + stop) as mapped:
+            raw = orientation.apply(mapped)
+            correct_and_project(
+                raw,
+                replacements(raw, defects, kernel=kernel),
+                subtraction,
+                labels,
+                apply_mask,
+                (projections.xy, projections.xz, projections.yz),
+                start,
+                config.subsample_factor,
+                sample_counts,
+                slab,
+            )
+        if progress is not None:
+            progress(stop - start)
         if sink is not None:
             sink.write(start, slab, labels if threshold is not None else None)
     min_intensity = hazen_percentile_of_counts(sample_counts, config.background_percentile)
