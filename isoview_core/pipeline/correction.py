@@ -12,7 +12,6 @@ import logging
 import shutil
 import time
 from concurrent.futures import Executor, Future
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -360,8 +359,8 @@ def process_dataset(
     count = worker_count(workers, stack_bytes=largest_stack_bytes(acquisition, selection), stacks_per_worker=CORRECTION_STACKS_PER_WORKER)
     logger.info("correcting %d timepoints with %d workers", len(selection), count)
     reports = []
-    # several workers share the memory their jobs free (one heap when heap.share_main_heap was called); one trims after each
-    with heap_kept_for_run() if count > 1 else nullcontext(), worker_pool(count) as pool:
+    # the jobs reuse the memory earlier jobs freed (the workers' together when heap.share_main_heap was called)
+    with heap_kept_for_run(), worker_pool(count) as pool:
         submitted = []
         for specimen, timepoint in selection:
             try:

@@ -18,12 +18,11 @@ pairs of runs; with the advice on it had cost more: ``docs/performance.md``, whi
 ``isoview fuse``). Fresh
 pages cost their zeroing, and on a virtual machine that reports free pages to its host (virtio-balloon, the
 development VM) also the host's fault when touched again (``benchmarks/bench_first_touch.py``: 0.05-1.47 s of system
-time for the first 512 MiB a process fills there). A correction run with one worker trims after each job: kept, its
-peak grew from 1.18 to 1.55 stacks, over its budget of 1.5, for 356-374 instead of 322-344 raw MB per CPU-s
-(``end_to_end_heap_kept_in_correction_at_4c4f502.json`` beside ``end_to_end_at_d303a59_earlier.json``, the code
-before, minutes apart). With several workers it keeps the heap, the kept memory shared by them all (``isoview correct``
-shares the main heap): a third of the huge pages zeroed (~350 instead of ~1040 per run of 4 x 64 x 2048 x 2048) at
-2.3-2.4 stacks for two workers (``docs/performance.md``). Ending a run restores glibc's defaults for these two settings (an mmap threshold set by
+time for the first 512 MiB a process fills there). A correction run keeps the heap too, the kept memory shared by its
+workers (``isoview correct`` shares the main heap): with two workers a third of the huge pages zeroed (~350 instead
+of ~1040 per run of 4 x 64 x 2048 x 2048, 42964e4); with one, since its jobs stream the planes they correct, ~120
+instead of ~590 at 1.17-1.19 stacks (kept at d303a59, its peak had been 1.55 stacks, over the budget of 1.5:
+``docs/performance.md``). Ending a run restores glibc's defaults for these two settings (an mmap threshold set by
 ``flows.memory`` stays), with its adaptive thresholds off from then on.
 """
 
