@@ -117,6 +117,17 @@ def test_defective_pixels_found_with_high_recall_and_few_false_positives(camera_
         assert false_positive_rate < 0.001, false_positive_rate
 
 
+def test_overwriting_the_maps_finds_the_same_pixels_and_leaves_the_subtracted_means(camera_stacks):
+    stack, stats, truth, signal, background = camera_stacks[0]
+    mean = stats.mean()
+    kept = detect_defective_pixels(stats.std(), mean, background, planes=stats.count)
+    assert np.array_equal(mean, stats.mean())  # untouched without overwrite_maps
+    overwritten = detect_defective_pixels(stats.std(), mean, background, planes=stats.count, overwrite_maps=True)
+    assert np.array_equal(kept.mask, overwritten.mask) and kept.mask.any()
+    assert (kept.std_threshold, kept.mean_threshold) == (overwritten.std_threshold, overwritten.mean_threshold)
+    assert np.array_equal(mean, stats.mean() - background)
+
+
 def test_default_std_test_beats_the_original_knee_on_a_bright_specimen():
     stack, stats, truth, signal, background = _camera_stack(BRIGHT, 0)
     default, original = (

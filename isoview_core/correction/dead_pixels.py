@@ -109,6 +109,7 @@ def detect_defective_pixels(
     kernel: tuple[int, int] = (3, 3),
     method: Literal["noise", "knee"] = "noise",
     std_sigmas: float = 6.0,
+    overwrite_maps: bool = False,
 ) -> DefectivePixels:
     """Flag pixels whose z-std or background-corrected z-mean departs from their neighbourhood.
 
@@ -130,6 +131,9 @@ def detect_defective_pixels(
         flagging ~1 % of its pixels while missing stuck pixels in the dark background.
     std_sigmas : float
         Standard errors beyond which a std deviates (``method="noise"``).
+    overwrite_maps : bool
+        Subtract the background in place when `mean_map` is float64 (one float64 map less in memory); its values
+        are then the background-subtracted means.
 
     Returns
     -------
@@ -151,7 +155,8 @@ def detect_defective_pixels(
         relative_deviations(std_map, std_distance, np.float32(MEAN_EPSILON), std_distance)
         std_threshold = std_sigmas / math.sqrt(2.0 * max(planes - 1, 1))
 
-    mean_map = np.subtract(mean_map, background, dtype=np.float64)
+    in_place = overwrite_maps and isinstance(mean_map, np.ndarray) and mean_map.dtype == np.float64
+    mean_map = np.subtract(mean_map, background, dtype=np.float64, out=mean_map if in_place else None)
     mean_distance = median_filter_2d(mean_map, kernel)
     relative_deviations(mean_map, mean_distance, MEAN_EPSILON, mean_distance)
     mean_threshold = knee_threshold(mean_distance)

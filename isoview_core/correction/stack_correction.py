@@ -241,6 +241,7 @@ def correct_stack(
             kernel=kernel,
             method=config.defect_detection,
             std_sigmas=config.defect_std_sigmas,
+            overwrite_maps=True,
         )
         logger.info("%d defective pixels (%.4f %%)", defects.count, 100 * defects.fraction)
         if frame is not None:
