@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from machine import child_environment, machine_info  # noqa: E402
+from machine import child_environment, machine_info, process_memory_mb  # noqa: E402
 
 VARIANTS = {
     "default (blosc-zstd:1:shuffle)": {"codec": "blosc-zstd:1:shuffle", "pyramid": 0, "downsample": 4},
@@ -62,14 +61,6 @@ setting costs (README), "default without fsync" what durable publishing costs. `
 reads through zarr's sharding codec rather than :mod:`isoview_core.formats.shards`."""
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int], variant: dict) -> dict:
     """Correct ``stack`` once, in this (fresh) process, and measure it."""
     import tifffile
@@ -90,7 +81,7 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
     background = tifffile.imread(frame)
     source = StackFile(stack, shape[2], shape[1], expected_depth=shape[0])
     config = CorrectionConfig(segmentation_downsample=variant["downsample"])
-    baseline_mb = _rss_mb()
+    baseline_mb = process_memory_mb("VmRSS")
     runs = []
     for repetition in range(2):  # a fresh process first (cold), then the steady state of a long-running worker
         target = output.with_name(f"{output.name}.{repetition}")
@@ -104,7 +95,7 @@ def run_child(stack: Path, frame: Path, output: Path, shape: tuple[int, int, int
         end = time.perf_counter()
         # publish: closing the writer and publishing its output (the fsyncs, when on)
         runs.append({"wall_s": end - wall0, "cpu_s": time.process_time() - cpu0, "timings_s": {**result.timings_s, "publish": end - closing}})
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = process_memory_mb("VmHWM")
     stored = sum(path.stat().st_size for path in target.rglob("*") if path.is_file())
     planes = np.empty((writer.slab_depth, *shape[1:]), dtype=np.uint16)
     cpu0, wall0 = time.process_time(), time.perf_counter()

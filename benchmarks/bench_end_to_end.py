@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -142,8 +143,10 @@ def run_measured(command: list[str], *, environment: dict[str, str] | None = Non
     reader.join()
     sampled_user, sampled_system = (sum(times) for times in zip(*cpu_seen.values())) if cpu_seen else (0.0, 0.0)
     cpu, system = max((usage.ru_utime + usage.ru_stime, usage.ru_stime), (sampled_user + sampled_system, sampled_system))
-    # the command's own peak (and its waited children's): a floor for the sampled peak when it peaked between samples
-    peak = max(peak, usage.ru_maxrss * 1024)
+    # the command's own peak (and its waited children's): a floor for the sampled peak when it peaked between samples,
+    # unless it is this process's own peak, which a child started with vfork (as Popen does) takes over when it execs
+    if usage.ru_maxrss > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss:
+        peak = max(peak, usage.ru_maxrss * 1024)
     return Measurement(command, child.returncode, wall, cpu, system, peak, "".join(output)[-3000:], samples)
 
 

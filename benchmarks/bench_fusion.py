@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,15 +27,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from machine import machine_info  # noqa: E402
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from machine import machine_info, process_memory_mb  # noqa: E402
 
 
 def run_child(acquisition: Path) -> dict:
@@ -48,7 +39,7 @@ def run_child(acquisition: Path) -> dict:
     config = ProcessingConfig(acquisition=acquisition, save_diagnostics=False)
     pair = PairId(0, 0, (0, 1), 0, 0)
     corrected, fused = config.resolved_corrected_dir(), config.resolved_fused_dir()
-    baseline_mb = _rss_mb()
+    baseline_mb = process_memory_mb("VmRSS")
     runs = []
     for repetition in range(2):
         tic = time.perf_counter()
@@ -68,7 +59,7 @@ def run_child(acquisition: Path) -> dict:
         "cold": runs[0],
         "steady": runs[1],
         "baseline_rss_mb": baseline_mb,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": process_memory_mb("VmHWM"),
         "estimated": estimate.parameters.model_dump(),
         "registration_method": estimate.registration.method,
     }

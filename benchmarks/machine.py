@@ -80,3 +80,16 @@ def child_environment(mmap_threshold_bytes: int | None) -> dict[str, str]:
     if mmap_threshold_bytes is not None:
         environment[MMAP_THRESHOLD_VARIABLE] = str(mmap_threshold_bytes)
     return environment
+
+
+def process_memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process from ``/proc/self/status``, in MiB.
+
+    The peak counts from the start of this process's program: its ``ru_maxrss`` would start at its parent's peak, which
+    a child started with vfork (as ``subprocess`` does) takes over when it execs.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
