@@ -11,9 +11,10 @@ plane straight into the caller's array. Anything else falls back to zarr.
 Why this hand-written path stays beside zarr's own: measured side by side with zarr 3.1.6's sharded path
 (its ``BatchedCodecPipeline``; zarr >= 3.2, where ``FusedCodecPipeline`` lives, needs Python >= 3.12) in
 ``benchmarks/bench_correction.py`` ("default through zarr's sharding codec", ``benchmarks/results/correction.json``,
-64 x 2048 x 2048 stack, one core, at ea59bd9), the whole correction ran at 326 against 203 MB/s (write stage
-0.94 against 1.63 s) at 1.20x against 1.38x the stack's memory, and reading the planes back at 2967 against
-651 MB/s, for the same bytes on disk. The one pipeline setting zarr 3.1.6 offers, ``codec_pipeline.batch_size``, does not close
+64 x 2048 x 2048 stack, one core, at 7f17637), the whole correction ran at 532 against 375 MB/s (write stage 0.62
+against 0.79 s; zarr reads a shard back for each slab of its planes written after the first) at 0.93x against 1.03x
+the stack's memory, and reading the planes back at 4095 against 872 MB/s, for the same bytes on disk (at ea59bd9, with
+whole shards written at once: 326 against 203, and 2967 against 651). The one pipeline setting zarr 3.1.6 offers, ``codec_pipeline.batch_size``, does not close
 the gap (16 was slower than the default 1 in a quick check).
 
 References
