@@ -185,13 +185,13 @@ def correct_stack(
         raise ValueError("stack has no planes to correct")
     kernel = config.median_kernel
 
-    # One buffer for every slab of a pass: a fresh 100+ MB array per slab costs more in page faults than the
-    # arithmetic done on it. Consumers must not keep references to slabs.
-    slab_shape = (min(config.slab_planes, planes), *shape[1:])
-
     def oriented_slabs(writable: bool = True) -> Iterator[tuple[int, np.ndarray]]:
-        """Oriented slabs in plane order: private copies when ``writable``, else read-only views."""
-        read_buffer = np.empty((slab_shape[0], *source.shape[1:]), dtype=np.uint16) if writable else None
+        """Oriented slabs in plane order: private copies when ``writable``, else read-only views.
+
+        The copies share one buffer (a fresh 100+ MB array per slab costs more in page faults than the arithmetic
+        done on it): consumers must not keep references to slabs.
+        """
+        read_buffer = np.empty((min(config.slab_planes, planes), *source.shape[1:]), dtype=np.uint16) if writable else None
         for start, stop in _slab_starts(planes, config.slab_planes):
             if writable:
                 yield start, orientation.apply(source.read_planes(first + start, first + stop, out=read_buffer[: stop - start]))
